@@ -1,0 +1,103 @@
+"""The Policy protocol: CSI in, beams out, in the layout of DESIGN.md.
+
+A policy is a class constructed as ``Cls(system, **options)`` with
+
+- ``act(csi)``: ``(L, 2, M, Q)`` or ``(B, L, 2, M, Q)`` float32 -> beams of the same shape,
+  each AP within its budget ``sum_q ||w_lq||^2 <= P_l``;
+- ``distributed``: True when AP ``l``'s beams depend only on AP ``l``'s CSI. Such a policy
+  implements ``act_ap(l, csi_l)`` and its compute time per decision is the slowest AP's own time
+  (the APs run in parallel); a central policy implements ``act_batch`` and is timed as a whole;
+- ``last_info``: diagnostics of the latest call (e.g. ``{"fallback": (B,) bool}``), may be empty.
+
+Subclass :class:`Policy` (central) or :class:`DistributedPolicy`; :meth:`Policy.decide` measures
+compute time the same way for every policy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cfisac_env.system import System
+
+
+@dataclass
+class Decision:
+    """One timed call: ``beams (B, L, 2, M, Q)``, ``seconds`` of compute per decision as a
+    deployment would wait (slowest AP for distributed policies, whole call for central ones),
+    and the policy's ``info``."""
+
+    beams: np.ndarray
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Policy:
+    """Base class of central policies: override :meth:`act_batch`."""
+
+    name: str = "policy"
+    distributed: bool = False
+
+    def __init__(self, system: System, **options: Any) -> None:
+        if options:
+            raise TypeError(f"{type(self).__name__} got unknown options {sorted(options)}")
+        self.system = system
+        self.last_info: dict[str, Any] = {}
+
+    def act_batch(self, csi: np.ndarray) -> np.ndarray:
+        """``csi (B, L, 2, M, Q) float32`` -> ``beams (B, L, 2, M, Q) float32``."""
+        raise NotImplementedError
+
+    def act(self, csi: np.ndarray) -> np.ndarray:
+        """Beams for one drop ``(L, 2, M, Q)`` or a batch ``(B, L, 2, M, Q)`` (same shape out)."""
+        x = np.asarray(csi, dtype=np.float32)
+        single = x.ndim == 4
+        if x.shape[-4:] != self.system.csi_shape or x.ndim not in (4, 5):
+            raise ValueError(f"csi must have shape (L, 2, M, Q) = {self.system.csi_shape} or "
+                             f"(B, L, 2, M, Q), got {x.shape}")
+        out = self.act_batch(x[None] if single else x)
+        return out[0] if single else out
+
+    def decide(self, csi: np.ndarray) -> Decision:
+        """Timed :meth:`act` on ``(B, L, 2, M, Q)``; ``seconds`` is the whole call."""
+        t0 = time.perf_counter()
+        beams = self.act_batch(np.asarray(csi, dtype=np.float32))
+        return Decision(beams, time.perf_counter() - t0, dict(self.last_info))
+
+    @property
+    def timing(self) -> str:
+        """How :meth:`decide` counts compute time (shown in runner tables)."""
+        return "slowest AP" if self.distributed else "central"
+
+    def fronthaul(self) -> int:
+        """Complex values exchanged between the APs and the central unit per decision:
+        a central policy gathers every AP's CSI and returns every AP's beams, ``2 L M Q``."""
+        s = self.system
+        return 0 if self.distributed else 2 * s.L * s.M * s.Q
+
+
+class DistributedPolicy(Policy):
+    """Base class of distributed policies: override :meth:`act_ap` (AP ``l`` sees only
+    ``csi[:, l]``)."""
+
+    distributed = True
+
+    def act_ap(self, l: int, csi_l: np.ndarray) -> np.ndarray:
+        """AP ``l``'s beams from its own CSI: ``(B, 2, M, Q)`` -> ``(B, 2, M, Q)``."""
+        raise NotImplementedError
+
+    def act_batch(self, csi: np.ndarray) -> np.ndarray:
+        return np.stack([self.act_ap(l, csi[:, l]) for l in range(self.system.L)], axis=1)
+
+    def decide(self, csi: np.ndarray) -> Decision:
+        """Timed per AP; ``seconds`` is the slowest AP's own time."""
+        x = np.asarray(csi, dtype=np.float32)
+        beams, times = [], []
+        for l in range(self.system.L):
+            t0 = time.perf_counter()
+            beams.append(self.act_ap(l, x[:, l]))
+            times.append(time.perf_counter() - t0)
+        return Decision(np.stack(beams, axis=1), max(times), dict(self.last_info))

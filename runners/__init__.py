@@ -1,0 +1,1 @@
+"""Command-line entry points (thin CLIs over library functions)."""

@@ -1,0 +1,5 @@
+"""Declarative scenario files (TOML) and their loader: ``scenarios.load("pos2", users=8)``."""
+
+from scenarios.loader import Scenario, available, load, parse_assignment
+
+__all__ = ["Scenario", "available", "load", "parse_assignment"]

@@ -1,0 +1,165 @@
+"""Declarative scenarios: TOML files in this folder, loaded with overrides.
+
+A scenario file has top-level ``description`` and ``kind`` (``static`` or ``road``), an optional
+``base`` (another scenario whose fields it inherits and overrides), and sections: ``system``
+(-> :class:`cfisac_env.System`), ``placement`` (uniform boxes for static drops and the initial
+positions), ``env`` (reward, episode length, timing) and, for ``road``, ``road``, ``traffic``,
+``target`` and ``walkers``.
+
+Overrides name a field by its dotted path (``"traffic.speed"``) or, when unique, by its bare name
+(``"antennas"``); ``users`` is the shortcut for ``system.users``. An unknown name is a
+``ValueError`` that lists what exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cfisac_env.channels import csi
+from cfisac_env.system import System
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+HERE = Path(__file__).parent
+KINDS = ("static", "road")
+
+
+def available() -> list[str]:
+    """Names of the scenarios shipped in this folder."""
+    return sorted(p.stem for p in HERE.glob("*.toml"))
+
+
+def _read(name: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    path = Path(name)
+    if path.suffix != ".toml":
+        path = HERE / f"{name}.toml"
+    if not path.is_file():
+        raise ValueError(f"unknown scenario {str(name)!r}; available: {', '.join(available())} "
+                         "(or a path to a .toml file)")
+    with path.open("rb") as f:
+        cfg = tomllib.load(f)
+    base = cfg.pop("base", None)
+    if base is None:
+        return cfg
+    if base in seen:
+        raise ValueError(f"scenario {path.stem!r}: circular base {base!r}")
+    merged = _read(base, (*seen, path.stem))
+    for key, value in cfg.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _fields(cfg: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for k, v in cfg.items():
+        path = f"{prefix}{k}"
+        out.extend(_fields(v, path + ".") if isinstance(v, dict) else [path])
+    return out
+
+
+def apply_override(cfg: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``cfg[key]`` in place; ``key`` dotted or a unique bare field name."""
+    fields = _fields(cfg)
+    if key not in fields:
+        matches = [f for f in fields if f.rsplit(".", 1)[-1] == key]
+        if len(matches) != 1:
+            why = "ambiguous" if matches else "unknown"
+            raise ValueError(f"{why} scenario field {key!r}; fields: {', '.join(fields)}")
+        key = matches[0]
+    *parents, leaf = key.split(".")
+    node = cfg
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"traffic.speed=30"`` -> ``("traffic.speed", 30)``; values parse as TOML, else strings."""
+    if "=" not in text:
+        raise ValueError(f"expected key=value, got {text!r}")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+@dataclass
+class Scenario:
+    """A resolved scenario: its name, full config and the :class:`System` it defines."""
+
+    name: str
+    config: dict[str, Any]
+    system: System
+
+    @property
+    def kind(self) -> str:
+        return self.config["kind"]
+
+    @property
+    def description(self) -> str:
+        return self.config.get("description", "")
+
+    def sample(self, rng: np.random.Generator, batch: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw positions uniformly from the ``placement`` boxes.
+
+        Returns:
+            ``ue_xy (B, N, 2)`` and ``target_xy (B, 2)`` in metres (no batch axis when
+            ``batch`` is None).
+        """
+        pl = self.config["placement"]
+        b = 1 if batch is None else batch
+        n = self.system.N
+        lo = np.array([pl["ue_x"][0], pl["ue_y"][0]])
+        hi = np.array([pl["ue_x"][1], pl["ue_y"][1]])
+        ue = lo + (hi - lo) * rng.random((b, n, 2))
+        tlo = np.array([pl["target_x"][0], pl["target_y"][0]])
+        thi = np.array([pl["target_x"][1], pl["target_y"][1]])
+        tg = tlo + (thi - tlo) * rng.random((b, 2))
+        return (ue, tg) if batch is not None else (ue[0], tg[0])
+
+    def drops(self, rng: np.random.Generator, batch: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A batch of drops: ``csi (B, L, 2, M, Q) float32``, ``ue_xy (B, N, 2)``,
+        ``target_xy (B, 2)``."""
+        ue, tg = self.sample(rng, batch)
+        return csi(self.system, ue, tg), ue, tg
+
+
+def load(name: str | Path = "pos2", users: int | None = None,
+         overrides: dict[str, Any] | None = None) -> Scenario:
+    """Load a scenario by name (``pos1``, ``pos2``, ``road``, ...) or path to a TOML file.
+
+    Args:
+        name: scenario name or path.
+        users: number of UEs ``N`` (shortcut for ``system.users``); must be >= 1.
+        overrides: ``{field: value}``, fields dotted or unique bare names.
+    """
+    cfg = copy.deepcopy(_read(name))
+    if users is not None:
+        if isinstance(users, bool) or int(users) != users or users < 1:
+            raise ValueError(f"users must be an integer >= 1, got {users!r}")
+        cfg["system"]["users"] = int(users)
+    for key, value in (overrides or {}).items():
+        apply_override(cfg, key, value)
+    if cfg.get("kind") not in KINDS:
+        raise ValueError(f"scenario kind must be one of {KINDS}, got {cfg.get('kind')!r}")
+    try:
+        system = System(**cfg["system"])
+    except TypeError as e:
+        raise ValueError(f"bad [system] section: {e}") from None
+    return Scenario(name=Path(str(name)).stem, config=cfg, system=system)
