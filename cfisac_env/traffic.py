@@ -1,0 +1,256 @@
+"""Road traffic as a time-stepped SimPy model: vehicles, the sensing target and walking UEs.
+
+Every entity is a SimPy process that updates its state once per simulation step (``dt`` seconds,
+SimPy time unit = 1 step), so the order of updates is fixed and runs are reproducible from the
+``np.random.Generator`` passed in.
+
+- Vehicles follow the Intelligent Driver Model (IDM) behind the nearest vehicle ahead in their
+  lane, change lanes now and then (to a free neighbouring lane of the same direction, moving
+  sideways over ``lane_change_time``), enter at their lane's road end as a Poisson stream and
+  leave at the other end.
+- The target is one vehicle that follows its own speed profile exactly (cruise / accelerate /
+  brake / lane change at given times), so a scenario controls its trajectory to the digit.
+- UEs walk along the sidewalk at constant speed, turning back at the road's ends.
+
+Config sections (see ``scenarios/road.toml``): ``road``, ``traffic``, ``target``, ``walkers``,
+``env.dt``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+ACTIONS = ("cruise", "accelerate", "brake", "lane_change")
+
+
+@dataclass
+class Vehicle:
+    """One vehicle: position (m), lane index, speed and desired speed (m/s) along its heading."""
+
+    x: float
+    y: float
+    lane: int
+    heading: int
+    speed: float
+    desired: float
+    is_target: bool = False
+    on_road: bool = True
+
+
+def validate(cfg: dict[str, Any]) -> None:
+    """Check a road scenario's traffic config; raise ``ValueError`` naming the bad field."""
+    road, target = cfg["road"], cfg["target"]
+    vmax = float(road["max_speed"])
+    lanes = road["lanes"]
+    if len(road["directions"]) != len(lanes):
+        raise ValueError("road.directions needs one entry (+1 or -1) per lane in road.lanes")
+    if not 0 <= target["lane"] < len(lanes):
+        raise ValueError(f"target.lane must index road.lanes (0..{len(lanes) - 1})")
+    speeds = [target["speed"]] + [m.get("speed", 0.0) for m in target.get("profile", [])]
+    for v in speeds:
+        if not 0 <= v <= vmax:
+            raise ValueError(f"target speed {v} m/s is outside [0, road.max_speed = {vmax}] m/s")
+    for m in target.get("profile", []):
+        if m.get("action") not in ACTIONS:
+            raise ValueError(f"target.profile action {m.get('action')!r}; expected one of {ACTIONS}")
+        if m.get("at", -1) < 0:
+            raise ValueError("target.profile entries need a time 'at' >= 0 s")
+        if m["action"] == "lane_change" and not 0 <= m.get("lane", -1) < len(lanes):
+            raise ValueError("a lane_change manoeuvre needs 'lane', an index into road.lanes")
+    if not cfg["env"]["dt"] > 0:
+        raise ValueError("env.dt must be > 0 s")
+    lo, hi = cfg["walkers"]["speed"]
+    if not 0 <= lo <= hi:
+        raise ValueError("walkers.speed must be [min, max] with 0 <= min <= max (m/s)")
+
+
+class RoadTraffic:
+    """The moving road of one episode.
+
+    Args:
+        cfg: resolved scenario config (``road``, ``traffic``, ``target``, ``walkers``, ``env``).
+        ue_xy: initial UE positions ``(N, 2)`` m (they walk along x from there).
+        rng: the episode's generator; everything random is drawn from it.
+        target_xy: initial target position ``(2,)`` m, or None for ``target.x``/``target.lane``.
+    """
+
+    def __init__(self, cfg: dict[str, Any], ue_xy: np.ndarray, rng: np.random.Generator,
+                 target_xy: np.ndarray | None = None) -> None:
+        validate(cfg)
+        self.cfg, self.rng = cfg, rng
+        self.dt = float(cfg["env"]["dt"])
+        self.road = cfg["road"]
+        self.traffic = cfg["traffic"]
+        self.lanes = np.asarray(self.road["lanes"], dtype=float)
+        self.x_lo, self.x_hi = map(float, self.road["x"])
+        self.sim = simpy.Environment()
+        self.vehicles: list[Vehicle] = []
+
+        tcfg = cfg["target"]
+        if target_xy is None:
+            lane = int(tcfg["lane"])
+            x0, y0 = float(tcfg["x"]), float(self.lanes[lane])
+        else:
+            x0, y0 = map(float, target_xy)
+            lane = int(np.argmin(np.abs(self.lanes - y0)))
+        heading = int(self.road["directions"][lane])
+        self.target = Vehicle(x0, y0, lane, heading, float(tcfg["speed"]), float(tcfg["speed"]),
+                              is_target=True)
+        self.vehicles.append(self.target)
+        self.sim.process(self._drive_target(tcfg.get("profile", [])))
+
+        self._populate()
+        for lane_idx in range(len(self.lanes)):
+            self.sim.process(self._arrivals(lane_idx))
+
+        self.ue_xy = np.array(ue_xy, dtype=float)
+        lo, hi = cfg["walkers"]["speed"]
+        n = len(self.ue_xy)
+        self.ue_vel = rng.uniform(lo, hi, n) * rng.choice([-1.0, 1.0], n)
+        self.sim.process(self._walk())
+
+    # ---- public state -------------------------------------------------------------------
+    @property
+    def time(self) -> float:
+        """Simulated time since reset, s."""
+        return self.sim.now * self.dt
+
+    @property
+    def target_xy(self) -> np.ndarray:
+        """Target position ``(2,)`` m."""
+        return np.array([self.target.x, self.target.y])
+
+    @property
+    def target_on_road(self) -> bool:
+        return self.x_lo <= self.target.x <= self.x_hi
+
+    def others_xy(self) -> np.ndarray:
+        """Positions of the other vehicles on the road ``(V, 2)`` m."""
+        pts = [(v.x, v.y) for v in self.vehicles if not v.is_target and v.on_road]
+        return np.array(pts, dtype=float).reshape(-1, 2)
+
+    def advance(self, seconds: float) -> None:
+        """Run the simulation ``seconds`` forward (a whole number of ``dt`` steps)."""
+        steps = int(round(seconds / self.dt))
+        if steps < 0 or abs(steps * self.dt - seconds) > 1e-9 * max(1.0, seconds):
+            raise ValueError(f"can only advance by a non-negative multiple of dt = {self.dt} s, "
+                             f"got {seconds} s")
+        self.sim.run(until=self.sim.now + steps)
+
+    # ---- processes ----------------------------------------------------------------------
+    def _populate(self) -> None:
+        t = self.traffic
+        for lane_idx, y in enumerate(self.lanes):
+            x = self.x_lo + self.rng.exponential(t["initial_spacing"])
+            while x < self.x_hi:
+                if abs(x - self.target.x) > 2 * t["length"] or lane_idx != self.target.lane:
+                    self._spawn(lane_idx, x)
+                x += t["length"] + t["min_gap"] + self.rng.exponential(t["initial_spacing"])
+
+    def _spawn(self, lane: int, x: float) -> None:
+        t = self.traffic
+        desired = max(1.0, self.rng.normal(t["speed"], t["speed_spread"]))
+        desired = min(desired, float(self.road["max_speed"]))
+        v = Vehicle(x, float(self.lanes[lane]), lane, int(self.road["directions"][lane]),
+                    desired, desired)
+        self.vehicles.append(v)
+        self.sim.process(self._drive(v))
+
+    def _arrivals(self, lane: int):
+        heading = int(self.road["directions"][lane])
+        entry = self.x_lo if heading > 0 else self.x_hi
+        rate = float(self.traffic["arrival_rate"])
+        while rate > 0:
+            yield self.sim.timeout(max(1, int(round(self.rng.exponential(1 / rate) / self.dt))))
+            clear = all(abs(v.x - entry) > 2 * self.traffic["length"] + self.traffic["min_gap"]
+                        for v in self.vehicles if v.on_road and v.lane == lane)
+            if clear:
+                self._spawn(lane, entry)
+
+    def _leader_gap(self, v: Vehicle) -> tuple[float, float]:
+        """Bumper gap (m) to and speed (m/s) of the nearest vehicle ahead in ``v``'s lane."""
+        gap, speed = np.inf, v.speed
+        for o in self.vehicles:
+            if o is v or not o.on_road or o.lane != v.lane:
+                continue
+            d = (o.x - v.x) * v.heading - self.traffic["length"]
+            if -self.traffic["length"] < d < gap:
+                gap, speed = d, o.speed
+        return gap, speed
+
+    def _idm_accel(self, v: Vehicle) -> float:
+        t = self.traffic
+        a, b = t["max_accel"], t["comfort_decel"]
+        gap, lead_speed = self._leader_gap(v)
+        free = 1.0 - (v.speed / v.desired) ** 4
+        if not np.isfinite(gap):
+            return a * free
+        s_star = t["min_gap"] + v.speed * t["headway"] + v.speed * (v.speed - lead_speed) / (
+            2.0 * np.sqrt(a * b))
+        return a * (free - (max(s_star, 0.0) / max(gap, 0.1)) ** 2)
+
+    def _move_sideways(self, v: Vehicle, seconds: float) -> None:
+        step = (self.lanes[1] - self.lanes[0] if len(self.lanes) > 1 else 1.0) * self.dt / seconds
+        dy = self.lanes[v.lane] - v.y
+        v.y += float(np.clip(dy, -abs(step), abs(step)))
+
+    def _drive(self, v: Vehicle):
+        t = self.traffic
+        p_change = t["lane_change_rate"] * self.dt
+        while v.on_road:
+            v.speed = max(0.0, v.speed + self._idm_accel(v) * self.dt)
+            v.x += v.heading * v.speed * self.dt
+            if self.rng.random() < p_change:
+                self._try_lane_change(v)
+            self._move_sideways(v, t["lane_change_time"])
+            v.on_road = self.x_lo - 1.0 <= v.x <= self.x_hi + 1.0
+            yield self.sim.timeout(1)
+        self.vehicles.remove(v)
+
+    def _try_lane_change(self, v: Vehicle) -> None:
+        dirs = self.road["directions"]
+        options = [k for k in (v.lane - 1, v.lane + 1)
+                   if 0 <= k < len(self.lanes) and dirs[k] == v.heading]
+        if not options:
+            return
+        k = options[int(self.rng.integers(len(options)))]
+        room = 2 * self.traffic["length"] + self.traffic["min_gap"]
+        if all(abs(o.x - v.x) > room for o in self.vehicles if o.on_road and o.lane == k):
+            v.lane = k
+
+    def _drive_target(self, profile: list[dict[str, Any]]):
+        """Follow the profile exactly: each manoeuvre starts at its ``at`` time."""
+        v = self.target
+        pending = sorted(profile, key=lambda m: m["at"])
+        accel, goal, side_time = 0.0, v.speed, self.traffic["lane_change_time"]
+        while True:
+            while pending and pending[0]["at"] <= self.time + 1e-9:
+                m = pending.pop(0)
+                if m["action"] == "lane_change":
+                    v.lane = int(m["lane"])
+                    side_time = float(m.get("duration", self.traffic["lane_change_time"]))
+                    continue
+                goal = float(m.get("speed", v.speed if m["action"] != "brake" else 0.0))
+                if m["action"] == "cruise":
+                    v.speed, accel = goal, 0.0
+                else:
+                    accel = abs(float(m.get("rate", self.traffic["max_accel"])))
+            if accel and v.speed != goal:
+                dv = np.clip(goal - v.speed, -accel * self.dt, accel * self.dt)
+                v.speed = float(v.speed + dv)
+            v.x += v.heading * v.speed * self.dt
+            self._move_sideways(v, side_time)
+            yield self.sim.timeout(1)
+
+    def _walk(self):
+        while True:
+            self.ue_xy[:, 0] += self.ue_vel * self.dt
+            lo, hi = self.cfg["placement"]["ue_x"]
+            out = (self.ue_xy[:, 0] < lo) | (self.ue_xy[:, 0] > hi)
+            self.ue_vel[out] *= -1.0
+            self.ue_xy[:, 0] = np.clip(self.ue_xy[:, 0], lo, hi)
+            yield self.sim.timeout(1)
