@@ -7,7 +7,9 @@ A policy is a class constructed as ``Cls(system, **options)`` with
 - ``distributed``: True when AP ``l``'s beams depend only on AP ``l``'s CSI. Such a policy
   implements ``act_ap(l, csi_l)`` and its compute time per decision is the slowest AP's own time
   (the APs run in parallel); a central policy implements ``act_batch`` and is timed as a whole;
-- ``last_info``: diagnostics of the latest call (e.g. ``{"fallback": (B,) bool}``), may be empty.
+- ``last_info``: diagnostics of the latest call (e.g. ``{"fallback": (B,) bool}``), may be empty;
+- ``heavy``: True for solvers that take seconds per drop; runners score them on a common subset of
+  the drops (in a process pool) and everything else on all drops.
 
 Subclass :class:`Policy` (central) or :class:`DistributedPolicy`; :meth:`Policy.decide` measures
 compute time the same way for every policy.
@@ -40,6 +42,7 @@ class Policy:
 
     name: str = "policy"
     distributed: bool = False
+    heavy: bool = False
 
     def __init__(self, system: System, **options: Any) -> None:
         if options:
