@@ -1,0 +1,105 @@
+"""The learned distributed policies: one trained network per AP, each fed only its own CSI.
+
+``policies.make(name, system, scenario="pos2", checkpoint=None, arch="unet", device="cpu")`` with
+name ``ssnr-teacher``, ``sinr-teacher``, ``student``, ``fixed-beta`` or ``fixed-lambda``. Without
+``checkpoint`` the shipped one for ``(scenario, N, arch, role)`` is used
+(``policies/checkpoints/<scenario>-N<N>-<arch>-<role>.pt``); when there is none, or it was made
+for another system, :class:`CheckpointMissing` says the exact command that trains one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cfisac_env.system import System
+from policies.base import DistributedPolicy
+from policies.training import SHIPPED_DIR, checkpoint_name, load_checkpoint
+
+
+class CheckpointMissing(ValueError):
+    """No checkpoint exists for this scenario, system, architecture and role."""
+
+
+def train_command(scenario: str, users: int, arch: str, role: str) -> str:
+    """The command that trains and installs the checkpoint a learned policy looks for."""
+    roles = {"student": "", "fixed-lambda": " --role ssnr-teacher --role sinr-teacher "
+             "--role fixed-lambda", "fixed-beta": " --role fixed-beta"}.get(role, f" --role {role}")
+    if role in ("ssnr-teacher", "sinr-teacher"):
+        roles = ""  # the default roles (both teachers and the student) include it
+    return (f"python runners/train.py --scenario {scenario} --users {users} --arch {arch} "
+            f"--preset cpu{roles} --install")
+
+
+class LearnedPolicy(DistributedPolicy):
+    """A trained :class:`~policies.nets.DistributedNets` unit as a distributed policy.
+
+    Args:
+        system: the system to act in; must equal the checkpoint's.
+        scenario: scenario the shipped checkpoint was trained on (``pos1``, ``pos2``, ...).
+        checkpoint: path of a checkpoint to use instead of the shipped one.
+        arch: architecture of the shipped checkpoint (``unet``, ``cae``, ``cnn``, ...).
+        device: torch device of the networks.
+    """
+
+    role = "learned"
+
+    def __init__(self, system: System, scenario: str = "pos2", checkpoint: str | Path | None = None,
+                 arch: str = "unet", device: str = "cpu") -> None:
+        super().__init__(system)
+        if checkpoint is None:
+            path = SHIPPED_DIR / checkpoint_name(scenario, system.N, arch, self.role)
+            if not path.is_file():
+                raise CheckpointMissing(
+                    f"no shipped {self.role} checkpoint for scenario {scenario!r} with "
+                    f"N={system.N} UEs and arch {arch!r} ({path.name}); train one with: "
+                    f"{train_command(scenario, system.N, arch, self.role)}")
+            try:
+                self.nets, self.meta = load_checkpoint(path, system, device)
+            except ValueError as e:
+                raise CheckpointMissing(
+                    f"{e}. Train one for this system with: "
+                    f"{train_command(scenario, system.N, arch, self.role)} "
+                    "--set FIELD=VALUE (the same system overrides)") from None
+        else:
+            self.nets, self.meta = load_checkpoint(checkpoint, system, device)
+        self.device = torch.device(device)
+        self.nets.eval()
+
+    @torch.no_grad()
+    def act_ap(self, l: int, csi_l: np.ndarray) -> np.ndarray:
+        """AP ``l``'s network alone: ``(B, 2, M, Q)`` float32 -> beams ``(B, 2, M, Q)``."""
+        x = torch.as_tensor(np.asarray(csi_l, dtype=np.float32), device=self.device)
+        return self.nets.aps[l](x).cpu().numpy()
+
+
+class SSNRTeacher(LearnedPolicy):
+    """Teacher trained with eq. 10 at beta = 0 (sensing only)."""
+
+    role = "ssnr-teacher"
+
+
+class SINRTeacher(LearnedPolicy):
+    """Teacher trained with eq. 10 at beta = 1 (min-SINR only)."""
+
+    role = "sinr-teacher"
+
+
+class Student(LearnedPolicy):
+    """Student trained with eq. 11, lambda adapted by eq. 12 (the seed's proposed scheme)."""
+
+    role = "student"
+
+
+class FixedBeta(LearnedPolicy):
+    """Sensitivity baseline: eq. 10 with a fixed beta (seed Fig. 11)."""
+
+    role = "fixed-beta"
+
+
+class FixedLambda(LearnedPolicy):
+    """Sensitivity baseline: eq. 11 with a fixed lambda (seed Fig. 12)."""
+
+    role = "fixed-lambda"

@@ -1,0 +1,465 @@
+"""Teacher-student training of the distributed networks (seed paper, section 4).
+
+One *run* trains a :class:`~policies.nets.DistributedNets` unit (L per-AP networks) with one
+:class:`~policies.losses.Objective` on drops of a scenario, with Adam, ReduceLROnPlateau on the
+epoch's mean training loss, early stopping and model selection on validation metrics. A *role*
+names the objective and the selection rule:
+
+| role         | objective                | stops                 | selects             |
+|--------------|--------------------------|-----------------------|---------------------|
+| ssnr-teacher | eq. 10, beta = 0         | fixed epoch count     | best val SSNR       |
+| sinr-teacher | eq. 10, beta = 1         | patience on val g2    | best val min-SINR   |
+| student      | eq. 11, lambda by eq. 12 | patience on selection | balanced rule       |
+| fixed-beta   | eq. 10, fixed beta       | patience on selection | balanced rule       |
+| fixed-lambda | eq. 11, fixed lambda     | patience on selection | balanced rule       |
+
+Balanced rule: the highest validation SSNR among epochs whose validation min-SINR is at least
+``select_ratio`` (0.94) of the best validation min-SINR of the run.
+
+Checkpoints (``torch.save`` dicts, see :func:`save_checkpoint`) hold every AP's weights, the
+architecture, the system, the scenario, g1max/g2max, the final lambda, the selected epoch and its
+metrics; :func:`load_checkpoint` refuses a checkpoint made for another system.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cfisac_env import metrics
+from cfisac_env.system import System
+from policies.losses import LAMBDA_0, Objective
+from policies.nets import DistributedNets
+
+FORMAT = 1
+ROLES = ("ssnr-teacher", "sinr-teacher", "student", "fixed-beta", "fixed-lambda")
+SHIPPED_DIR = Path(__file__).parent / "checkpoints"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Training schedule.
+
+    Args:
+        drops: drops generated for training + validation (split by ``val_fraction``).
+        val_fraction: share of the drops held out for validation.
+        lr: Adam learning rate.
+        batch: drops per iteration.
+        plateau_factor, plateau_patience: ReduceLROnPlateau on the epoch's mean training loss.
+        ssnr_epochs: epochs of the SSNR teacher (no early stopping).
+        max_epochs: epoch cap of the other roles.
+        patience: epochs without a better validation metric before stopping.
+        select_ratio: the balanced selection's min-SINR threshold (share of the run's best).
+        width: first-layer channels of the CAE/U-net.
+        fresh: draw new training drops every epoch (an endless data set) instead of reusing them.
+        min_lr: stop once the learning rate has decayed below this.
+    """
+
+    drops: int
+    val_fraction: float
+    lr: float
+    batch: int
+    plateau_factor: float
+    plateau_patience: int
+    ssnr_epochs: int
+    max_epochs: int
+    patience: int
+    select_ratio: float = 0.94
+    width: int = 16
+    fresh: bool = False
+    min_lr: float = 0.0
+
+
+PRESETS: dict[str, Preset] = {
+    # The seed paper's schedule (issue #4, item 4).
+    "paper": Preset(drops=20_000, val_fraction=0.03, lr=0.01, batch=500, plateau_factor=0.1,
+                    plateau_patience=10, ssnr_epochs=100, max_epochs=1000, patience=100),
+    # Fits teachers + student of one scenario in <= 20 min on 2 shared CPU cores (see train.py
+    # --help and the module README for how it was chosen): narrower U-net, fresh drops each
+    # epoch instead of 20k reused ones, short epochs, faster LR decay.
+    "cpu": Preset(drops=2_600, val_fraction=600 / 2_600, lr=0.01, batch=250, plateau_factor=0.3,
+                  plateau_patience=4, ssnr_epochs=12, max_epochs=60, patience=15, width=8,
+                  fresh=True, min_lr=2e-5),
+    # Seconds-long smoke run for tests and CI.
+    "tiny": Preset(drops=300, val_fraction=0.2, lr=0.01, batch=60, plateau_factor=0.5,
+                   plateau_patience=2, ssnr_epochs=2, max_epochs=3, patience=2, width=4),
+}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def objective_for(role: str, g1max: float | None = None, g2max: float | None = None,
+                  beta: float = 0.5, lam: float = LAMBDA_0) -> Objective:
+    """The :class:`Objective` of ``role`` (``beta``/``lam`` for the fixed baselines)."""
+    if role == "ssnr-teacher":
+        return Objective("teacher", beta=0.0)
+    if role == "sinr-teacher":
+        return Objective("teacher", beta=1.0)
+    if role == "fixed-beta":
+        return Objective("teacher", beta=beta)
+    if role == "student":
+        return Objective("student", lam=LAMBDA_0, adaptive=True, g1max=g1max, g2max=g2max)
+    if role == "fixed-lambda":
+        return Objective("student", lam=lam, adaptive=False, g1max=g1max, g2max=g2max)
+    raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+
+
+@torch.no_grad()
+def evaluate(nets: DistributedNets, csi: torch.Tensor | np.ndarray, batch: int = 2000
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-drop ``(g1, g2)`` (SSNR, min-SINR; each ``(B,)`` float64) of the unit in eval mode."""
+    was_training = nets.training
+    nets.eval()
+    dev = next(nets.parameters()).device
+    x = torch.as_tensor(csi)
+    g1s, g2s = [], []
+    for i in range(0, x.shape[0], batch):
+        xb = x[i:i + batch].to(dev)
+        g1, g2 = metrics.g1_g2(xb, nets(xb), nets.system)
+        g1s.append(g1.double().cpu().numpy())
+        g2s.append(g2.double().cpu().numpy())
+    nets.train(was_training)
+    return np.concatenate(g1s), np.concatenate(g2s)
+
+
+class Selector:
+    """Model selection over epochs; keeps only the states that can still be selected.
+
+    ``mode``: ``"g1"`` (best val SSNR), ``"g2"`` (best val min-SINR) or ``"balanced"`` (highest
+    val SSNR among epochs with val min-SINR >= ``ratio`` x the best seen).
+    """
+
+    def __init__(self, mode: str, ratio: float = 0.94) -> None:
+        if mode not in ("g1", "g2", "balanced"):
+            raise ValueError(f"unknown selection mode {mode!r}")
+        self.mode, self.ratio = mode, ratio
+        self.best_g2 = -math.inf
+        self.best_g2_epoch = -1
+        self.cands: list[tuple[int, float, float, dict[str, torch.Tensor]]] = []
+
+    def offer(self, epoch: int, g1: float, g2: float, state: Callable[[], dict]) -> None:
+        """Consider epoch ``epoch`` with val means ``g1, g2``; ``state()`` copies the weights."""
+        if g2 > self.best_g2:
+            self.best_g2, self.best_g2_epoch = g2, epoch
+        if self.mode in ("g1", "g2"):
+            key = g1 if self.mode == "g1" else g2
+            if not self.cands or key > (self.cands[0][1] if self.mode == "g1" else
+                                        self.cands[0][2]):
+                self.cands = [(epoch, g1, g2, state())]
+            return
+        if g2 < self.ratio * self.best_g2:
+            return
+        if any(c[1] >= g1 and c[2] >= g2 for c in self.cands):
+            return  # dominated: can never be the selection
+        keep = [c for c in self.cands if not (g1 >= c[1] and g2 >= c[2])]
+        self.cands = [c for c in keep if c[2] >= self.ratio * self.best_g2]
+        self.cands.append((epoch, g1, g2, state()))
+
+    def selected(self) -> tuple[int, float, float, dict[str, torch.Tensor]]:
+        """``(epoch, g1, g2, state)`` of the selection so far."""
+        if self.mode in ("g1", "g2"):
+            return self.cands[0]
+        ok = [c for c in self.cands if c[2] >= self.ratio * self.best_g2]
+        return max(ok, key=lambda c: c[1])
+
+    def last_gain(self) -> int:
+        """Epoch of the latest change that matters for early stopping."""
+        return max(self.best_g2_epoch, self.selected()[0]) if self.mode == "balanced" \
+            else self.selected()[0]
+
+
+@dataclass
+class RunResult:
+    """What one run produced: the trained unit (selected weights), the per-epoch history, the
+    selected epoch with its validation means, and the objective's final state."""
+
+    nets: DistributedNets
+    history: list[dict[str, float]]
+    epoch: int
+    val_g1: float
+    val_g2: float
+    objective: Objective
+    seconds: float = 0.0
+    stopped: str = ""
+
+
+def _selection_mode(role: str) -> str:
+    return {"ssnr-teacher": "g1", "sinr-teacher": "g2"}.get(role, "balanced")
+
+
+def fit(nets: DistributedNets, objective: Objective, role: str, scenario: Any,
+        val_csi: torch.Tensor, preset: Preset, rng: np.random.Generator,
+        train_csi: torch.Tensor | None = None, progress: bool = True,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        time_limit: float | None = None) -> RunResult:
+    """Train ``nets`` in place with ``objective``; returns the selected model.
+
+    Args:
+        nets: the unit, already on its device.
+        objective: loss of the role (mutated: the student's lambda is adapted).
+        role: one of :data:`ROLES` (sets stopping and selection).
+        scenario: a :class:`scenarios.Scenario` (fresh drops when ``preset.fresh``).
+        val_csi: ``(V, L, 2, M, Q)`` validation drops on the unit's device.
+        train_csi: ``(T, L, 2, M, Q)`` training drops (required unless ``preset.fresh``).
+        on_epoch: called with each epoch's history row (e.g. to write the CSV).
+        time_limit: seconds after which training stops (the selection so far is kept).
+    """
+    from tqdm.auto import tqdm
+
+    dev = next(nets.parameters()).device
+    system = nets.system
+    opt = torch.optim.Adam(nets.parameters(), lr=preset.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=preset.plateau_factor, patience=preset.plateau_patience)
+    fixed = role == "ssnr-teacher"
+    epochs = preset.ssnr_epochs if fixed else preset.max_epochs
+    n_train = (preset.drops - val_csi.shape[0]) if preset.fresh else train_csi.shape[0]
+    selector = Selector(_selection_mode(role), preset.select_ratio)
+    history: list[dict[str, float]] = []
+    stopped = "epoch cap"
+    t0 = time.perf_counter()
+    bar = tqdm(range(epochs), desc=role, unit="epoch", disable=not progress, leave=True)
+    try:
+        for epoch in bar:
+            if preset.fresh:
+                data = torch.from_numpy(scenario.drops(rng, n_train)[0]).to(dev)
+            else:
+                data = train_csi[torch.from_numpy(rng.permutation(n_train)).to(dev)]
+            nets.train()
+            sums = np.zeros(3)
+            for i in range(0, n_train - preset.batch + 1, preset.batch):
+                x = data[i:i + preset.batch]
+                g1, g2 = metrics.g1_g2(x, nets(x), system)
+                loss = objective.loss(g1, g2)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                objective.after_step(g1, g2)
+                sums += (float(loss.detach()), float(g1.detach().mean()),
+                         float(g2.detach().mean()))
+            steps = max(1, n_train // preset.batch)
+            train_loss, train_g1, train_g2 = sums / steps
+            lr = opt.param_groups[0]["lr"]
+            sched.step(train_loss)
+            v1, v2 = evaluate(nets, val_csi)
+            row = {"epoch": epoch, "train_loss": train_loss, "train_g1": train_g1,
+                   "train_g2": train_g2, "val_g1": float(v1.mean()), "val_g2": float(v2.mean()),
+                   "lambda": objective.lam if objective.kind == "student" else float("nan"),
+                   "lr": lr, "seconds": time.perf_counter() - t0}
+            history.append(row)
+            if on_epoch:
+                on_epoch(row)
+            selector.offer(epoch, row["val_g1"], row["val_g2"],
+                           lambda: copy.deepcopy(nets.state_dict()))
+            bar.set_postfix(g1=f"{row['val_g1']:.3f}", g2=f"{row['val_g2']:.3f}", lr=f"{lr:.0e}")
+            if not fixed and epoch - selector.last_gain() >= preset.patience:
+                stopped = f"patience {preset.patience}"
+                break
+            if opt.param_groups[0]["lr"] < preset.min_lr:
+                stopped = f"lr below {preset.min_lr:g}"
+                break
+            if time_limit is not None and row["seconds"] > time_limit:
+                stopped = f"time limit {time_limit:g} s"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        if not history:
+            raise
+    finally:
+        bar.close()
+    epoch, g1, g2, state = selector.selected()
+    nets.load_state_dict(state)
+    nets.eval()
+    return RunResult(nets, history, epoch, g1, g2, objective, time.perf_counter() - t0, stopped)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint was made for another system."""
+
+
+def checkpoint_name(scenario: str, users: int, arch: str, role: str) -> str:
+    """File name of a checkpoint: ``<scenario>-N<users>-<arch>-<role>.pt``."""
+    return f"{scenario}-N{users}-{arch}-{role}.pt"
+
+
+def save_checkpoint(path: str | Path, result: RunResult, role: str, scenario: str,
+                    preset: str, extra: dict[str, Any] | None = None) -> Path:
+    """Write the selected unit of ``result`` with everything needed to rebuild and judge it."""
+    nets, obj = result.nets, result.objective
+    ckpt = {
+        "format": FORMAT, "role": role, "arch": nets.arch, "width": nets.width,
+        "system": nets.system.to_dict(), "scenario": scenario, "preset": preset,
+        "beta": obj.beta if obj.kind == "teacher" else None,
+        "lambda": obj.lam if obj.kind == "student" else None,
+        "g1max": obj.g1max, "g2max": obj.g2max,
+        "epoch": result.epoch, "val_g1": result.val_g1, "val_g2": result.val_g2,
+        "epochs_run": len(result.history), "stopped": result.stopped,
+        "seconds": result.seconds, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "state_dicts": [{k: v.detach().cpu() for k, v in ap.state_dict().items()}
+                        for ap in nets.aps],
+        **(extra or {}),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, system: System | None = None,
+                    device: str | torch.device = "cpu") -> tuple[DistributedNets, dict[str, Any]]:
+    """Rebuild the unit of a checkpoint (eval mode) and return it with the checkpoint's metadata.
+
+    Raises:
+        CheckpointMismatch: ``system`` is given and differs from the checkpoint's system.
+    """
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=False)
+    saved = System.from_dict(ckpt["system"])
+    if system is not None:
+        try:
+            system.require_same(saved, f"checkpoint {Path(path).name}")
+        except ValueError as e:
+            raise CheckpointMismatch(str(e)) from None
+    nets = DistributedNets(saved if system is None else system, ckpt["arch"], ckpt["width"])
+    for ap, sd in zip(nets.aps, ckpt["state_dicts"], strict=True):
+        ap.load_state_dict(sd)
+    nets.to(device).eval()
+    meta = {k: v for k, v in ckpt.items() if k != "state_dicts"}
+    return nets, meta
+
+
+# ----------------------------------------------------------------------------- whole scheme
+
+@dataclass
+class TrainOutput:
+    """Result of :func:`train`: checkpoint paths and run summaries by role, and the run folder."""
+
+    out: Path
+    checkpoints: dict[str, Path] = field(default_factory=dict)
+    summary: dict[str, dict[str, Any]] = field(default_factory=dict)
+    histories: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+
+def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def train(scenario: str = "pos2", users: int = 8, arch: str = "unet", preset: str = "cpu",
+          device: str = "auto", out: str | Path | None = None,
+          roles: tuple[str, ...] = ("ssnr-teacher", "sinr-teacher", "student"),
+          seed: int = 0, beta: float = 0.5, lam: float = LAMBDA_0, threads: int | None = None,
+          progress: bool = True, overrides: dict[str, Any] | None = None,
+          preset_overrides: dict[str, Any] | None = None,
+          time_limits: dict[str, float] | None = None, install: bool = False) -> TrainOutput:
+    """Train the requested roles for one scenario and write checkpoints and per-epoch CSVs.
+
+    Teachers first: ``g1max``/``g2max`` of the students are the teachers' mean scores over the
+    training drops; when a student role is asked without the teacher roles, the teachers'
+    checkpoints are read from ``out`` (or the shipped ones) instead.
+
+    Args:
+        scenario, users, overrides: as :func:`scenarios.load`.
+        arch: one of :data:`policies.nets.ARCHS`.
+        preset: ``"paper"``, ``"cpu"`` or ``"tiny"`` (:data:`PRESETS`); ``preset_overrides``
+            replaces fields of it (e.g. ``{"max_epochs": 5}``).
+        device: ``"auto"`` (GPU where there is one), ``"cpu"``, ``"cuda"``...
+        out: folder for ``<scenario>-N<users>-<arch>-<role>.pt`` and ``<role>.csv``; default
+            ``runs/<date>-train-<scenario>-N<users>/``.
+        roles: subset of :data:`ROLES`, trained in that order.
+        seed: root of every random draw (data and initial weights).
+        beta, lam: the fixed-beta / fixed-lambda weights.
+        threads: torch CPU threads (default: leave torch's setting).
+        time_limits: ``{role: seconds}`` wall-clock cap of a role's training.
+        install: also copy each checkpoint into ``policies/checkpoints/`` (where
+            ``policies.make`` finds it without ``checkpoint=``).
+    """
+    import scenarios
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    bad = [r for r in roles if r not in ROLES]
+    if bad:
+        raise ValueError(f"unknown roles {bad}; roles: {', '.join(ROLES)}")
+    pre = dataclasses.replace(PRESETS[preset], **(preset_overrides or {}))
+    if threads:
+        torch.set_num_threads(threads)
+    sc = scenarios.load(scenario, users=users, overrides=overrides)
+    system = sc.system
+    dev = resolve_device(device)
+    out = Path(out) if out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-train-" \
+        f"{sc.name}-N{system.N}"
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    csi_all = torch.from_numpy(sc.drops(rng, pre.drops)[0])
+    n_val = max(1, round(pre.drops * pre.val_fraction))
+    val_csi, train_csi = csi_all[:n_val].to(dev), csi_all[n_val:].to(dev)
+    result = TrainOutput(out)
+    gmax: dict[str, float] = {}
+
+    def teacher_mean(role: str) -> float:
+        """Mean score of a trained teacher over the training drops (g1 or g2)."""
+        path = out / checkpoint_name(sc.name, system.N, arch, role)
+        if not path.exists():
+            path = SHIPPED_DIR / path.name
+        if not path.exists():
+            raise ValueError(f"the student needs the {role} checkpoint {path.name}: "
+                             f"train it first (add --role {role})")
+        nets, _ = load_checkpoint(path, system, dev)
+        g1, g2 = evaluate(nets, train_csi)
+        return float(g1.mean() if role == "ssnr-teacher" else g2.mean())
+
+    for role in roles:
+        if role in ("student", "fixed-lambda"):
+            gmax.setdefault("g1max", teacher_mean("ssnr-teacher"))
+            gmax.setdefault("g2max", teacher_mean("sinr-teacher"))
+        obj = objective_for(role, gmax.get("g1max"), gmax.get("g2max"), beta=beta, lam=lam)
+        nets = DistributedNets(system, arch, pre.width).to(dev)
+        csv_path = out / f"{role}.csv"
+        rows: list[dict[str, float]] = []
+
+        def on_epoch(row: dict[str, float], rows: list = rows, csv_path: Path = csv_path) -> None:
+            rows.append(row)
+            _write_csv(csv_path, rows)
+
+        res = fit(nets, obj, role, sc, val_csi, pre, rng, train_csi=train_csi,
+                  progress=progress, on_epoch=on_epoch,
+                  time_limit=(time_limits or {}).get(role))
+        name = checkpoint_name(sc.name, system.N, arch, role)
+        if role == "ssnr-teacher":
+            gmax_key, idx = "g1max", 0
+        elif role == "sinr-teacher":
+            gmax_key, idx = "g2max", 1
+        else:
+            gmax_key = None
+        if gmax_key:
+            gmax[gmax_key] = float(evaluate(res.nets, train_csi)[idx].mean())
+        result.checkpoints[role] = save_checkpoint(out / name, res, role, sc.name, preset)
+        if install:
+            shutil.copyfile(out / name, SHIPPED_DIR / name)
+        result.histories[role] = res.history
+        result.summary[role] = {"epoch": res.epoch, "val_g1": res.val_g1, "val_g2": res.val_g2,
+                                "epochs_run": len(res.history), "stopped": res.stopped,
+                                "seconds": res.seconds, "lambda": obj.lam,
+                                "checkpoint": name}
+    return result
