@@ -33,6 +33,7 @@ _REGISTRY: dict[str, str | Callable[..., Any]] = {
     "fixed-beta": "policies.learned:FixedBeta",
     "fixed-lambda": "policies.learned:FixedLambda",
 }
+BUILTINS: tuple[str, ...] = tuple(_REGISTRY)  # the policies shipped with cfisac
 
 
 def register(name: str, factory: Callable[..., Any] | str | None = None, *,

@@ -1,0 +1,181 @@
+"""Scoring policies on shared drops: every policy sees identical CSI, each decision is timed.
+
+Used by ``runners/compare.py``; importable for notebooks and tests::
+
+    sc = scenarios.load("pos2", users=8)
+    drops = Drops.sample(sc, n=200, seed=0)
+    run = evaluate("mrt-target", sc, drops)
+    summary(run, reference=cvx_run)
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from cfisac_env import metrics
+from cfisac_env.scoring import score
+from cfisac_env.validation import check_beams
+from policies.base import Decision, Policy
+from policies.registry import make, resolve
+from scenarios.loader import Scenario
+
+GAMMA_RTOL = 0.01  # min-SINR "reaches gamma_high" within this relative tolerance
+
+
+@dataclass
+class Drops:
+    """``B`` drops shared by every policy: ``csi (B, L, 2, M, Q)`` float32, positions (m)."""
+
+    csi: np.ndarray
+    ue_xy: np.ndarray
+    target_xy: np.ndarray
+
+    @classmethod
+    def sample(cls, scenario: Scenario, n: int, seed: int) -> Drops:
+        """``n`` drops of ``scenario`` from ``np.random.default_rng(seed)``."""
+        if n < 1:
+            raise ValueError(f"need at least one drop, got {n}")
+        csi, ue, tg = scenario.drops(np.random.default_rng(seed), n)
+        return cls(csi, ue, tg)
+
+    def __len__(self) -> int:
+        return len(self.csi)
+
+
+@dataclass
+class PolicyRun:
+    """Per-drop results of one policy on ``drops[index]`` (arrays ``(K,)``)."""
+
+    name: str
+    timing: str
+    distributed: bool
+    heavy: bool
+    fronthaul: int
+    index: np.ndarray
+    ssnr: np.ndarray
+    min_sinr: np.ndarray
+    seconds: np.ndarray
+    fallback: np.ndarray
+    over_budget: np.ndarray
+    gamma_high: np.ndarray
+    errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def build(spec: str, scenario: Scenario, **options: Any) -> Policy:
+    """``policies.make(spec, system, ...)``, passing ``scenario=<name>`` to policies whose
+    constructor names a ``scenario`` parameter (learned policies find their checkpoint by it)."""
+    if "scenario" in inspect.signature(resolve(spec)).parameters:
+        options.setdefault("scenario", scenario.name)
+    return make(spec, scenario.system, **options)
+
+
+def _checked(decision: Decision, policy: Policy) -> np.ndarray:
+    """The decision's beams ``(1, L, 2, M, Q)``, or ValueError naming the problem."""
+    return check_beams(np.asarray(decision.beams), policy.system, batch=1,
+                       what=f"beams returned by {policy.name!r}")
+
+
+def _decisions(policy: Policy, spec: str, drops: Drops, index: np.ndarray, jobs: int | None,
+               options: dict[str, Any], progress: bool
+               ) -> tuple[list[Decision | Exception], bool]:
+    """One timed decision per drop (exceptions kept in place), and whether Ctrl-C cut it short."""
+    if policy.heavy and (jobs or 0) != 1:
+        from policies.pool import decide_many
+
+        done = decide_many(spec, policy.system, drops.csi[index], options=options, jobs=jobs,
+                           progress=progress, desc=spec)
+        return list(done), len(done) < len(index)
+    out: list[Decision | Exception] = []
+    try:
+        for i in tqdm(index, desc=spec, disable=not progress, leave=False):
+            try:
+                out.append(policy.decide(drops.csi[i: i + 1]))
+            except Exception as e:  # a policy's failure is a result, not a crash
+                out.append(e)
+    except KeyboardInterrupt:
+        return out, True
+    return out, False
+
+
+def evaluate(spec: str, scenario: Scenario, drops: Drops, index: np.ndarray | None = None,
+             jobs: int | None = None, progress: bool = True, **options: Any) -> PolicyRun:
+    """Score policy ``spec`` on ``drops[index]`` (all drops by default), one decision per drop.
+
+    Beams must be finite and shaped ``(L, 2, M, Q)``; an AP over its budget is scaled down as
+    the environment would and counted in ``over_budget``; a policy exception or bad beams on a
+    drop is recorded in ``errors`` and that drop scores NaN.
+    """
+    index = np.arange(len(drops)) if index is None else np.asarray(index)
+    policy = build(spec, scenario, **options)
+    system = scenario.system
+    k = len(index)
+    ssnr, sinr, secs, gamma = (np.full(k, np.nan) for _ in range(4))
+    fallback, over = np.zeros(k, bool), np.zeros(k, bool)
+    errors: list[str] = []
+    decisions, interrupted = _decisions(policy, spec, drops, index, jobs, options, progress)
+    for j, d in enumerate(decisions):
+        try:
+            if isinstance(d, Exception):
+                raise d
+            beams = _checked(d, policy)
+        except Exception as e:
+            errors.append(f"drop {index[j]}: {type(e).__name__}: {e}")
+            continue
+        over[j] = bool(np.any(metrics.ap_power(beams) > system.P * (1 + 1e-4)))
+        s = score(drops.csi[index[j]: index[j] + 1], beams, system)
+        ssnr[j], sinr[j], secs[j] = s.ssnr[0], s.min_sinr[0], d.seconds
+        fallback[j] = bool(np.any(d.info.get("fallback", False)))
+        gamma[j] = float(np.asarray(d.info.get("gamma_high", [np.nan]), float).ravel()[0])
+    n = len(decisions)
+    return PolicyRun(policy.name, policy.timing, policy.distributed, policy.heavy,
+                     policy.fronthaul(), index[:n], ssnr[:n], sinr[:n], secs[:n],
+                     fallback[:n], over[:n], gamma[:n], errors, interrupted)
+
+
+def _stats(x: np.ndarray) -> dict[str, float]:
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return {"mean": np.nan, "median": np.nan, "p5": np.nan}
+    return {"mean": float(x.mean()), "median": float(np.median(x)),
+            "p5": float(np.percentile(x, 5))}
+
+
+def summary(run: PolicyRun, reference: PolicyRun | None = None) -> dict[str, Any]:
+    """Aggregate figures of one run; head-to-head ones against ``reference`` (the ``cvx`` run)
+    use only the drops both scored.
+
+    Keys: ``ssnr``/``min_sinr`` (mean, median, p5), ``time_ms`` (median, p95), ``timing``,
+    ``fronthaul``, ``drops``, ``errors``, ``fallbacks``, ``over_budget``, and with a reference:
+    ``reach_gamma`` (share of common drops with min-SINR >= the reference's gamma_high, within
+    1 %), ``ssnr_vs_ref``/``min_sinr_vs_ref`` (ratio of means on common drops), ``speedup``.
+    """
+    t = run.seconds[np.isfinite(run.seconds)] * 1e3
+    out: dict[str, Any] = {
+        "policy": run.name, "drops": int(len(run.index)), "timing": run.timing,
+        "distributed": run.distributed, "fronthaul": run.fronthaul,
+        "ssnr": _stats(run.ssnr), "min_sinr": _stats(run.min_sinr),
+        "time_ms": {"median": float(np.median(t)) if len(t) else np.nan,
+                    "p95": float(np.percentile(t, 95)) if len(t) else np.nan},
+        "errors": len(run.errors), "fallbacks": int(run.fallback.sum()),
+        "over_budget": int(run.over_budget.sum()), "interrupted": run.interrupted,
+    }
+    if reference is not None:
+        common, a, b = np.intersect1d(run.index, reference.index, return_indices=True)
+        gamma = reference.gamma_high[b]
+        ok = np.isfinite(gamma) & np.isfinite(run.min_sinr[a])
+        out["common_drops"] = int(len(common))
+        out["reach_gamma"] = (float(np.mean(run.min_sinr[a][ok] >= gamma[ok] * (1 - GAMMA_RTOL)))
+                              if ok.any() else np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["ssnr_vs_ref"] = float(np.nanmean(run.ssnr[a]) / np.nanmean(reference.ssnr[b]))
+            out["min_sinr_vs_ref"] = float(np.nanmean(run.min_sinr[a])
+                                           / np.nanmean(reference.min_sinr[b]))
+        ref_t = np.nanmedian(reference.seconds)
+        out["speedup"] = float(ref_t / np.nanmedian(run.seconds)) if len(t) else np.nan
+    return out
