@@ -1,0 +1,175 @@
+"""Convex-optimisation policies of Demirhan & Alkhateeb: NS+OPT, CB+OPT and the joint SDP (``cvx``).
+
+All three are central (they need every AP's CSI) and solve one drop at a time:
+
+- ``ns-opt`` (:class:`NSOpt`): NS sensing beam (power ``(1-rho) P_l``) + max-min SINR
+  communication beams (power ``rho P_l``) by the reference bisection (:mod:`policies.cvx_socp`).
+- ``cb-opt`` (:class:`CBOpt`): the same with the conventional sensing beam.
+- ``cvx`` (:class:`JointSDP`): ``gamma_high`` of NS+OPT at ``rho``, then the joint SDP at full
+  budget (:mod:`policies.cvx_sdp`); the seed paper's "CVX" benchmark at rho = 0.5.
+
+Failures are outcomes: a drop without a feasible ``gamma`` or whose solve fails or whose beams fail
+the metric check gets the NS+RZF beams at the same ``rho`` and is flagged. ``last_info`` of every
+call holds, per drop: ``gamma_high (B,)`` float (NaN where none), ``fallback (B,)`` bool,
+``status`` (list of B strings) and, for ``cvx``, ``ssnr_opt (B,)`` (the SDP optimum).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from cfisac_env import metrics
+from cfisac_env.layout import to_complex
+from cfisac_env.system import System
+from policies.base import Policy
+from policies.classic import cb_sensing_all, check_rho, ns_rzf_complex, ns_sensing_all
+from policies.cvx_sdp import JointSDPSolver
+from policies.cvx_socp import MaxMinSINR
+
+#: Relative SINR shortfall of the joint design's extracted beams that is still accepted.
+JSC_CHECK_RTOL = 1e-3
+#: Errors a solve may raise on a valid input; they turn into a flagged fallback.
+SOLVE_ERRORS = (cp.error.SolverError, np.linalg.LinAlgError, ArithmeticError, ValueError)
+
+
+def _float_layout(hc: np.ndarray) -> np.ndarray:
+    """Complex ``(..., L, M, Q)`` -> float64 ``(..., L, 2, M, Q)``."""
+    return np.stack([hc.real, hc.imag], axis=-3)
+
+
+class _ConvexPolicy(Policy):
+    """Shared options (``rho``, ``solver``), input checks and the per-drop fallback loop."""
+
+    def __init__(self, system: System, **options: Any) -> None:
+        self.rho = check_rho(options.pop("rho", 0.5))
+        if self.rho <= 0.0:
+            raise ValueError("rho must be > 0: the optimised policies need communication power")
+        self.solver = str(options.pop("solver", "CLARABEL")).upper()
+        if self.solver not in cp.installed_solvers():
+            raise ValueError(f"solver {self.solver!r} is not installed; installed: "
+                             f"{', '.join(cp.installed_solvers())}")
+        super().__init__(system, **options)
+
+    def _check(self, csi: np.ndarray) -> np.ndarray:
+        x = np.asarray(csi, dtype=float)
+        shape = self.system.csi_shape
+        if x.ndim != 5 or x.shape[1:] != shape:
+            raise ValueError(f"csi must have shape (B, L, 2, M, Q) = (B, *{shape}), "
+                             f"got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("csi contains NaN or inf; expected finite floats (B, L, 2, M, Q)")
+        return x
+
+    def _solve_drop(self, hc: np.ndarray) -> tuple[np.ndarray | None, dict[str, Any]]:
+        """Beams ``(L, M, Q)`` complex for one drop (None: fall back) and its info entries."""
+        raise NotImplementedError
+
+    def act_batch(self, csi: np.ndarray) -> np.ndarray:
+        hc = to_complex(self._check(csi))                              # (B, L, M, Q)
+        out, rows = np.zeros_like(hc), []
+        for i in range(hc.shape[0]):
+            try:
+                beams, row = self._solve_drop(hc[i])
+            except SOLVE_ERRORS as e:
+                beams, row = None, {"status": f"error: {type(e).__name__}: {e}"}
+            row["fallback"] = beams is None
+            if beams is None:
+                beams = ns_rzf_complex(hc[i:i + 1], self.system, self.rho)[0]
+            out[i] = beams
+            rows.append(row)
+        self.last_info = {
+            "gamma_high": np.array([r.get("gamma_high", np.nan) for r in rows]),
+            "fallback": np.array([r["fallback"] for r in rows], dtype=bool),
+            "status": [r["status"] for r in rows],
+            **self._extra_info(rows),
+        }
+        w = _float_layout(out)
+        return metrics.project_power(w, self.system)[0].astype(np.float32)
+
+    def _extra_info(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {}
+
+
+class _OptPolicy(_ConvexPolicy):
+    """Fixed sensing beam + max-min SINR communication beams (bisection)."""
+
+    def __init__(self, system: System, **options: Any) -> None:
+        super().__init__(system, **options)
+        self._bisect = MaxMinSINR(system, self.rho, self.solver)
+
+    def _sensing(self, hc: np.ndarray) -> np.ndarray:
+        """Sensing beams ``(L, M)`` complex for one drop ``(L, M, Q)``."""
+        raise NotImplementedError
+
+    def _solve_drop(self, hc: np.ndarray) -> tuple[np.ndarray | None, dict[str, Any]]:
+        sense = self._sensing(hc)
+        res = self._bisect.solve(hc, sense)
+        row = {"gamma_high": res.gamma_high, "status": res.status}
+        if res.comm is None:
+            return None, row
+        return np.concatenate([res.comm, sense[..., None]], axis=-1), row
+
+
+class NSOpt(_OptPolicy):
+    """NS+OPT: NS sensing beam + max-min SINR communication beams (central).
+
+    Options: ``rho`` (default 0.5), ``solver`` for the SOCPs (default ``"CLARABEL"``).
+    """
+
+    def _sensing(self, hc: np.ndarray) -> np.ndarray:
+        return ns_sensing_all(hc[None], self.system, self.rho)[0]
+
+
+class CBOpt(_OptPolicy):
+    """CB+OPT: conventional sensing beam + max-min SINR communication beams (central).
+
+    Options: ``rho`` (default 0.5), ``solver`` for the SOCPs (default ``"CLARABEL"``).
+    """
+
+    def _sensing(self, hc: np.ndarray) -> np.ndarray:
+        return cb_sensing_all(hc[None], self.system, self.rho)[0]
+
+
+class JointSDP(_ConvexPolicy):
+    """The joint design ``cvx`` (JSC+Q1): ``gamma_high`` of NS+OPT at ``rho``, then the SDP.
+
+    Options:
+        rho: communication share used by the NS+OPT bisection that sets ``gamma_high``
+            (default 0.5); the SDP itself spends each AP's whole budget.
+        solver: solver of the SDP, ``"CLARABEL"`` (default) or ``"SCS"`` (tight tolerances).
+        bisection_solver: solver of the bisection SOCPs (default ``"CLARABEL"``).
+        solver_options: dict overriding :data:`policies.cvx_sdp.SOLVER_OPTIONS`.
+
+    A drop falls back to NS+RZF when no ``gamma`` is feasible, the SDP fails, or the extracted
+    beams (after power projection) miss ``gamma_high`` by more than :data:`JSC_CHECK_RTOL`.
+    """
+
+    def __init__(self, system: System, **options: Any) -> None:
+        bisection_solver = str(options.pop("bisection_solver", "CLARABEL")).upper()
+        solver_options = options.pop("solver_options", None)
+        super().__init__(system, **options)
+        self._bisect = MaxMinSINR(system, self.rho, bisection_solver)
+        self._sdp = JointSDPSolver(system, self.solver, solver_options)
+
+    def _solve_drop(self, hc: np.ndarray) -> tuple[np.ndarray | None, dict[str, Any]]:
+        res = self._bisect.solve(hc, ns_sensing_all(hc[None], self.system, self.rho)[0])
+        row: dict[str, Any] = {"gamma_high": res.gamma_high, "status": res.status,
+                               "ssnr_opt": np.nan}
+        if not np.isfinite(res.gamma_high):
+            return None, row
+        sdp = self._sdp.solve(hc, res.gamma_high)
+        row.update(status=sdp.status, ssnr_opt=sdp.ssnr_opt)
+        if sdp.beams is None:
+            return None, row
+        w, _ = metrics.project_power(_float_layout(sdp.beams), self.system)
+        achieved = float(metrics.min_sinr(_float_layout(hc), w, self.system))
+        if achieved < res.gamma_high * (1.0 - JSC_CHECK_RTOL):
+            row["status"] = f"{sdp.status}; beams reach SINR {achieved:.4g} < {res.gamma_high:.4g}"
+            return None, row
+        return sdp.beams, row
+
+    def _extra_info(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"ssnr_opt": np.array([r.get("ssnr_opt", np.nan) for r in rows])}
