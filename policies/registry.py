@@ -24,6 +24,8 @@ _REGISTRY: dict[str, str | Callable[..., Any]] = {
     "mrt-target": "policies.classic:MRTTarget",
     "mrt-users": "policies.classic:MRTUsers",
     "ns-rzf": "policies.classic:NSRZF",
+    "ns-sensing": "policies.classic:NSSensing",
+    "cb-sensing": "policies.classic:CBSensing",
     "ns-opt": "policies.cvx:NSOpt",
     "cb-opt": "policies.cvx:CBOpt",
     "cvx": "policies.cvx:JointSDP",
