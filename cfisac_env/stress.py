@@ -1,0 +1,147 @@
+"""The tracking stress experiment: settings, the target-speed sweep and one policy's evaluation.
+
+A ``track-*`` scenario carries a ``[stress]`` section (defaults in :data:`DEFAULTS`):
+
+- ``duration`` (s): length of a run (in the sweep: the run with the target stopped);
+  ``threshold``: retention share (0.9 = 90 % of the zero-latency SSNR); ``covered``
+  ([x0, x1] m): the stretch of road over which retention counts;
+- ``latency`` (``measured`` | ``fixed`` | ``zero``), ``hardware_scale`` (factor on measured
+  compute times), ``csi_delay`` (s), ``fixed_latency`` ({policy name: s} for ``fixed``);
+- ``speeds`` (m/s): the default target-speed sweep (may be empty).
+
+:func:`evaluate` runs one policy in closed loop (:mod:`cfisac_env.tracking`) beside its own
+zero-latency, zero-delay reference on one recorded trajectory.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cfisac_env.tracking import Latency, LoopResult, Trajectory, closed_loop, record, retention
+from cfisac_env.traffic import validate
+from scenarios.loader import Scenario
+
+DEFAULTS: dict[str, Any] = {
+    "duration": 6.0, "threshold": 0.9, "covered": [0.0, 100.0], "latency": "measured",
+    "hardware_scale": 1.0, "csi_delay": 0.0, "fixed_latency": {}, "speeds": [],
+}
+
+
+@dataclass
+class StressSettings:
+    """The ``[stress]`` section of a scenario, completed with :data:`DEFAULTS` and checked."""
+
+    duration: float
+    threshold: float
+    covered: tuple[float, float]
+    latency: str
+    hardware_scale: float
+    csi_delay: float
+    fixed_latency: dict[str, float] = field(default_factory=dict)
+    speeds: list[float] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> StressSettings:
+        """Read ``scenario.config["stress"]``; unknown keys or bad values raise ``ValueError``."""
+        if scenario.kind != "road":
+            raise ValueError(f"scenario {scenario.name!r} is {scenario.kind!r}; tracking stress "
+                             "tests need a road scenario (e.g. track-highway)")
+        raw = dict(scenario.config.get("stress", {}))
+        unknown = set(raw) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown [stress] fields {sorted(unknown)}; fields: "
+                             f"{', '.join(DEFAULTS)}")
+        s = {**copy.deepcopy(DEFAULTS), **raw}
+        out = cls(float(s["duration"]), float(s["threshold"]), tuple(map(float, s["covered"])),
+                  str(s["latency"]), float(s["hardware_scale"]), float(s["csi_delay"]),
+                  {k: float(v) for k, v in s["fixed_latency"].items()},
+                  [float(v) for v in s["speeds"]])
+        out.check()
+        return out
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the first bad setting."""
+        if not self.duration > 0:
+            raise ValueError(f"stress.duration must be > 0 s, got {self.duration}")
+        if not self.covered[0] < self.covered[1]:
+            raise ValueError(f"stress.covered must be [x0, x1] with x0 < x1 m, got {self.covered}")
+        if not self.csi_delay >= 0:
+            raise ValueError(f"CSI delay must be >= 0 s, got {self.csi_delay}")
+        for seconds in self.fixed_latency.values():
+            Latency("fixed", seconds)
+        Latency(self.latency, 0.0, self.hardware_scale)
+        retention(np.zeros(0), np.zeros(0), self.threshold)
+
+    def latency_for(self, policy: str) -> Latency:
+        """The :class:`Latency` of ``policy`` under these settings (``fixed`` needs its entry)."""
+        if self.latency == "fixed" and policy not in self.fixed_latency:
+            raise ValueError(f"no fixed latency for policy {policy!r}; give one with "
+                             f"--fixed-latency {policy}=SECONDS (known: "
+                             f"{', '.join(sorted(self.fixed_latency)) or 'none'})")
+        return Latency(self.latency, self.fixed_latency.get(policy, 0.0), self.hardware_scale)
+
+
+def at_speed(scenario: Scenario, speed: float, settings: StressSettings
+             ) -> tuple[Scenario, float]:
+    """The scenario with its target cruising at ``speed`` m/s across the covered stretch.
+
+    A moving target crosses the whole covered stretch, end to end, in ``T = covered length /
+    speed`` s (so every speed is scored over the same stretch of road); a stopped target sits in
+    its middle for ``T = duration`` s. The profile is kept; the sweep is meant for cruising
+    scenarios.
+
+    Returns:
+        the modified scenario and ``T`` in s. A speed outside ``[0, road.max_speed]`` raises.
+    """
+    cfg = copy.deepcopy(scenario.config)
+    x0, x1 = settings.covered
+    seconds = settings.duration if speed <= 0 else (x1 - x0) / speed
+    heading = int(cfg["road"]["directions"][int(cfg["target"]["lane"])])
+    cfg["target"]["speed"] = float(speed)
+    cfg["target"]["x"] = 0.5 * (x0 + x1) - heading * speed * seconds / 2
+    validate(cfg)
+    return Scenario(scenario.name, cfg, scenario.system), seconds
+
+
+def trajectory(scenario: Scenario, seconds: float, seed: int) -> Trajectory:
+    """The road of ``scenario`` for ``seconds``, from one seed: UEs placed by the scenario's
+    sampler, then the SimPy traffic, all from ``np.random.default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    ue, _ = scenario.sample(rng)
+    return record(scenario.config, seconds, rng, ue)
+
+
+@dataclass
+class TrackResult:
+    """One policy on one trajectory: its closed ``loop``, its zero-latency ``reference``,
+    ``covered (S,)`` bool (target inside the covered stretch), ``retention`` (SSNR) and
+    ``retention_sinr`` (the same rule applied to min-SINR), the :class:`Latency` used and how
+    its compute time is counted (``timing``: slowest AP or central)."""
+
+    policy: str
+    timing: str
+    latency: Latency
+    loop: LoopResult
+    reference: LoopResult
+    covered: np.ndarray
+    retention: float
+    retention_sinr: float
+
+
+def evaluate(name: str, policy: Any, scenario: Scenario, traj: Trajectory,
+             settings: StressSettings) -> TrackResult:
+    """Closed loop of ``policy`` (registered as ``name``) and its reference on ``traj``."""
+    latency = settings.latency_for(name)
+    interval = float(scenario.config["env"]["decision_interval"])
+    system = scenario.system
+    loop = closed_loop(policy, traj, system, interval, latency, settings.csi_delay)
+    ref = closed_loop(policy, traj, system, interval)
+    x0, x1 = settings.covered
+    covered = (traj.target_xy[:, 0] >= x0) & (traj.target_xy[:, 0] <= x1)
+    return TrackResult(name, getattr(policy, "timing", "central"), latency, loop, ref, covered,
+                       retention(loop.ssnr, ref.ssnr, settings.threshold, covered),
+                       retention(loop.min_sinr, ref.min_sinr, settings.threshold, covered))

@@ -1,0 +1,340 @@
+"""Tracking-target stress test: closed-loop, latency-aware beams on the moving road.
+
+    python runners/stress.py --scenario track-highway --policy student --policy cvx \\
+        [--latency measured|fixed|zero] [--speeds 0 15 30 60] [--seed 0] [--out DIR] \\
+        [--set key=value] [--csi-delay S] [--hardware-scale X] [--fixed-latency NAME=S]
+
+For the scenario as written (one run) and for each target speed of the sweep (the target
+crossing the covered stretch at that speed), the road is simulated once from the seed and every
+policy runs in closed loop on it (cfisac_env.tracking): beams from aged CSI, applied only once
+the compute time has passed, scored every ``dt`` against the true positions, beside the same
+policy with zero latency and zero CSI delay. Retention = share of the time (target inside the
+covered stretch) with SSNR >= threshold x that reference.
+
+Writes ``runs/<date>-stress-<scenario>/``: ``config.json``, ``timeseries.csv`` (per policy and
+step), ``summary.json`` and ``retention_vs_speed.csv``, ``ssnr_t.png`` (SSNR and min-SINR over
+time under the target's trajectory) and ``retention_vs_speed.png``. Ctrl-C keeps what finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import policies  # noqa: E402
+import scenarios  # noqa: E402
+from cfisac_env.stress import (  # noqa: E402
+    StressSettings,
+    TrackResult,
+    at_speed,
+    evaluate,
+    trajectory,
+)
+from cfisac_env.tracking import LATENCY_MODES, Trajectory  # noqa: E402
+
+CHECKPOINT_CACHE = Path("runs") / "cache" / "checkpoints"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[2:]))
+    p.add_argument("--scenario", default="track-highway")
+    p.add_argument("--policy", action="append", default=[],
+                   help="policy name or module:Class (repeat); default ns-rzf and mrt-target")
+    p.add_argument("--latency", choices=LATENCY_MODES, default=None,
+                   help="compute time charged per decision (default: the scenario's)")
+    p.add_argument("--fixed-latency", action="append", default=[], metavar="NAME=SECONDS",
+                   help="compute time of a policy for --latency fixed (repeat)")
+    p.add_argument("--hardware-scale", type=float, default=None,
+                   help="factor on measured compute times (2 = hardware twice as slow)")
+    p.add_argument("--csi-delay", type=float, default=None, help="age of the CSI used, s")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="retention threshold as a share of the zero-latency SSNR (0.9)")
+    p.add_argument("--speeds", type=float, nargs="*", default=None,
+                   help="target speeds of the sweep, m/s (default: the scenario's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--users", type=int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="scenario override, e.g. --set stress.duration=2")
+    p.add_argument("--trained-on", default="pos2",
+                   help="scenario whose checkpoints learned policies load (same system)")
+    p.add_argument("--out", type=Path, default=None, help="run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace, scenario: scenarios.Scenario) -> StressSettings:
+    """The scenario's ``[stress]`` settings with the command line's overrides, checked."""
+    s = StressSettings.of(scenario)
+    for name, value in (("latency", args.latency), ("hardware_scale", args.hardware_scale),
+                        ("csi_delay", args.csi_delay), ("threshold", args.threshold),
+                        ("speeds", args.speeds)):
+        if value is not None:
+            setattr(s, name, value)
+    for item in args.fixed_latency:
+        name, _, seconds = item.rpartition("=")
+        try:
+            s.fixed_latency[name] = float(seconds)
+        except ValueError:
+            raise ValueError(f"--fixed-latency wants NAME=SECONDS, got {item!r}") from None
+    s.check()
+    return s
+
+
+def make_policy(spec: str, scenario: scenarios.Scenario, trained_on: str) -> Any:
+    """Build ``spec`` for the scenario's system; learned policies load the checkpoint trained on
+    ``trained_on`` (shipped, else the one ``runners/compare.py`` cached)."""
+    from policies.learned import CheckpointMissing, LearnedPolicy
+    from policies.training import checkpoint_name
+
+    cls = policies.resolve(spec)
+    if not (isinstance(cls, type) and issubclass(cls, LearnedPolicy)):
+        return policies.make(spec, scenario.system)
+    try:
+        return policies.make(spec, scenario.system, scenario=trained_on)
+    except CheckpointMissing:
+        cached = CHECKPOINT_CACHE / checkpoint_name(trained_on, scenario.system.N, "unet", spec)
+        if not cached.is_file():
+            raise
+        return policies.make(spec, scenario.system, checkpoint=str(cached))
+
+
+def run_folder(name: str) -> Path:
+    """``runs/<date>-stress-<name>``, numbered when it exists already."""
+    base = Path("runs") / f"{time.strftime('%Y-%m-%d')}-stress-{name}"
+    out, k = base, 2
+    while out.exists():
+        out, k = Path(f"{base}-{k}"), k + 1
+    return out
+
+
+def fmt_latency(r: TrackResult) -> str:
+    if r.latency.mode == "zero":
+        return "zero"
+    lat = r.loop.latency_s
+    med = float(np.median(lat)) if lat.size else float("nan")
+    return f"{r.latency.mode} {med * 1e3:.3g} ms"
+
+
+def summary_row(r: TrackResult) -> dict[str, Any]:
+    cov = r.covered
+    pick = (lambda a: a[cov]) if cov.any() else (lambda a: a)
+    return {
+        "policy": r.policy, "timing": r.timing, "latency_mode": r.latency.mode,
+        "retention": r.retention, "retention_min_sinr": r.retention_sinr,
+        "ssnr_mean": float(pick(r.loop.ssnr).mean()),
+        "ssnr_ref_mean": float(pick(r.reference.ssnr).mean()),
+        "min_sinr_mean": float(pick(r.loop.min_sinr).mean()),
+        "min_sinr_ref_mean": float(pick(r.reference.min_sinr).mean()),
+        "decisions": int(len(r.loop.decided)),
+        "landed": int((r.loop.landed < len(r.loop.ssnr)).sum()),
+        "compute_s_median": float(np.median(r.loop.compute_s)) if r.loop.compute_s.size
+        else float("nan"),
+        "latency_s_median": float(np.median(r.loop.latency_s)) if r.loop.latency_s.size
+        else float("nan"),
+        "covered_s": float(cov.sum()),
+    }
+
+
+def plot_timeseries(traj: Trajectory, results: dict[str, TrackResult], path: Path,
+                    title: str, covered: tuple[float, float]) -> None:
+    """SSNR(t) and min-SINR(t) per policy (solid) with their zero-latency references
+    (dashed), above the target's position and speed."""
+    t = traj.time
+    fig, ax = plt.subplots(3, 1, figsize=(9, 8), sharex=True,
+                           gridspec_kw={"height_ratios": [3, 2, 1.6]})
+    inside = (traj.target_xy[:, 0] >= covered[0]) & (traj.target_xy[:, 0] <= covered[1])
+    for a in ax[:2]:
+        a.fill_between(t, 0, 1, where=~inside, transform=a.get_xaxis_transform(),
+                       color="0.92", lw=0)
+    for k, (name, r) in enumerate(results.items()):
+        c = f"C{k}"
+        ax[0].plot(t, r.loop.ssnr, color=c, lw=1.4,
+                   label=f"{name} ({fmt_latency(r)}): retention {r.retention:.2f}")
+        ax[0].plot(t, r.reference.ssnr, color=c, lw=0.9, ls="--", alpha=0.7)
+        ax[1].plot(t, 10 * np.log10(np.maximum(r.loop.min_sinr, 1e-4)), color=c, lw=1.2)
+        ax[1].plot(t, 10 * np.log10(np.maximum(r.reference.min_sinr, 1e-4)), color=c, lw=0.8,
+                   ls="--", alpha=0.7)
+    ax[0].set_ylabel("SSNR (linear)")
+    ax[0].legend(fontsize=8, loc="upper right", title="solid: closed loop, dashed: zero latency",
+                 title_fontsize=8)
+    ax[1].set_ylabel("min-SINR (dB)")
+    ax[2].plot(t, traj.target_xy[:, 0], color="k", lw=1.2)
+    ax[2].set_ylabel("target x (m)")
+    ax[2].axhspan(*covered, color="0.92", lw=0, label="covered stretch")
+    v = ax[2].twinx()
+    v.plot(t, traj.target_speed, color="C3", lw=1.0)
+    v.set_ylabel("speed (m/s)", color="C3")
+    v.set_ylim(bottom=0)
+    ax[2].set_xlabel("time (s)")
+    ax[0].set_title(title + " (grey: target outside the covered stretch)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_retention(sweep: dict[float, dict[str, TrackResult]], path: Path, title: str) -> None:
+    """Retention vs target speed, one line per policy."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    names = list(dict.fromkeys(n for res in sweep.values() for n in res))
+    for k, name in enumerate(names):
+        pts = [(v, res[name]) for v, res in sorted(sweep.items()) if name in res]
+        lat = [float(np.median(r.loop.latency_s)) for _, r in pts if r.loop.latency_s.size]
+        mode = pts[0][1].latency.mode
+        label = name if mode == "zero" else \
+            f"{name} ({mode}, median {np.median(lat) * 1e3:.3g} ms)"
+        ax.plot([v for v, _ in pts], [r.retention for _, r in pts], "o-", color=f"C{k}",
+                label=label)
+    ax.set_xlabel("target speed (m/s)")
+    ax.set_ylabel("tracking retention")
+    ax.set_ylim(-0.03, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scenario,
+                  settings: StressSettings, main_traj: Trajectory | None,
+                  main: dict[str, TrackResult], sweep: dict[float, dict[str, TrackResult]],
+                  interrupted: bool) -> list[str]:
+    """Write the run folder; returns the names of the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = ["config.json", "summary.json"]
+    config = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+              "scenario": scenario.name, "config": scenario.config,
+              "stress": vars(settings), "system": scenario.system.to_dict()}
+    (out / "config.json").write_text(json.dumps(config, indent=2, default=list))
+    if main and main_traj is not None:
+        with (out / "timeseries.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["policy", "step", "t_s", "target_x_m", "target_y_m", "target_speed_mps",
+                        "covered", "ssnr", "ssnr_zero_latency", "min_sinr",
+                        "min_sinr_zero_latency", "beam_age_s"])
+            for name, r in main.items():
+                age = r.loop.beam_age_steps * main_traj.dt
+                for s in range(main_traj.steps):
+                    w.writerow([name, s, f"{s * main_traj.dt:.4f}", *main_traj.target_xy[s],
+                                main_traj.target_speed[s], int(r.covered[s]), r.loop.ssnr[s],
+                                r.reference.ssnr[s], r.loop.min_sinr[s],
+                                r.reference.min_sinr[s], f"{age[s]:.4f}"])
+        title = (f"{scenario.name}: {scenario.description[:70]}\nN = {scenario.system.N}, "
+                 f"L = {scenario.system.L}, CSI delay {settings.csi_delay * 1e3:g} ms, seed "
+                 f"{args.seed}")
+        plot_timeseries(main_traj, main, out / "ssnr_t.png", title, settings.covered)
+        written += ["timeseries.csv", "ssnr_t.png"]
+    if sweep:
+        with (out / "retention_vs_speed.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["speed_mps", "policy", "retention", "retention_min_sinr",
+                        "latency_s_median", "decisions", "landed"])
+            for v, res in sorted(sweep.items()):
+                for name, r in res.items():
+                    row = summary_row(r)
+                    w.writerow([v, name, r.retention, r.retention_sinr,
+                                row["latency_s_median"], row["decisions"], row["landed"]])
+        plot_retention(sweep, out / "retention_vs_speed.png",
+                       f"{scenario.name}: retention (SSNR >= {settings.threshold:g} x zero "
+                       f"latency), seed {args.seed}")
+        written += ["retention_vs_speed.csv", "retention_vs_speed.png"]
+    summary = {"scenario": scenario.name, "interrupted": interrupted,
+               "threshold": settings.threshold, "covered_m": settings.covered,
+               "main": [summary_row(r) for r in main.values()],
+               "sweep": {str(v): [summary_row(r) for r in res.values()]
+                         for v, res in sorted(sweep.items())}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    return written
+
+
+def prepare(args: argparse.Namespace) -> tuple[scenarios.Scenario, StressSettings,
+                                               dict[str, Any], list[tuple[float, Any, float]]]:
+    """Everything that can fail on bad input, before any simulation: the scenario, the settings,
+    the policies and the sweep's scenarios ``(speed, scenario, seconds)``."""
+    overrides = dict(scenarios.parse_assignment(s) for s in args.set)
+    scenario = scenarios.load(args.scenario, users=args.users, overrides=overrides)
+    settings = settings_from(args, scenario)
+    specs = list(dict.fromkeys(args.policy or ["ns-rzf", "mrt-target"]))
+    pols = {}
+    for spec in specs:
+        settings.latency_for(spec)
+        pols[spec] = make_policy(spec, scenario, args.trained_on)
+    sweep = [(v, *at_speed(scenario, v, settings)) for v in settings.speeds]
+    return scenario, settings, pols, sweep
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        scenario, settings, pols, sweep_cases = prepare(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    cases = [(None, scenario, settings.duration), *sweep_cases]
+    main_traj: Trajectory | None = None
+    main_res: dict[str, TrackResult] = {}
+    sweep: dict[float, dict[str, TrackResult]] = {}
+    bar = tqdm(total=len(cases) * len(pols), desc="stress", unit="run", disable=args.quiet)
+    interrupted = False
+    try:
+        for speed, sc, seconds in cases:
+            traj = trajectory(sc, seconds, args.seed)
+            if speed is None:
+                main_traj = traj
+            for name, pol in pols.items():
+                bar.set_postfix_str(f"{name} @ {'scenario' if speed is None else f'{speed:g} m/s'}")
+                r = evaluate(name, pol, sc, traj, settings)
+                (main_res if speed is None else sweep.setdefault(speed, {}))[name] = r
+                bar.update()
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: writing the runs that finished", file=sys.stderr)
+    except ValueError as e:
+        bar.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    bar.close()
+    print(f"\n{scenario.name}: {scenario.description}")
+    print(f"latency {settings.latency}, CSI delay {settings.csi_delay:g} s, hardware scale "
+          f"{settings.hardware_scale:g}, retention = share of time in x in {settings.covered} m "
+          f"with SSNR >= {settings.threshold:g} x the zero-latency SSNR; seed {args.seed}")
+    if main_res:
+        print(f"{'policy':<14}{'timed as':<12}{'latency':>18}{'decisions':>10}{'retention':>10}"
+              f"{'ret. SINR':>10}{'SSNR':>8}{'SSNR@0':>8}")
+        for name, r in main_res.items():
+            row = summary_row(r)
+            print(f"{name:<14}{r.timing:<12}{fmt_latency(r):>18}{row['decisions']:>10}"
+                  f"{r.retention:>10.3f}{r.retention_sinr:>10.3f}{row['ssnr_mean']:>8.3f}"
+                  f"{row['ssnr_ref_mean']:>8.3f}")
+    if sweep:
+        names = list(pols)
+        print("retention vs target speed:")
+        print(f"{'speed m/s':>10}" + "".join(f"{n:>14}" for n in names))
+        for v, res in sorted(sweep.items()):
+            print(f"{v:>10g}" + "".join(f"{res[n].retention:>14.3f}" if n in res else
+                                        f"{'-':>14}" for n in names))
+    if main_res or sweep:
+        out = args.out or run_folder(scenario.name)
+        files = write_outputs(out, args, scenario, settings, main_traj, main_res, sweep,
+                              interrupted)
+        print(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - t0:.0f} s")
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
