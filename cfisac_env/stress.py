@@ -2,7 +2,8 @@
 
 A ``track-*`` scenario carries a ``[stress]`` section (defaults in :data:`DEFAULTS`):
 
-- ``duration`` (s): length of a run (in the sweep: the run with the target stopped);
+- ``duration`` (s): length of the run of the scenario as written; ``sweep_duration`` (s):
+  observation time per speed of the sweep (default: ``duration``);
   ``threshold``: retention share (0.9 = 90 % of the zero-latency SSNR); ``covered``
   ([x0, x1] m): the stretch of road over which retention counts;
 - ``latency`` (``measured`` | ``fixed`` | ``zero``), ``hardware_scale`` (factor on measured
@@ -26,8 +27,9 @@ from cfisac_env.traffic import validate
 from scenarios.loader import Scenario
 
 DEFAULTS: dict[str, Any] = {
-    "duration": 6.0, "threshold": 0.9, "covered": [0.0, 100.0], "latency": "measured",
-    "hardware_scale": 1.0, "csi_delay": 0.0, "fixed_latency": {}, "speeds": [],
+    "duration": 6.0, "sweep_duration": None, "threshold": 0.9, "covered": [0.0, 100.0],
+    "latency": "measured", "hardware_scale": 1.0, "csi_delay": 0.0, "fixed_latency": {},
+    "speeds": [],
 }
 
 
@@ -36,6 +38,7 @@ class StressSettings:
     """The ``[stress]`` section of a scenario, completed with :data:`DEFAULTS` and checked."""
 
     duration: float
+    sweep_duration: float
     threshold: float
     covered: tuple[float, float]
     latency: str
@@ -56,8 +59,10 @@ class StressSettings:
             raise ValueError(f"unknown [stress] fields {sorted(unknown)}; fields: "
                              f"{', '.join(DEFAULTS)}")
         s = {**copy.deepcopy(DEFAULTS), **raw}
-        out = cls(float(s["duration"]), float(s["threshold"]), tuple(map(float, s["covered"])),
-                  str(s["latency"]), float(s["hardware_scale"]), float(s["csi_delay"]),
+        sweep = s["duration"] if s["sweep_duration"] is None else s["sweep_duration"]
+        out = cls(float(s["duration"]), float(sweep), float(s["threshold"]),
+                  tuple(map(float, s["covered"])), str(s["latency"]),
+                  float(s["hardware_scale"]), float(s["csi_delay"]),
                   {k: float(v) for k, v in s["fixed_latency"].items()},
                   [float(v) for v in s["speeds"]])
         out.check()
@@ -65,8 +70,9 @@ class StressSettings:
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
-        if not self.duration > 0:
-            raise ValueError(f"stress.duration must be > 0 s, got {self.duration}")
+        if not (self.duration > 0 and self.sweep_duration > 0):
+            raise ValueError("stress.duration and stress.sweep_duration must be > 0 s, got "
+                             f"{self.duration} and {self.sweep_duration}")
         if not self.covered[0] < self.covered[1]:
             raise ValueError(f"stress.covered must be [x0, x1] with x0 < x1 m, got {self.covered}")
         if not self.csi_delay >= 0:
@@ -89,17 +95,19 @@ def at_speed(scenario: Scenario, speed: float, settings: StressSettings
              ) -> tuple[Scenario, float]:
     """The scenario with its target cruising at ``speed`` m/s across the covered stretch.
 
-    A moving target crosses the whole covered stretch, end to end, in ``T = covered length /
-    speed`` s (so every speed is scored over the same stretch of road); a stopped target sits in
-    its middle for ``T = duration`` s. The profile is kept; the sweep is meant for cruising
-    scenarios.
+    Every speed is watched for the same time, ``T = min(sweep_duration, covered length /
+    speed)`` s (the whole stretch when the target crosses it sooner), centred on the middle of
+    the covered stretch: the target passes the middle at ``T / 2`` (a stopped target sits there).
+    The profile is kept; the sweep is meant for cruising scenarios.
 
     Returns:
         the modified scenario and ``T`` in s. A speed outside ``[0, road.max_speed]`` raises.
     """
     cfg = copy.deepcopy(scenario.config)
     x0, x1 = settings.covered
-    seconds = settings.duration if speed <= 0 else (x1 - x0) / speed
+    seconds = settings.sweep_duration
+    if speed > 0:
+        seconds = min(seconds, (x1 - x0) / speed)
     heading = int(cfg["road"]["directions"][int(cfg["target"]["lane"])])
     cfg["target"]["speed"] = float(speed)
     cfg["target"]["x"] = 0.5 * (x0 + x1) - heading * speed * seconds / 2
@@ -139,7 +147,8 @@ def evaluate(name: str, policy: Any, scenario: Scenario, traj: Trajectory,
     interval = float(scenario.config["env"]["decision_interval"])
     system = scenario.system
     loop = closed_loop(policy, traj, system, interval, latency, settings.csi_delay)
-    ref = closed_loop(policy, traj, system, interval)
+    same = latency.mode == "zero" and settings.csi_delay == 0
+    ref = loop if same else closed_loop(policy, traj, system, interval)
     x0, x1 = settings.covered
     covered = (traj.target_xy[:, 0] >= x0) & (traj.target_xy[:, 0] <= x1)
     return TrackResult(name, getattr(policy, "timing", "central"), latency, loop, ref, covered,

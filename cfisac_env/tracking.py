@@ -20,9 +20,10 @@ Conventions:
 - Time is quantised to the step: a compute time or CSI delay becomes ``round(seconds / dt)``
   steps (half up), so a compute time under ``dt / 2`` lands in the step it was asked in.
 - The world before ``t = 0`` is taken as frozen at its ``t = 0`` state: CSI older than ``t = 0``
-  is the ``t = 0`` CSI, and the beams applied from ``t = 0`` until the first beams land are the
-  policy's beams for the ``t = 0`` CSI (a warm start, as if the loop had been running). A stopped
-  target therefore keeps retention 1 whatever the latency.
+  is the ``t = 0`` CSI, and the beams applied from ``t = 0`` until the first beams land are those
+  of the first decision, which always uses the ``t = 0`` CSI (a warm start, as if they had been
+  computed before ``t = 0``). A stopped target therefore keeps retention 1 whatever the latency
+  (when its SSNR does not depend on where the walking UEs are).
 - Retention (:func:`retention`) is the share of samples whose SSNR is at least ``threshold`` (0.9)
   times the SSNR the same policy reaches at that instant with zero latency and zero CSI delay
   (the same loop, the same decision instants, on the same trajectory).
@@ -193,7 +194,6 @@ def closed_loop(policy: Any, trajectory: Trajectory, system: System, decision_in
         raise ValueError(f"decision interval ({decision_interval} s) must be a positive multiple "
                          f"of dt ({dt} s)")
     all_csi = trajectory.csi(system)
-    warm = policy.decide(all_csi[:1]).beams[0]
     log: list[tuple[Any, ...]] = []
     sim = simpy.Environment()
     sim.process(_controller(sim, policy, all_csi, every, steps_of(csi_delay, dt), latency, dt,
@@ -202,7 +202,7 @@ def closed_loop(policy: Any, trajectory: Trajectory, system: System, decision_in
     decided, landed, compute, charged, beams = (list(c) for c in zip(*log, strict=True))
     landed_a = np.asarray(landed, dtype=int)
     applied = np.searchsorted(landed_a, np.arange(trajectory.steps), side="right") - 1
-    stack = np.stack([warm, *beams])                     # (D + 1, L, 2, M, Q)
+    stack = np.stack([beams[0], *beams])                 # warm start, decisions: (D + 1, ...)
     scored = score(all_csi, stack[applied + 1], system)
     return LoopResult(scored.ssnr, scored.min_sinr, scored.sinr, np.asarray(decided, dtype=int),
                       landed_a, np.asarray(compute, dtype=float),

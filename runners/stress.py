@@ -160,14 +160,21 @@ def plot_timeseries(traj: Trajectory, results: dict[str, TrackResult], path: Pat
     for a in ax[:2]:
         a.fill_between(t, 0, 1, where=~inside, transform=a.get_xaxis_transform(),
                        color="0.92", lw=0)
+    silent = []
     for k, (name, r) in enumerate(results.items()):
         c = f"C{k}"
         ax[0].plot(t, r.loop.ssnr, color=c, lw=1.4,
                    label=f"{name} ({fmt_latency(r)}): retention {r.retention:.2f}")
         ax[0].plot(t, r.reference.ssnr, color=c, lw=0.9, ls="--", alpha=0.7)
-        ax[1].plot(t, 10 * np.log10(np.maximum(r.loop.min_sinr, 1e-4)), color=c, lw=1.2)
-        ax[1].plot(t, 10 * np.log10(np.maximum(r.reference.min_sinr, 1e-4)), color=c, lw=0.8,
+        if r.reference.min_sinr.max() < 1e-6:               # no communication beams at all
+            silent.append(name)
+            continue
+        ax[1].plot(t, 10 * np.log10(np.maximum(r.loop.min_sinr, 1e-6)), color=c, lw=1.2)
+        ax[1].plot(t, 10 * np.log10(np.maximum(r.reference.min_sinr, 1e-6)), color=c, lw=0.8,
                    ls="--", alpha=0.7)
+    if silent:
+        ax[1].text(0.01, 0.04, f"min-SINR = 0 (no communication power): {', '.join(silent)}",
+                   transform=ax[1].transAxes, fontsize=8)
     ax[0].set_ylabel("SSNR (linear)")
     ax[0].legend(fontsize=8, loc="upper right", title="solid: closed loop, dashed: zero latency",
                  title_fontsize=8)
