@@ -23,14 +23,15 @@ class CheckpointMissing(ValueError):
     """No checkpoint exists for this scenario, system, architecture and role."""
 
 
+# Roles beyond train.py's default (both teachers, then the student) that a role needs.
+_EXTRA_ROLES = {"fixed-beta": " --role fixed-beta",
+                "fixed-lambda": " --role ssnr-teacher --role sinr-teacher --role fixed-lambda"}
+
+
 def train_command(scenario: str, users: int, arch: str, role: str) -> str:
     """The command that trains and installs the checkpoint a learned policy looks for."""
-    roles = {"student": "", "fixed-lambda": " --role ssnr-teacher --role sinr-teacher "
-             "--role fixed-lambda", "fixed-beta": " --role fixed-beta"}.get(role, f" --role {role}")
-    if role in ("ssnr-teacher", "sinr-teacher"):
-        roles = ""  # the default roles (both teachers and the student) include it
     return (f"python runners/train.py --scenario {scenario} --users {users} --arch {arch} "
-            f"--preset cpu{roles} --install")
+            f"--preset cpu{_EXTRA_ROLES.get(role, '')} --install")
 
 
 class LearnedPolicy(DistributedPolicy):

@@ -27,6 +27,7 @@ Conv layers of the CAE/U-net use batch norm and LeakyReLU; the output layer is l
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 from torch import nn
@@ -42,6 +43,17 @@ def _conv2d(c_in: int, c_out: int, k: int) -> nn.Sequential:
     """Size-keeping conv (zero padding ``k // 2``) + batch norm + LeakyReLU."""
     return nn.Sequential(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False),
                          nn.BatchNorm2d(c_out), nn.LeakyReLU(SLOPE))
+
+
+def flatten_eq13(x: torch.Tensor) -> torch.Tensor:
+    """Eq. 13: ``(B, 2, M, Q)`` -> ``(B, 1, 2QM)``, the real parts of the columns
+    ``h_l1 .. h_lN, a_l`` one after another, then their imaginary parts."""
+    return x.transpose(-1, -2).reshape(x.shape[0], 1, -1)
+
+
+def unflatten_eq15(v: torch.Tensor, antennas: int, beams: int) -> torch.Tensor:
+    """Eq. 15, the inverse of :func:`flatten_eq13`: ``(B, 2QM)`` -> ``(B, 2, M, Q)``."""
+    return v.reshape(v.shape[0], 2, beams, antennas).transpose(-1, -2)
 
 
 class CNN1D(nn.Module):
@@ -64,11 +76,8 @@ class CNN1D(nn.Module):
                                 nn.Linear(hidden, n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b = x.shape[0]
-        # eq. 13: columns h_l1..h_lN, a_l of the real part, then of the imaginary part.
-        v = x.transpose(-1, -2).reshape(b, 1, -1)                       # (B, 1, 2QM)
-        y = self.fc(self.conv(v).flatten(1))                             # (B, 2QM)
-        return y.reshape(b, 2, self.Q, self.M).transpose(-1, -2)         # eq. 15 -> (B, 2, M, Q)
+        y = self.fc(self.conv(flatten_eq13(x)).flatten(1))               # (B, 2QM)
+        return unflatten_eq15(y, self.M, self.Q)
 
 
 class ConvAE(nn.Module):
@@ -159,7 +168,8 @@ def export_ap(net: APNetwork, path: str, example: torch.Tensor | None = None) ->
     x = example if example is not None else torch.ones(1, 2, m, q)
     was_training = net.training
     net.eval()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # the budget becomes a trace constant, as intended
         traced = torch.jit.trace(net, x)
     traced.save(str(path))
     net.train(was_training)

@@ -50,8 +50,9 @@ def cvx_reference(scenario: str, users: int, val_csi: np.ndarray | None, system,
         try:
             from policies.pool import decide_many
 
-            beams = decide_many("cvx", system, val_csi[:drops], {"rho": 0.5}, None).beams
-            g1, g2 = metrics.g1_g2(val_csi[:drops], beams, system)
+            dec = decide_many("cvx", system, val_csi[:drops], {"rho": 0.5}, None)
+            beams = np.concatenate([d.beams for d in dec])
+            g1, g2 = metrics.g1_g2(val_csi[:len(beams)], beams, system)
             return {"g1": float(np.mean(g1)), "g2": float(np.mean(g2)),
                     "source": f"cvx policy on {drops} validation drops"}
         except (ImportError, AttributeError, ValueError, TypeError) as e:
@@ -71,7 +72,7 @@ def plot_curves(path: Path, histories: dict, cvx: dict | None, title: str) -> No
     for ax, key, label in ((axes[0], "val_g1", "validation SSNR g1"),
                            (axes[1], "val_g2", "validation min-SINR g2")):
         for role, hist in histories.items():
-            ax.plot([r["epoch"] for r in hist], [r[key] for r in hist], label=role)
+            ax.plot([r["epoch"] for r in hist], [r[key] for r in hist], ".-", ms=3, label=role)
         if cvx is not None:
             ax.axhline(cvx[key[-2:]], ls="--", color="k", label=f"CVX mean ({cvx['source']})")
         ax.set_xlabel("epoch")

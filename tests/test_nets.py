@@ -1,0 +1,81 @@
+"""Per-AP networks: shapes, budgets, eq. 13/15 layout, AP independence, export."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import scenarios
+from cfisac_env import metrics
+from policies.nets import ARCHS, DistributedNets, export_ap, flatten_eq13, unflatten_eq15
+
+
+@pytest.fixture(scope="module")
+def system():
+    # Unequal budgets so that a per-AP normalisation mistake shows.
+    return dataclasses.replace(scenarios.load("pos2", users=3).system, power=(1.0, 2.5))
+
+
+@pytest.fixture(scope="module")
+def csi(system):
+    sc = scenarios.load("pos2", users=3)
+    return torch.from_numpy(sc.drops(np.random.default_rng(0), 6)[0])
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_shape_and_full_budget(arch, system, csi):
+    torch.manual_seed(0)
+    nets = DistributedNets(system, arch, width=4).eval()
+    with torch.no_grad():
+        beams = nets(csi)
+    assert beams.shape == csi.shape
+    np.testing.assert_allclose(metrics.ap_power(beams).numpy(),
+                               np.broadcast_to([1.0, 2.5], (6, 2)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["cnn", "cae", "unet-f5"])
+def test_ap_beams_depend_only_on_own_csi(arch, system, csi):
+    torch.manual_seed(1)
+    nets = DistributedNets(system, arch, width=4).eval()
+    other = csi.clone()
+    other[:, 1] = torch.flip(other[:, 1], dims=[0])       # AP 1 sees other drops
+    with torch.no_grad():
+        a, b = nets(csi), nets(other)
+    torch.testing.assert_close(a[:, 0], b[:, 0], rtol=0, atol=0)
+    assert not torch.allclose(a[:, 1], b[:, 1])
+
+
+def test_eval_mode_output_independent_of_batch(system, csi):
+    torch.manual_seed(2)
+    nets = DistributedNets(system, "unet", width=4)
+    nets.train()
+    nets(csi)                                               # move the batch-norm statistics
+    nets.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(nets(csi)[:1], nets(csi[:1]), rtol=1e-5, atol=1e-6)
+
+
+def test_eq13_eq15_layout():
+    m, q = 3, 2
+    x = torch.arange(2 * m * q, dtype=torch.float32).reshape(1, 2, m, q)
+    v = flatten_eq13(x)[0, 0]
+    # Real part of column 0 (h_l1), real part of column 1 (a_l), then the imaginary parts.
+    expected = torch.cat([x[0, 0, :, 0], x[0, 0, :, 1], x[0, 1, :, 0], x[0, 1, :, 1]])
+    torch.testing.assert_close(v, expected)
+    torch.testing.assert_close(unflatten_eq15(flatten_eq13(x).flatten(1), m, q), x)
+
+
+def test_unknown_arch_is_value_error(system):
+    with pytest.raises(ValueError, match="unknown arch"):
+        DistributedNets(system, "transformer")
+
+
+def test_torchscript_export_matches(system, csi, tmp_path):
+    torch.manual_seed(3)
+    nets = DistributedNets(system, "unet", width=4).eval()
+    path = tmp_path / "ap1.pt"
+    export_ap(nets.aps[1], path)
+    loaded = torch.jit.load(str(path))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(csi[:, 1]), nets.aps[1](csi[:, 1]))

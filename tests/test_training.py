@@ -1,0 +1,100 @@
+"""Training unit, model selection, the whole teacher-student scheme, checkpoints."""
+
+import csv
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import scenarios
+from cfisac_env import metrics
+from policies.nets import DistributedNets
+from policies.training import CheckpointMismatch, Selector, evaluate, load_checkpoint, train
+
+
+def test_selector_balanced_rule():
+    sel = Selector("balanced", ratio=0.94)
+    # (g1, g2) per epoch; best g2 = 2.05 -> threshold 1.927: epochs 1 and 3 qualify, 1 has more g1.
+    for epoch, (g1, g2) in enumerate([(3.0, 1.0), (2.0, 2.0), (2.5, 1.9), (1.0, 2.05)]):
+        sel.offer(epoch, g1, g2, lambda e=epoch: {"epoch": e})
+    epoch, g1, g2, state = sel.selected()
+    assert (epoch, g1, g2, state) == (1, 2.0, 2.0, {"epoch": 1})
+    assert sel.last_gain() == 3                       # the best g2 came last
+    assert all(c[2] >= 0.94 * 2.05 for c in sel.cands)  # unselectable states are dropped
+
+
+def test_selector_single_metric_modes():
+    for mode, expected in (("g1", 0), ("g2", 3)):
+        sel = Selector(mode)
+        for epoch, (g1, g2) in enumerate([(3.0, 1.0), (2.0, 2.0), (2.5, 1.9), (1.0, 2.05)]):
+            sel.offer(epoch, g1, g2, dict)
+        assert sel.selected()[0] == expected
+
+
+def test_loss_on_whole_system_reaches_every_ap():
+    system = scenarios.load("pos2", users=2).system
+    nets = DistributedNets(system, "unet", width=4)
+    csi = torch.from_numpy(scenarios.load("pos2", users=2).drops(np.random.default_rng(0), 8)[0])
+    g1, g2 = metrics.g1_g2(csi, nets(csi), system)
+    (-(g1 + g2).mean()).backward()
+    for ap in nets.aps:
+        assert ap.body.enc1[0].weight.grad.abs().sum() > 0
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    torch.set_num_threads(1)
+    return train("pos2", 2, "unet", "tiny", "cpu", out, progress=False,
+                 roles=("ssnr-teacher", "sinr-teacher", "student", "fixed-lambda"))
+
+
+def test_train_writes_checkpoints_and_csv(tiny_run):
+    for role in ("ssnr-teacher", "sinr-teacher", "student", "fixed-lambda"):
+        assert tiny_run.checkpoints[role].name == f"pos2-N2-unet-{role}.pt"
+        rows = list(csv.DictReader((tiny_run.out / f"{role}.csv").open()))
+        assert rows and {"train_g1", "train_g2", "val_g1", "val_g2", "lambda", "lr"} <= set(rows[0])
+
+
+def test_student_gmax_are_teacher_means_on_training_drops(tiny_run):
+    sc = scenarios.load("pos2", users=2)
+    _, meta = load_checkpoint(tiny_run.checkpoints["student"], sc.system)
+    rng = np.random.default_rng(0)                      # train()'s data: same seed, same draw
+    csi = sc.drops(rng, 300)[0][60:]                    # tiny preset: 20% validation first
+    t1, _ = load_checkpoint(tiny_run.checkpoints["ssnr-teacher"], sc.system)
+    t2, _ = load_checkpoint(tiny_run.checkpoints["sinr-teacher"], sc.system)
+    assert meta["g1max"] == pytest.approx(evaluate(t1, csi)[0].mean(), rel=1e-5)
+    assert meta["g2max"] == pytest.approx(evaluate(t2, csi)[1].mean(), rel=1e-5)
+    rows = list(csv.DictReader((tiny_run.out / "student.csv").open()))
+    assert meta["lambda"] == pytest.approx(float(rows[-1]["lambda"]))
+    assert 0.0 <= meta["lambda"] <= 1.0
+
+
+def test_checkpoint_round_trip_and_mismatch(tiny_run):
+    sc = scenarios.load("pos2", users=2)
+    path = tiny_run.checkpoints["student"]
+    nets, meta = load_checkpoint(path, sc.system)
+    assert not nets.training
+    assert meta["arch"] == "unet" and meta["scenario"] == "pos2" and meta["role"] == "student"
+    assert meta["system"] == sc.system.to_dict()
+    assert {"epoch", "val_g1", "val_g2", "g1max", "g2max"} <= set(meta)
+    csi = torch.from_numpy(sc.drops(np.random.default_rng(5), 4)[0])
+    ckpt = torch.load(path, weights_only=False)
+    again = DistributedNets(sc.system, "unet", ckpt["width"])
+    for ap, sd in zip(again.aps, ckpt["state_dicts"], strict=True):
+        ap.load_state_dict(sd)
+    with torch.no_grad():
+        torch.testing.assert_close(nets(csi), again.eval()(csi))
+    other = dataclasses.replace(sc.system, antennas=8)
+    with pytest.raises(CheckpointMismatch, match="antennas"):
+        load_checkpoint(path, other)
+    with pytest.raises(ValueError, match="users"):
+        load_checkpoint(path, scenarios.load("pos2", users=3).system)
+
+
+def test_unknown_role_and_preset():
+    with pytest.raises(ValueError, match="unknown roles"):
+        train("pos2", 2, roles=("oracle",))
+    with pytest.raises(ValueError, match="unknown preset"):
+        train("pos2", 2, preset="huge")
