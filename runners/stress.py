@@ -22,6 +22,7 @@ import argparse
 import csv
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from cfisac_env.stress import (  # noqa: E402
     trajectory,
 )
 from cfisac_env.tracking import LATENCY_MODES, Trajectory  # noqa: E402
+from cfisac_env.traffic import validate  # noqa: E402
 
 CHECKPOINT_CACHE = Path("runs") / "cache" / "checkpoints"
 
@@ -145,7 +147,7 @@ def summary_row(r: TrackResult) -> dict[str, Any]:
         else float("nan"),
         "latency_s_median": float(np.median(r.loop.latency_s)) if r.loop.latency_s.size
         else float("nan"),
-        "covered_s": float(cov.sum()),
+        "covered_steps": int(cov.sum()),
     }
 
 
@@ -154,8 +156,8 @@ def plot_timeseries(traj: Trajectory, results: dict[str, TrackResult], path: Pat
     """SSNR(t) and min-SINR(t) per policy (solid) with their zero-latency references
     (dashed), above the target's position and speed."""
     t = traj.time
-    fig, ax = plt.subplots(3, 1, figsize=(9, 8), sharex=True,
-                           gridspec_kw={"height_ratios": [3, 2, 1.6]})
+    fig, ax = plt.subplots(4, 1, figsize=(9, 9), sharex=True,
+                           gridspec_kw={"height_ratios": [3, 2, 1.6, 1]})
     inside = (traj.target_xy[:, 0] >= covered[0]) & (traj.target_xy[:, 0] <= covered[1])
     for a in ax[:2]:
         a.fill_between(t, 0, 1, where=~inside, transform=a.get_xaxis_transform(),
@@ -186,7 +188,9 @@ def plot_timeseries(traj: Trajectory, results: dict[str, TrackResult], path: Pat
     v.plot(t, traj.target_speed, color="C3", lw=1.0)
     v.set_ylabel("speed (m/s)", color="C3")
     v.set_ylim(bottom=0)
-    ax[2].set_xlabel("time (s)")
+    ax[3].plot(t, traj.target_xy[:, 1], color="k", lw=1.2)
+    ax[3].set_ylabel("target y (m)")
+    ax[3].set_xlabel("time (s)")
     ax[0].set_title(title + " (grey: target outside the covered stretch)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -240,7 +244,8 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
                                 main_traj.target_speed[s], int(r.covered[s]), r.loop.ssnr[s],
                                 r.reference.ssnr[s], r.loop.min_sinr[s],
                                 r.reference.min_sinr[s], f"{age[s]:.4f}"])
-        title = (f"{scenario.name}: {scenario.description[:70]}\nN = {scenario.system.N}, "
+        title = (f"{textwrap.fill(f'{scenario.name}: {scenario.description}', 95)}\n"
+                 f"N = {scenario.system.N}, "
                  f"L = {scenario.system.L}, CSI delay {settings.csi_delay * 1e3:g} ms, seed "
                  f"{args.seed}")
         plot_timeseries(main_traj, main, out / "ssnr_t.png", title, settings.covered)
@@ -275,6 +280,7 @@ def prepare(args: argparse.Namespace) -> tuple[scenarios.Scenario, StressSetting
     overrides = dict(scenarios.parse_assignment(s) for s in args.set)
     scenario = scenarios.load(args.scenario, users=args.users, overrides=overrides)
     settings = settings_from(args, scenario)
+    validate(scenario.config)
     specs = list(dict.fromkeys(args.policy or ["ns-rzf", "mrt-target"]))
     pols = {}
     for spec in specs:

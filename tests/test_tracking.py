@@ -184,6 +184,7 @@ def test_bad_latency_delay_and_speed_raise():
     (["--fixed-latency", "mrt-target=-1", "--latency", "fixed"], "latency must be >= 0"),
     (["--csi-delay", "-0.5"], "CSI delay must be >= 0"),
     (["--speeds", "0", "75"], "max_speed"),
+    (["--set", "target.speed=61"], "max_speed"),
     (["--policy", "no-such-policy"], "unknown policy"),
     (["--scenario", "no-such-scenario"], "unknown scenario"),
     (["--latency", "fixed", "--policy", "policies.classic:MRTTarget"],
