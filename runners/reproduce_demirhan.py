@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="first drops used (per distance bin with --distance)")
     p.add_argument("--distance", action="store_true", help="Fig. 4 trend from distance_sweep")
     p.add_argument("--ref", type=Path, default=REFERENCE, help="folder of the reference .npz")
-    p.add_argument("--solver", default="CLARABEL", help="SDP solver of cvx (CLARABEL or SCS)")
+    p.add_argument("--solver", default="SCS", help="SDP solver of cvx (SCS or CLARABEL)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--out", type=Path, default=None, help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
