@@ -8,6 +8,8 @@ Runs NS+RZF (``ns-rzf``), NS+OPT (``ns-opt``), CB+OPT (``cb-opt``) and JSC+Q1 (`
 first ``--drops`` drops of the reference archives (same positions) and prints the mean min-SINR
 and SSNR of each beside the reference mean over the same drops, with the relative error. JSC
 cells use only the drops whose reference SDP was feasible (the reference stores NaN otherwise).
+NS+OPT / CB+OPT drops without a feasible gamma (flagged fallbacks, column ``fb``) are scored as
+the reference scored them: zero communication beams beside the scheme's sensing beam.
 
 Writes ``runs/<date>-reproduce-demirhan/``: ``power_table.csv`` / ``.json`` and, with
 ``--distance``, ``distance_table.csv`` / ``.json`` and ``distance.png``. Exit status 2 on a user
@@ -30,12 +32,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+import policies  # noqa: E402
 from cfisac_env import metrics  # noqa: E402
 from cfisac_env.channels import csi  # noqa: E402
 from cfisac_env.system import System  # noqa: E402
 from policies.pool import decide_many  # noqa: E402
 
 SCHEMES = {"NS+RZF": "ns-rzf", "NS+OPT": "ns-opt", "CB+OPT": "cb-opt", "JSC+Q1": "cvx"}
+#: Where no gamma is feasible the reference keeps zero communication beams and the scheme's
+#: sensing beam; our policies fall back to NS+RZF (flagged), so those drops are re-scored so.
+REFERENCE_ON_FAILURE = {"ns-opt": "ns-sensing", "cb-opt": "cb-sensing"}
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "demirhan2023"
 METRICS = ("min_sinr", "ssnr")
 
@@ -47,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drops", type=int, default=20,
                    help="first drops used (per distance bin with --distance)")
     p.add_argument("--distance", action="store_true", help="Fig. 4 trend from distance_sweep")
+    p.add_argument("--rho", type=float, action="append", default=None,
+                   help="power-sweep rho values to run (repeatable; default: all seven)")
     p.add_argument("--ref", type=Path, default=REFERENCE, help="folder of the reference .npz")
     p.add_argument("--solver", default="SCS", help="SDP solver of cvx (SCS or CLARABEL)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
@@ -78,10 +86,14 @@ def run_schemes(system: System, x: np.ndarray, rho: float, solver: str, jobs: in
         if len(decisions) < len(x):
             raise KeyboardInterrupt
         beams = np.concatenate([d.beams for d in decisions])
+        fallback = np.array([bool(d.info.get("fallback", [False])[0]) for d in decisions])
+        if spec in REFERENCE_ON_FAILURE and fallback.any():
+            sensing_only = policies.make(REFERENCE_ON_FAILURE[spec], system, rho=rho)
+            beams[fallback] = sensing_only.act(x[fallback])
         out[scheme] = {
             "min_sinr": metrics.min_sinr(x, beams, system),
             "ssnr": metrics.ssnr(x, beams, system),
-            "fallback": np.array([bool(d.info.get("fallback", [False])[0]) for d in decisions]),
+            "fallback": fallback,
             "seconds": np.array([d.seconds for d in decisions]),
         }
     return out
@@ -107,13 +119,16 @@ def compare_rows(ref: dict[str, np.ndarray], ours: dict[str, dict[str, np.ndarra
 
 
 def power_sweep(ref: dict[str, np.ndarray], drops: int, solver: str, jobs: int | None,
-                progress: bool) -> list[dict[str, Any]]:
-    """Rows for every rho and scheme on the first ``drops`` drops of ``power_sweep.npz``."""
+                progress: bool, only: list[float] | None = None) -> list[dict[str, Any]]:
+    """Rows for every rho (or those in ``only``) and scheme on the first ``drops`` drops of
+    ``power_sweep.npz``."""
     system = System(ap_xy=ref["ap_xy"])
     sel = np.arange(min(drops, len(ref["ue_xy"])))
     x = csi(system, ref["ue_xy"][sel], ref["target_xy"][sel])
     rows = []
     for r, rho in enumerate(ref["rho"]):
+        if only is not None and not np.any(np.isclose(rho, only)):
+            continue
         ours = run_schemes(system, x, float(rho), solver, jobs, progress, f"rho={rho:g}")
         rows += compare_rows(ref, ours, sel, r, {"rho": float(rho)})
     return rows
@@ -191,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
             key, stem = "bin_m", "distance_table"
         else:
             ref = load_reference(args.ref, "power_sweep.npz")
-            rows = power_sweep(ref, args.drops, args.solver, args.jobs, not args.quiet)
+            rows = power_sweep(ref, args.drops, args.solver, args.jobs, not args.quiet, args.rho)
+            if not rows:
+                raise ValueError(f"--rho {args.rho} matches none of {ref['rho'].tolist()}")
             key, stem = "rho", "power_table"
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
