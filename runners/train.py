@@ -72,27 +72,37 @@ def plot_curves(path: Path, histories: dict, cvx: dict | None, title: str) -> No
     for ax, key, label in ((axes[0], "val_g1", "validation SSNR g1"),
                            (axes[1], "val_g2", "validation min-SINR g2")):
         for role, hist in histories.items():
-            ax.plot([r["epoch"] for r in hist], [r[key] for r in hist], ".-", ms=3, label=role)
+            ax.plot([r["epoch"] for r in hist], [r[key] for r in hist], ".-", ms=3, label=role,
+                    color=f"C{ROLES.index(role)}")
         if cvx is not None:
             ax.axhline(cvx[key[-2:]], ls="--", color="k", label=f"CVX mean ({cvx['source']})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label + " (linear)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
     if has_lam:
         for role, hist in histories.items():
             lam = [r["lambda"] for r in hist]
             if np.isfinite(lam).any():
-                axes[2].plot([r["epoch"] for r in hist], lam, label=role)
+                axes[2].plot([r["epoch"] for r in hist], lam, color=f"C{ROLES.index(role)}")
         axes[2].set_xlabel("epoch")
         axes[2].set_ylabel("lambda at epoch end")
         axes[2].set_ylim(-0.05, 1.05)
-        axes[2].legend(fontsize=8)
         axes[2].grid(alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def read_histories(run: Path) -> dict[str, list[dict[str, float]]]:
+    """Per-role histories from the ``<role>.csv`` files of a run folder."""
+    import csv
+
+    return {p.stem: [{k: float(v) for k, v in r.items()} for r in csv.DictReader(p.open())]
+            for p in sorted(run.glob("*.csv"), key=lambda p: ROLES.index(p.stem)
+                            if p.stem in ROLES else -1) if p.stem in ROLES}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -119,8 +129,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cvx-drops", type=int, default=0,
                    help="validation drops solved by the cvx policy for the dashed line "
                         "(seconds each; 0 = published means where they exist)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="folder of checkpoints to warm-start from (e.g. policies/checkpoints)")
+    p.add_argument("--lr", type=float, default=None, help="override the preset's learning rate")
     p.add_argument("--install", action="store_true",
                    help="copy the checkpoints to policies/checkpoints/")
+    p.add_argument("--replot", type=Path, default=None, metavar="RUN",
+                   help="only redraw RUN/curves.png from its CSVs (with --cvx-drops)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -129,15 +144,26 @@ def main(argv: list[str] | None = None) -> int:
     import scenarios
 
     args = parse_args(argv)
+    if args.replot:
+        sc = scenarios.load(args.scenario, users=args.users)
+        val = sc.drops(np.random.default_rng(args.seed + 1), args.cvx_drops)[0] \
+            if args.cvx_drops else None
+        cvx = cvx_reference(sc.name, sc.system.N, val, sc.system, args.cvx_drops)
+        plot_curves(args.replot / "curves.png", read_histories(args.replot), cvx,
+                    f"{sc.name}, N={sc.system.N}, {args.arch} ({args.replot.name})")
+        print(f"wrote {args.replot / 'curves.png'}")
+        return 0
     try:
         overrides = dict(scenarios.parse_assignment(s) for s in args.set)
         roles = tuple(args.roles or ("ssnr-teacher", "sinr-teacher", "student"))
         pre_over = {"ssnr_epochs": args.epochs, "max_epochs": args.epochs} if args.epochs else {}
+        if args.lr:
+            pre_over["lr"] = args.lr
         limits = {r: args.time_limit for r in roles} if args.time_limit else None
         t0 = time.perf_counter()
         res = train(args.scenario, args.users, args.arch, args.preset, args.device, args.out,
                     roles, args.seed, args.beta, args.lam, args.threads,
-                    not args.no_progress, overrides, pre_over, limits, args.install)
+                    not args.no_progress, overrides, pre_over, limits, args.install, args.init)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
