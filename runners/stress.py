@@ -53,7 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.splitlines()[2:]))
-    p.add_argument("--scenario", default="track-highway")
+    p.add_argument("--scenario", default="track-highway",
+                   help="a road scenario with a [stress] section: scenarios/track-*.toml")
     p.add_argument("--policy", action="append", default=[],
                    help="policy name or module:Class (repeat); default ns-rzf and mrt-target")
     p.add_argument("--latency", choices=LATENCY_MODES, default=None,
@@ -66,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threshold", type=float, default=None,
                    help="retention threshold as a share of the zero-latency SSNR (0.9)")
     p.add_argument("--speeds", type=float, nargs="*", default=None,
-                   help="target speeds of the sweep, m/s (default: the scenario's)")
+                   help="target speeds of the sweep, m/s (default: the scenario's; "
+                        "--speeds alone: no sweep)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--users", type=int, default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
