@@ -32,6 +32,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import policies  # noqa: E402
@@ -75,6 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="scenario override, e.g. --set stress.duration=2")
     p.add_argument("--trained-on", default="pos2",
                    help="scenario whose checkpoints learned policies load (same system)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads while timing (1: one core per AP, as in bench_policy; "
+                        "more only adds contention on one drop)")
     p.add_argument("--out", type=Path, default=None, help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -279,6 +283,9 @@ def prepare(args: argparse.Namespace) -> tuple[scenarios.Scenario, StressSetting
                                                dict[str, Any], list[tuple[float, Any, float]]]:
     """Everything that can fail on bad input, before any simulation: the scenario, the settings,
     the policies and the sweep's scenarios ``(speed, scenario, seconds)``."""
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     overrides = dict(scenarios.parse_assignment(s) for s in args.set)
     scenario = scenarios.load(args.scenario, users=args.users, overrides=overrides)
     settings = settings_from(args, scenario)
