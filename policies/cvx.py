@@ -44,6 +44,7 @@ class _ConvexPolicy(Policy):
     """Shared options (``rho``, ``solver``), input checks and the per-drop fallback loop."""
 
     default_solver = "CLARABEL"
+    heavy = True  # seconds per drop: runners score it on a common subset, in a process pool
 
     def __init__(self, system: System, **options: Any) -> None:
         self.rho = check_rho(options.pop("rho", 0.5))
