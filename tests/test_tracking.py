@@ -17,9 +17,9 @@ from cfisac_env.tracking import Latency, closed_loop, retention
 from policies.base import Policy
 from runners import stress as runner
 
-#: Median compute time of one ``cvx`` decision (joint SDP, N = 8, L = 2, M = 16) measured with
-#: ``runners/stress.py --policy cvx`` on the 2-core development machine, s.
-CVX_SECONDS = 6.0
+#: Median compute time of one ``cvx`` decision (joint SDP, N = 8, L = 2, M = 16, SCS) measured
+#: with ``runners/stress.py --policy cvx`` on the shared 2-core development machine, s.
+CVX_SECONDS = 1.6
 
 
 class Timed(Policy):
@@ -141,7 +141,7 @@ def test_cvx_like_latency_loses_retention_where_a_fast_policy_keeps_it(speed):
         assert slow.retention == 1.0
     else:
         assert slow.retention < 0.8
-        assert len(slow.loop.decided) == 1                     # busy for the whole crossing
+        assert (slow.loop.landed < traj.steps).sum() <= 1       # busy for most of the crossing
 
 
 @pytest.mark.parametrize("latency,delay", [(0.05, 0.0), (0.5, 0.2), (CVX_SECONDS, 1.0)])
