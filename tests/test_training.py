@@ -98,3 +98,11 @@ def test_unknown_role_and_preset():
         train("pos2", 2, roles=("oracle",))
     with pytest.raises(ValueError, match="unknown preset"):
         train("pos2", 2, preset="huge")
+
+
+def test_warm_start_and_time_limit(tiny_run, tmp_path):
+    res = train("pos2", 2, "unet", "tiny", "cpu", tmp_path, roles=("sinr-teacher",),
+                progress=False, init=tiny_run.out, time_limits={"sinr-teacher": 0.0})
+    _, meta = load_checkpoint(res.checkpoints["sinr-teacher"])
+    assert meta["init"] == str(tiny_run.out)
+    assert meta["epochs_run"] == 1 and meta["stopped"] == "time limit 0 s"
