@@ -62,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="scenario override, e.g. --set system.antennas=32")
     p.add_argument("--device", default="cpu", help="torch device for learned policies")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for heavy solvers")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per AP network (1 = one core per AP, as deployed)")
     p.add_argument("--no-train", action="store_true",
                    help="skip learned policies without a checkpoint instead of training one")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -238,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    import torch
+
+    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     drops = Drops.sample(scenario, args.drops, args.seed)
     log: list[str] = []
