@@ -9,10 +9,11 @@ after a warm-up, per architecture at N = 2, 5, 8 UEs, plus the throughput of bat
 (drops per second per AP at ``--batch``). Untrained weights: the latency does not depend on them.
 The target is <= 1 ms per AP for the U-net F3 at N = 8.
 
-``quality``: mean SSNR and min-SINR of every shipped learned role and of the ``cvx`` policy on the
-same held-out drops (seed ``--seed``, never used in training), with the ratios the issue's quality
-bar asks for. cvx is solved with ``policies.pool.decide_many`` (seconds per drop) and cached in
-the run folder; ``--no-cvx`` uses the published JSC means where they exist (pos1, N=5).
+``quality``: mean SSNR and min-SINR of every shipped (or ``--checkpoints DIR``) learned role and
+of the ``cvx`` policy on the same held-out drops (seed ``--seed``, never used in training), with
+the ratios the issue's quality bar asks for. cvx is solved with ``policies.pool.decide_many``
+(seconds per drop) and cached in the run folder; ``--no-cvx`` uses the published JSC means where
+they exist (pos1, N=5).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cfisac_env import metrics  # noqa: E402
 from policies.nets import ARCHS, DistributedNets  # noqa: E402
-from policies.training import ROLES  # noqa: E402
+from policies.training import ROLES, checkpoint_name  # noqa: E402
 
 LEARNED = ROLES
 PUBLISHED_CVX = {("pos1", 5): (2.103, 3.747)}
@@ -96,8 +97,12 @@ def cmd_quality(args: argparse.Namespace, out: Path) -> dict:
     csi = sc.drops(np.random.default_rng(args.seed), args.drops)[0]
     res: dict[str, dict[str, float]] = {}
     for role in LEARNED:
+        path = args.checkpoints / checkpoint_name(sc.name, system.N, args.arch, role) \
+            if args.checkpoints else None
+        if path is not None and not path.is_file():
+            continue
         try:
-            pol = policies.make(role, system, scenario=sc.name, arch=args.arch)
+            pol = policies.make(role, system, scenario=sc.name, arch=args.arch, checkpoint=path)
         except CheckpointMissing as e:
             print(f"{role}: skipped ({e})")
             continue
@@ -157,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--jobs", type=int, default=None, help="cvx worker processes")
     q.add_argument("--threads", type=int, default=1)
     q.add_argument("--no-cvx", action="store_true")
+    q.add_argument("--checkpoints", type=Path, default=None,
+                   help="folder of checkpoints to score instead of the shipped ones")
     for sp in (lat, q):
         sp.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
