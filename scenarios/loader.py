@@ -38,7 +38,8 @@ def available() -> list[str]:
     return sorted(p.stem for p in HERE.glob("*.toml"))
 
 
-def _read(name: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+def _read(name: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The merged config of a scenario file and its lineage (its name, its base's, ...)."""
     path = Path(name)
     if path.suffix != ".toml":
         path = HERE / f"{name}.toml"
@@ -49,16 +50,16 @@ def _read(name: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
         cfg = tomllib.load(f)
     base = cfg.pop("base", None)
     if base is None:
-        return cfg
+        return cfg, (path.stem,)
     if base in seen:
         raise ValueError(f"scenario {path.stem!r}: circular base {base!r}")
-    merged = _read(base, (*seen, path.stem))
+    merged, lineage = _read(base, (*seen, path.stem))
     for key, value in cfg.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
-    return merged
+    return merged, (path.stem, *lineage)
 
 
 def _fields(cfg: dict[str, Any], prefix: str = "") -> list[str]:
@@ -99,11 +100,13 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 @dataclass
 class Scenario:
-    """A resolved scenario: its name, full config and the :class:`System` it defines."""
+    """A resolved scenario: its name, full config, the :class:`System` it defines and its
+    lineage (its own name, then its ``base``, that one's base, ...)."""
 
     name: str
     config: dict[str, Any]
     system: System
+    lineage: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -149,7 +152,8 @@ def load(name: str | Path = "pos2", users: int | None = None,
         users: number of UEs ``N`` (shortcut for ``system.users``); must be >= 1.
         overrides: ``{field: value}``, fields dotted or unique bare names.
     """
-    cfg = copy.deepcopy(_read(name))
+    cfg, lineage = _read(name)
+    cfg = copy.deepcopy(cfg)
     if users is not None:
         if isinstance(users, bool) or int(users) != users or users < 1:
             raise ValueError(f"users must be an integer >= 1, got {users!r}")
@@ -162,4 +166,4 @@ def load(name: str | Path = "pos2", users: int | None = None,
         system = System(**cfg["system"])
     except TypeError as e:
         raise ValueError(f"bad [system] section: {e}") from None
-    return Scenario(name=Path(str(name)).stem, config=cfg, system=system)
+    return Scenario(name=lineage[0], config=cfg, system=system, lineage=lineage)
