@@ -54,7 +54,7 @@ def cvx_reference(scenario: str, users: int, val_csi: np.ndarray | None, system,
             beams = np.concatenate([d.beams for d in dec])
             g1, g2 = metrics.g1_g2(val_csi[:len(beams)], beams, system)
             return {"g1": float(np.mean(g1)), "g2": float(np.mean(g2)),
-                    "source": f"cvx policy on {drops} validation drops"}
+                    "source": f"cvx policy on {len(beams)} drops"}
         except (ImportError, AttributeError, ValueError, TypeError) as e:
             print(f"cvx reference unavailable ({e}); ", end="", file=sys.stderr)
     return PUBLISHED_CVX.get((scenario, users))
