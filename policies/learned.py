@@ -34,12 +34,31 @@ def train_command(scenario: str, users: int, arch: str, role: str) -> str:
             f"--preset cpu{_EXTRA_ROLES.get(role, '')} --install")
 
 
+def shipped_checkpoint(scenario: str, users: int, arch: str, role: str) -> Path:
+    """The shipped checkpoint for ``scenario`` or, failing that, for the nearest scenario in its
+    ``base`` chain that has one (``road`` -> ``pos2``); the scenario's own name if none has."""
+    names = [checkpoint_name(s, users, arch, role) for s in _lineage(scenario)]
+    found = [SHIPPED_DIR / n for n in names if (SHIPPED_DIR / n).is_file()]
+    return found[0] if found else SHIPPED_DIR / names[0]
+
+
+def _lineage(scenario: str) -> tuple[str, ...]:
+    import scenarios
+
+    try:
+        return scenarios.load(scenario).lineage
+    except ValueError:  # not a scenario file: only its own name can match
+        return (scenario,)
+
+
 class LearnedPolicy(DistributedPolicy):
     """A trained :class:`~policies.nets.DistributedNets` unit as a distributed policy.
 
     Args:
         system: the system to act in; must equal the checkpoint's.
-        scenario: scenario the shipped checkpoint was trained on (``pos1``, ``pos2``, ...).
+        scenario: scenario the shipped checkpoint was trained on (``pos1``, ``pos2``, ...); a
+            scenario without checkpoints of its own (``road``, ``track-highway``) uses those of
+            its ``base`` chain (``pos2``).
         checkpoint: path of a checkpoint to use instead of the shipped one.
         arch: architecture of the shipped checkpoint (``unet``, ``cae``, ``cnn``, ...).
         device: torch device of the networks.
@@ -51,7 +70,7 @@ class LearnedPolicy(DistributedPolicy):
                  arch: str = "unet", device: str = "cpu") -> None:
         super().__init__(system)
         if checkpoint is None:
-            path = SHIPPED_DIR / checkpoint_name(scenario, system.N, arch, self.role)
+            path = shipped_checkpoint(scenario, system.N, arch, self.role)
             if not path.is_file():
                 raise CheckpointMissing(
                     f"no shipped {self.role} checkpoint for scenario {scenario!r} with "

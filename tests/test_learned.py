@@ -67,3 +67,14 @@ def test_explicit_checkpoint_for_another_system_is_clear_error():
     system = scenarios.load("pos2", users=5).system
     with pytest.raises(ValueError, match="users"):
         policies.make("student", system, checkpoint=SHIPPED_DIR / "pos2-N8-unet-student.pt")
+
+
+def test_scenario_without_checkpoints_uses_its_base_chain():
+    """``road`` (base ``pos2``) has no checkpoints of its own: the pos2 ones act for it."""
+    import scenarios
+
+    road = scenarios.load("road", users=8)
+    pol = policies.make("student", road.system, scenario="road")
+    same = policies.make("student", road.system, scenario="pos2")
+    csi = road.drops(np.random.default_rng(0), 3)[0]
+    np.testing.assert_array_equal(pol.act(csi), same.act(csi))
