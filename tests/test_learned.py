@@ -71,8 +71,6 @@ def test_explicit_checkpoint_for_another_system_is_clear_error():
 
 def test_scenario_without_checkpoints_uses_its_base_chain():
     """``road`` (base ``pos2``) has no checkpoints of its own: the pos2 ones act for it."""
-    import scenarios
-
     road = scenarios.load("road", users=8)
     pol = policies.make("student", road.system, scenario="road")
     same = policies.make("student", road.system, scenario="pos2")
