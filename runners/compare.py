@@ -162,8 +162,9 @@ def table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
 def plot_tradeoff(runs: dict[str, PolicyRun], path: Path, title: str) -> None:
     """SSNR vs min-SINR per drop, each policy's mean as a large marker (cvx: a star)."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
+    colors = plt.cm.tab20(np.linspace(0, 1, 20))
     for k, (spec, r) in enumerate(runs.items()):
-        c = f"C{k % 10}"
+        c = colors[(2 * k) % 20 + (k // 10) % 2]
         ref = spec == REFERENCE
         if not np.isfinite(r.ssnr).any():
             continue
