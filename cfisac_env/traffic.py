@@ -56,7 +56,8 @@ def validate(cfg: dict[str, Any]) -> None:
             raise ValueError(f"target speed {v} m/s is outside [0, road.max_speed = {vmax}] m/s")
     for m in target.get("profile", []):
         if m.get("action") not in ACTIONS:
-            raise ValueError(f"target.profile action {m.get('action')!r}; expected one of {ACTIONS}")
+            raise ValueError(f"target.profile action {m.get('action')!r}; "
+                             f"expected one of {ACTIONS}")
         if m.get("at", -1) < 0:
             raise ValueError("target.profile entries need a time 'at' >= 0 s")
         if m["action"] == "lane_change" and not 0 <= m.get("lane", -1) < len(lanes):
@@ -144,7 +145,7 @@ class RoadTraffic:
     # ---- processes ----------------------------------------------------------------------
     def _populate(self) -> None:
         t = self.traffic
-        for lane_idx, y in enumerate(self.lanes):
+        for lane_idx in range(len(self.lanes)):
             x = self.x_lo + self.rng.exponential(t["initial_spacing"])
             while x < self.x_hi:
                 if abs(x - self.target.x) > 2 * t["length"] or lane_idx != self.target.lane:

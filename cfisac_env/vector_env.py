@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gymnasium.vector.utils import batch_space
 from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
 from cfisac_env.channels import csi
 from cfisac_env.env import make_scenario, spaces_for
