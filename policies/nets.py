@@ -20,6 +20,16 @@ Architectures (``arch`` strings accepted by :func:`build`):
   concatenating the encoder maps (U-net without pooling); the suffix sets the square filter size
   (``unet`` = ``unet-f3``). The CAE uses filter 3.
 
+Span head (suffix ``-span``: ``unet-span``, ``unet-f5-span``, ``cae-span``...; opt-in, not in the
+seed): the optimal beams of AP ``l`` lie in the span of its own CSI columns (see
+:mod:`policies.cvx_basis`), so the network outputs a complex ``Q x Q`` coefficient matrix ``C_l``
+and the beams are ``W_l = H_l C_l`` (then eqs. 17-18 as usual). Every metric depends on such beams
+only through the Gram matrix ``G_l = H_l^H H_l`` and ``C_l`` (``H^H W = G C``,
+``||W||_F^2 = tr(C^H G C)``), so the body's input is ``G_l / M`` as a ``2 x Q x Q`` image (real,
+imaginary) instead of the ``2 x M x Q`` CSI: lossless for this head, and ``M / Q`` times smaller.
+The body (same CAE/U-net) maps ``(B, 2, Q, Q) -> (B, 2, Q, Q)``. Still local: AP ``l`` uses only
+``H_l``.
+
 Conv layers of the CAE/U-net use batch norm and LeakyReLU; the output layer is linear.
 ``width`` is the channel count of the first encoder layer (doubled at each of the three levels).
 """
@@ -35,7 +45,9 @@ from torch import nn
 from cfisac_env.metrics import normalize_power
 from cfisac_env.system import System
 
-ARCHS = ("cnn", "cae", "unet", "unet-f3", "unet-f5", "unet-f7")
+BASE_ARCHS = ("cnn", "cae", "unet", "unet-f3", "unet-f5", "unet-f7")
+SPAN_SUFFIX = "-span"
+ARCHS = BASE_ARCHS + tuple(a + SPAN_SUFFIX for a in BASE_ARCHS if a != "cnn")
 SLOPE = 0.01  # LeakyReLU negative slope (PyTorch default)
 
 
@@ -108,8 +120,29 @@ class ConvAE(nn.Module):
         return self.out(self._join(d1, e1))
 
 
+class SpanHead(nn.Module):
+    """Span output head: ``csi_l (B, 2, M, Q) -> H_l C_l`` with ``C_l = body(G_l / M)``.
+
+    ``body`` maps the Gram image ``(B, 2, Q, Q)`` (real, imaginary of ``H_l^H H_l / M``) to the
+    coefficients ``(B, 2, Q, Q)``; the result is the ``(B, 2, M, Q)`` unnormalised beams.
+    """
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.complex(x[:, 0], x[:, 1])                              # (B, M, Q)
+        g = (h.mH @ h) / h.shape[-2]                                     # (B, Q, Q)
+        c = self.body(torch.stack([g.real, g.imag], dim=1))              # (B, 2, Q, Q)
+        w = h @ torch.complex(c[:, 0], c[:, 1])                          # (B, M, Q)
+        return torch.stack([w.real, w.imag], dim=1)
+
+
 def build_body(arch: str, system: System, width: int = 16) -> nn.Module:
     """The unnormalised network ``arch`` for one AP of ``system`` (see module docstring)."""
+    if arch.endswith(SPAN_SUFFIX) and arch in ARCHS:
+        return SpanHead(build_body(arch[: -len(SPAN_SUFFIX)], system, width))
     if arch == "cnn":
         return CNN1D(system.M, system.Q)
     if arch == "cae":

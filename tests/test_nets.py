@@ -79,3 +79,48 @@ def test_torchscript_export_matches(system, csi, tmp_path):
     loaded = torch.jit.load(str(path))
     with torch.no_grad():
         torch.testing.assert_close(loaded(csi[:, 1]), nets.aps[1](csi[:, 1]))
+
+
+# ----------------------------------------------------------------------------- span head
+
+@pytest.mark.parametrize("arch", ["unet-span", "cae-span"])
+def test_span_head_shape_budget_and_locality(arch, system, csi):
+    torch.manual_seed(4)
+    nets = DistributedNets(system, arch, width=4).eval()
+    other = csi.clone()
+    other[:, 1] = torch.flip(other[:, 1], dims=[0])       # AP 1 sees other drops
+    with torch.no_grad():
+        a, b = nets(csi), nets(other)
+    assert a.shape == csi.shape
+    np.testing.assert_allclose(metrics.ap_power(a).numpy(),
+                               np.broadcast_to([1.0, 2.5], (6, 2)), rtol=1e-5)
+    torch.testing.assert_close(a[:, 0], b[:, 0], rtol=0, atol=0)
+    assert not torch.allclose(a[:, 1], b[:, 1])
+
+
+def test_span_head_beams_lie_in_span_of_own_csi(system, csi):
+    torch.manual_seed(5)
+    nets = DistributedNets(system, "unet-span", width=4).eval()
+    with torch.no_grad():
+        w = nets(csi).numpy()
+    h = csi.numpy()
+    for l in range(system.L):
+        hc = h[:, l, 0] + 1j * h[:, l, 1]                  # (B, M, Q)
+        wc = w[:, l, 0] + 1j * w[:, l, 1]
+        coef = [np.linalg.lstsq(hc[i], wc[i], rcond=None)[0] for i in range(len(hc))]
+        resid = np.stack([hc[i] @ coef[i] - wc[i] for i in range(len(hc))])
+        assert np.abs(resid).max() < 1e-4 * np.abs(wc).max()
+
+
+def test_span_head_checkpoint_round_trip(system, csi, tmp_path):
+    from policies.losses import Objective
+    from policies.training import RunResult, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(6)
+    nets = DistributedNets(system, "unet-f5-span", width=4).eval()
+    res = RunResult(nets, [], 0, 1.0, 1.0, Objective("teacher"))
+    path = save_checkpoint(tmp_path / "x.pt", res, "ssnr-teacher", "pos2", "tiny")
+    loaded, meta = load_checkpoint(path, system)
+    assert meta["arch"] == "unet-f5-span"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(csi), nets(csi))
