@@ -61,6 +61,8 @@ class Policy:
         if x.shape[-4:] != self.system.csi_shape or x.ndim not in (4, 5):
             raise ValueError(f"csi must have shape (L, 2, M, Q) = {self.system.csi_shape} or "
                              f"(B, L, 2, M, Q), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("csi contains NaN or inf; expected finite float32 (L, 2, M, Q)")
         out = self.act_batch(x[None] if single else x)
         return out[0] if single else out
 

@@ -65,3 +65,11 @@ def test_bad_csi_shape_is_a_clear_error():
     pol = policies.make(EXAMPLE, system)
     with pytest.raises(ValueError, match=r"\(L, 2, M, Q\)"):
         pol.act(np.zeros((2, 2, 16, 3), np.float32))
+
+
+@pytest.mark.parametrize("name", ["mrt-target", "ns-rzf", "student"])
+def test_nan_csi_is_a_clear_error(name):
+    system = scenarios.load("pos2").system
+    csi = np.full(system.csi_shape, np.nan, np.float32)
+    with pytest.raises(ValueError, match="NaN"):
+        policies.make(name, system).act(csi)
