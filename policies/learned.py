@@ -1,6 +1,6 @@
 """The learned distributed policies: one trained network per AP, each fed only its own CSI.
 
-``policies.make(name, system, scenario="pos2", checkpoint=None, arch="unet", device="cpu")`` with
+``policies.make(name, system, scenario="pos2", checkpoint=None, arch=None, device="cpu")`` with
 name ``ssnr-teacher``, ``sinr-teacher``, ``student``, ``fixed-beta`` or ``fixed-lambda``. Without
 ``checkpoint`` the shipped one for ``(scenario, N, arch, role)`` is used
 (``policies/checkpoints/<scenario>-N<N>-<arch>-<role>.pt``); when there is none, or it was made
@@ -42,6 +42,19 @@ def shipped_checkpoint(scenario: str, users: int, arch: str, role: str) -> Path:
     return found[0] if found else SHIPPED_DIR / names[0]
 
 
+# Architectures of shipped checkpoints, preferred first: ``arch=None`` takes the first that has a
+# checkpoint for the scenario (or its base chain), N and role (``unet-span``: span output head).
+DEFAULT_ARCHS = ("unet-span", "unet")
+
+
+def default_arch(scenario: str, users: int, role: str) -> str:
+    """The first of :data:`DEFAULT_ARCHS` with a shipped checkpoint, else ``unet``."""
+    for arch in DEFAULT_ARCHS:
+        if shipped_checkpoint(scenario, users, arch, role).is_file():
+            return arch
+    return DEFAULT_ARCHS[-1]
+
+
 def _lineage(scenario: str) -> tuple[str, ...]:
     import scenarios
 
@@ -60,16 +73,18 @@ class LearnedPolicy(DistributedPolicy):
             scenario without checkpoints of its own (``road``, ``track-highway``) uses those of
             its ``base`` chain (``pos2``).
         checkpoint: path of a checkpoint to use instead of the shipped one.
-        arch: architecture of the shipped checkpoint (``unet``, ``cae``, ``cnn``, ...).
+        arch: architecture of the shipped checkpoint (``unet``, ``unet-span``, ``cnn``, ...);
+            None = :func:`default_arch` (``unet-span`` where shipped, else ``unet``).
         device: torch device of the networks.
     """
 
     role = "learned"
 
     def __init__(self, system: System, scenario: str = "pos2", checkpoint: str | Path | None = None,
-                 arch: str = "unet", device: str = "cpu") -> None:
+                 arch: str | None = None, device: str = "cpu") -> None:
         super().__init__(system)
         if checkpoint is None:
+            arch = arch or default_arch(scenario, system.N, self.role)
             path = shipped_checkpoint(scenario, system.N, arch, self.role)
             if not path.is_file():
                 raise CheckpointMissing(

@@ -76,3 +76,16 @@ def test_scenario_without_checkpoints_uses_its_base_chain():
     same = policies.make("student", road.system, scenario="pos2")
     csi = road.drops(np.random.default_rng(0), 3)[0]
     np.testing.assert_array_equal(pol.act(csi), same.act(csi))
+
+
+def test_default_arch_prefers_shipped_span_head():
+    from policies.learned import default_arch
+    from policies.training import SHIPPED_DIR, checkpoint_name
+
+    sc = scenarios.load("pos1", users=5)
+    span = (SHIPPED_DIR / checkpoint_name("pos1", 5, "unet-span", "student")).is_file()
+    assert default_arch("pos1", 5, "student") == ("unet-span" if span else "unet")
+    assert policies.make("student", sc.system, scenario="pos1").meta["arch"] == \
+        default_arch("pos1", 5, "student")
+    assert policies.make("student", sc.system, scenario="pos1", arch="unet").meta["arch"] == "unet"
+    assert default_arch("pos2", 3, "student") == "unet"      # nothing shipped: the seed's U-net
