@@ -10,6 +10,9 @@ No labels: every loss is a function of the system metrics of the predicted beams
 - Balancing (eq. 12), after every iteration: ``lam <- clip(lam + eps * sign(ĝ2 - ĝ1), 0, 1)``
   with ``ĝ1 = mean(g1) / g1max`` and ``ĝ2 = mean(g2) / g2max`` of the batch: weight moves to
   the objective that lags its teacher (eps = 0.01, lam_0 = 0.5).
+- Opt-in, not in the seed: a proportional step ``lam <- clip(lam + gain * (ĝ2 - ĝ1), 0, 1)``
+  (``Objective(gain=...)``, preset field ``lambda_gain``), which shrinks as the two normalised
+  objectives balance instead of swinging by eps every iteration.
 """
 
 from __future__ import annotations
@@ -38,14 +41,18 @@ def student_loss(g1: torch.Tensor, g2: torch.Tensor, lam: float, g1max: float,
 
 
 def update_lambda(lam: float, g1_mean: float, g2_mean: float, g1max: float, g2max: float,
-                  eps: float = EPSILON) -> float:
+                  eps: float = EPSILON, gain: float | None = None) -> float:
     """Eq. 12: one step of the balancing factor towards the lagging objective, clipped to [0, 1].
 
     ``g1_mean / g1max < g2_mean / g2max`` (sensing lags) raises ``lam`` by ``eps``; the
-    opposite lowers it; a tie leaves it.
+    opposite lowers it; a tie leaves it. With ``gain`` (opt-in, not the seed's rule) the step is
+    ``gain * (g2_mean / g2max - g1_mean / g1max)`` instead.
     """
     gap = g2_mean / g2max - g1_mean / g1max
-    step = eps if gap > 0 else -eps if gap < 0 else 0.0
+    if gain is not None:
+        step = gain * gap
+    else:
+        step = eps if gap > 0 else -eps if gap < 0 else 0.0
     return float(min(1.0, max(0.0, lam + step)))
 
 
@@ -64,6 +71,7 @@ class Objective:
     g1max: float | None = None
     g2max: float | None = None
     eps: float = EPSILON
+    gain: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("teacher", "student"):
@@ -84,4 +92,5 @@ class Objective:
         """Eq. 12 after an iteration (adaptive students only)."""
         if self.kind == "student" and self.adaptive:
             self.lam = update_lambda(self.lam, float(g1.detach().mean()),
-                                     float(g2.detach().mean()), self.g1max, self.g2max, self.eps)
+                                     float(g2.detach().mean()), self.g1max, self.g2max, self.eps,
+                                     self.gain)

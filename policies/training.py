@@ -66,6 +66,8 @@ class Preset:
         min_lr: stop once the learning rate has decayed below this.
         time_limit: wall-clock seconds per role (the selection so far is kept); None = no cap.
         ssnr_time_limit: the same for the SSNR teacher.
+        lambda_gain: None = the seed's eq. 12 sign step; a number = opt-in proportional step
+            ``gain * (ĝ2 - ĝ1)`` of the adaptive student's lambda (see :mod:`policies.losses`).
     """
 
     drops: int
@@ -83,6 +85,7 @@ class Preset:
     min_lr: float = 0.0
     time_limit: float | None = None
     ssnr_time_limit: float | None = None
+    lambda_gain: float | None = None
 
 
 PRESETS: dict[str, Preset] = {
@@ -446,6 +449,7 @@ def train(scenario: str = "pos2", users: int = 8, arch: str = "unet", preset: st
             gmax.setdefault("g1max", teacher_mean("ssnr-teacher"))
             gmax.setdefault("g2max", teacher_mean("sinr-teacher"))
         obj = objective_for(role, gmax.get("g1max"), gmax.get("g2max"), beta=beta, lam=lam)
+        obj.gain = pre.lambda_gain
         name = checkpoint_name(sc.name, system.N, arch, role)
         if init is not None and (Path(init) / name).is_file():
             nets, meta = load_checkpoint(Path(init) / name, system, dev)

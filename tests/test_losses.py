@@ -66,3 +66,14 @@ def test_loss_uses_system_metrics_and_is_differentiable():
     assert float(loss) == pytest.approx(expected, rel=1e-5)
     loss.backward()
     assert torch.isfinite(beams.grad).all() and beams.grad.abs().sum() > 0
+
+
+def test_proportional_lambda_step_is_opt_in():
+    assert update_lambda(0.5, 1.0, 3.0, 2.0, 4.0, gain=0.2) == pytest.approx(0.55)  # gap 0.25
+    assert update_lambda(0.5, 1.8, 2.0, 2.0, 4.0, gain=0.2) == pytest.approx(0.42)  # gap -0.4
+    assert update_lambda(0.5, 1.0, 3.0, 2.0, 4.0, gain=10.0) == 1.0                 # clipped
+    obj = Objective("student", adaptive=True, g1max=2.0, g2max=4.0, gain=0.2)
+    obj.after_step(torch.tensor([1.0]), torch.tensor([3.0]))
+    assert obj.lam == pytest.approx(0.55)
+    from policies.training import PRESETS
+    assert all(p.lambda_gain is None for p in PRESETS.values())                   # seed default
