@@ -127,11 +127,13 @@ class MRTUsers(DistributedPolicy):
         return to_layout(_assemble(comm, None, h.shape))
 
 
-class NSSensing(DistributedPolicy, _RhoMixin):
-    """The NS sensing beam alone (power ``(1 - rho) P_l``), communication beams zero.
+class _SensingOnly(DistributedPolicy, _RhoMixin):
+    """A sensing beam alone (power ``(1 - rho) P_l``), communication beams zero.
 
     Options: ``rho`` (default 0.5). Distributed.
     """
+
+    beam = staticmethod(ns_sensing_beam)
 
     def __init__(self, system: System, **options: Any) -> None:
         self._pop_rho(options)
@@ -139,24 +141,18 @@ class NSSensing(DistributedPolicy, _RhoMixin):
 
     def act_ap(self, l: int, csi_l: np.ndarray) -> np.ndarray:
         h = to_complex(csi_l.astype(float))
-        s = ns_sensing_beam(h, (1.0 - self.rho) * self.system.P[l])
+        s = self.beam(h, (1.0 - self.rho) * self.system.P[l])
         return to_layout(_assemble(None, s, h.shape))
 
 
-class CBSensing(DistributedPolicy, _RhoMixin):
-    """The CB sensing beam alone (power ``(1 - rho) P_l``), communication beams zero.
+class NSSensing(_SensingOnly):
+    """The NS sensing beam alone (power ``(1 - rho) P_l``). Options: ``rho``. Distributed."""
 
-    Options: ``rho`` (default 0.5). Distributed.
-    """
 
-    def __init__(self, system: System, **options: Any) -> None:
-        self._pop_rho(options)
-        super().__init__(system, **options)
+class CBSensing(_SensingOnly):
+    """The CB sensing beam alone (power ``(1 - rho) P_l``). Options: ``rho``. Distributed."""
 
-    def act_ap(self, l: int, csi_l: np.ndarray) -> np.ndarray:
-        h = to_complex(csi_l.astype(float))
-        s = cb_sensing_beam(h, (1.0 - self.rho) * self.system.P[l])
-        return to_layout(_assemble(None, s, h.shape))
+    beam = staticmethod(cb_sensing_beam)
 
 
 def ns_sensing_all(hc: np.ndarray, system: System, rho: float) -> np.ndarray:

@@ -1,6 +1,5 @@
 """Classic beams against hand-derived values and the Demirhan reference (fixture, no ../shared)."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,19 +10,7 @@ from cfisac_env.channels import csi
 from cfisac_env.layout import to_complex
 from cfisac_env.system import System
 
-FIXTURE = Path(__file__).parent / "fixtures" / "demirhan_drops.npz"
 NS_RZF = 0  # scheme index in the fixture
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return dict(np.load(FIXTURE))
-
-
-@pytest.fixture(scope="module")
-def drops(ref):
-    system = System(ap_xy=ref["ap_xy"])
-    return system, csi(system, ref["ue_xy"], ref["target_xy"])
 
 
 @pytest.mark.parametrize("rho_index", range(7))

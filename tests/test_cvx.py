@@ -1,29 +1,15 @@
 """Convex policies (NS+OPT, CB+OPT, joint SDP) against the Demirhan reference, drop by drop."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import policies
 from cfisac_env import metrics
-from cfisac_env.channels import csi
 from cfisac_env.system import System
 
-FIXTURE = Path(__file__).parent / "fixtures" / "demirhan_drops.npz"
 RHO_HALF = 3                      # index of rho = 0.5 in the fixture
 SCHEME = {"ns-opt": 1, "cb-opt": 2, "cvx": 3}
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return dict(np.load(FIXTURE))
-
-
-@pytest.fixture(scope="module")
-def drops(ref):
-    system = System(ap_xy=ref["ap_xy"])
-    return system, csi(system, ref["ue_xy"], ref["target_xy"])
 
 
 @pytest.fixture(scope="module")
