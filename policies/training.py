@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from cfisac_env import metrics
+from cfisac_env.runs import run_dir
 from cfisac_env.system import System
 from policies.losses import LAMBDA_0, Objective
 from policies.nets import DistributedNets
@@ -419,8 +420,7 @@ def train(scenario: str = "pos2", users: int = 8, arch: str = "unet", preset: st
     sc = scenarios.load(scenario, users=users, overrides=overrides)
     system = sc.system
     dev = resolve_device(device)
-    out = Path(out) if out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-train-" \
-        f"{sc.name}-N{system.N}"
+    out = run_dir(f"train-{sc.name}-N{system.N}", out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)

@@ -15,7 +15,6 @@ Writes ``runs/<date>-bench-cvx/bench.json``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -29,6 +28,7 @@ import policies
 import scenarios
 from cfisac_env import metrics
 from cfisac_env.layout import to_complex, to_layout
+from cfisac_env.runs import run_dir
 from cfisac_env.system import System
 from policies.classic import ns_sensing_all
 from policies.cvx_sdp import extract_beams
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{max(abs(e['sinr_rel']) for e in g):>10.2%}")
     print("(median over drops of plain/fast time per drop; d* = fast vs plain results; the fast "
           "policy's one-off compilation is timed apart, on an extra drop)")
-    out = args.out or Path("runs") / f"{datetime.date.today():%Y-%m-%d}-bench-cvx"
+    out = run_dir("bench-cvx", args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps({"config": vars(args) | {"out": str(out)},
                                                 "rows": rows}, indent=2))

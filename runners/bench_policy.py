@@ -30,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cfisac_env import metrics  # noqa: E402
+from cfisac_env.runs import run_dir  # noqa: E402
 from policies.nets import ARCHS, DistributedNets  # noqa: E402
 from policies.training import ROLES, checkpoint_name  # noqa: E402
 
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     for sp in (lat, q):
         sp.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    out = args.out or Path("runs") / f"{time.strftime('%Y%m%d')}-bench-policy"
+    out = run_dir("bench-policy", args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
         result = cmd_latency(args) if args.cmd == "latency" else cmd_quality(args, out)

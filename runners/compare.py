@@ -35,13 +35,13 @@ from matplotlib.patches import Patch  # noqa: E402
 
 import policies  # noqa: E402
 import scenarios  # noqa: E402
+from cfisac_env.runs import CHECKPOINT_CACHE, run_dir  # noqa: E402
 from policies.evaluation import Drops, PolicyRun, evaluate, summary  # noqa: E402
 from policies.registry import BUILTINS  # noqa: E402
 
 DEFAULT_POLICIES = BUILTINS
 REFERENCE = "cvx"
 LEARNED = ("ssnr-teacher", "sinr-teacher", "student", "fixed-beta", "fixed-lambda")
-CACHE = Path("runs") / "cache" / "checkpoints"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,7 +84,7 @@ def learned_options(spec: str, scenario: scenarios.Scenario, device: str, train:
         return options
     except CheckpointMissing as e:
         missing = str(e)
-    cached = CACHE / checkpoint_name(scenario.name, scenario.system.N, "unet", spec)
+    cached = CHECKPOINT_CACHE / checkpoint_name(scenario.name, scenario.system.N, "unet", spec)
     if not cached.is_file():
         if not train:
             log.append(f"skipped {spec}: {missing}")
@@ -92,11 +92,10 @@ def learned_options(spec: str, scenario: scenarios.Scenario, device: str, train:
         roles = ("ssnr-teacher", "sinr-teacher", spec) if spec in ("student", "fixed-lambda") \
             else (spec,)
         print(f"no checkpoint for {spec} on {scenario.name} N={scenario.system.N}: training one "
-              f"with the cpu preset (cached in {CACHE})", file=sys.stderr)
-        overrides = {k: v for k, v in scenario.config["system"].items() if k != "users"}
-        train_nets(scenario.name, scenario.system.N, "unet", "cpu", device=device, out=CACHE,
-                   roles=tuple(dict.fromkeys(roles)), overrides={f"system.{k}": v
-                                                                 for k, v in overrides.items()})
+              f"with the cpu preset (cached in {CHECKPOINT_CACHE})", file=sys.stderr)
+        system = {f"system.{k}": v for k, v in scenario.config["system"].items() if k != "users"}
+        train_nets(scenario.name, scenario.system.N, "unet", "cpu", device=device,
+                   out=CHECKPOINT_CACHE, roles=tuple(dict.fromkeys(roles)), overrides=system)
         log.append(f"trained {spec} with the cpu preset -> {cached}")
     return {**options, "checkpoint": str(cached)}
 
@@ -252,8 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = {k: v for k, v in results.items() if isinstance(v, str)}
     ref = runs.get(REFERENCE)
     rows = [summary(r, ref) for r in runs.values()]
-    out = args.out or Path("runs") / (f"{time.strftime('%Y%m%d-%H%M%S')}-compare-"
-                                      f"{scenario.name}-N{scenario.system.N}")
+    out = run_dir(f"compare-{scenario.name}-N{scenario.system.N}", args.out)
     print(f"\n{scenario.name}: N = {scenario.system.N} UEs, L = {scenario.system.L} APs x "
           f"M = {scenario.system.M} antennas; {args.drops} drops (seed {args.seed}), heavy "
           f"solvers on the first {min(args.heavy_drops, args.drops)}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -22,6 +21,7 @@ from tqdm import tqdm  # noqa: E402
 
 import cfisac_env  # noqa: E402
 import scenarios  # noqa: E402
+from cfisac_env.runs import run_dir  # noqa: E402
 from policies.evaluation import build  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = a.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-render-{a.scenario}"
+    out = run_dir(f"render-{a.scenario}", a.out)
     out.mkdir(parents=True, exist_ok=True)
     pick = np.linspace(0, len(steps) - 1, min(a.frames, len(steps))).round().astype(int)
     fig, axes = plt.subplots(len(pick), 1, figsize=(8, 3.4 * len(pick)))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np  # noqa: E402
 import policies  # noqa: E402
 from cfisac_env import metrics  # noqa: E402
 from cfisac_env.channels import csi  # noqa: E402
+from cfisac_env.runs import run_dir  # noqa: E402
 from cfisac_env.system import System  # noqa: E402
 from policies.pool import decide_many  # noqa: E402
 
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.drops < 1:
         print("error: --drops must be >= 1", file=sys.stderr)
         return 2
-    out = args.out or Path("runs") / f"{datetime.date.today():%Y-%m-%d}-reproduce-demirhan"
+    out = run_dir("reproduce-demirhan", args.out)
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     try:
         if args.distance:

@@ -37,6 +37,7 @@ from tqdm import tqdm  # noqa: E402
 
 import policies  # noqa: E402
 import scenarios  # noqa: E402
+from cfisac_env.runs import CHECKPOINT_CACHE, run_dir  # noqa: E402
 from cfisac_env.stress import (  # noqa: E402
     StressSettings,
     TrackResult,
@@ -46,8 +47,6 @@ from cfisac_env.stress import (  # noqa: E402
 )
 from cfisac_env.tracking import LATENCY_MODES, Trajectory  # noqa: E402
 from cfisac_env.traffic import validate  # noqa: E402
-
-CHECKPOINT_CACHE = Path("runs") / "cache" / "checkpoints"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -118,15 +117,6 @@ def make_policy(spec: str, scenario: scenarios.Scenario, trained_on: str) -> Any
         if not cached.is_file():
             raise
         return policies.make(spec, scenario.system, checkpoint=str(cached))
-
-
-def run_folder(name: str) -> Path:
-    """``runs/<date>-stress-<name>``, numbered when it exists already."""
-    base = Path("runs") / f"{time.strftime('%Y-%m-%d')}-stress-{name}"
-    out, k = base, 2
-    while out.exists():
-        out, k = Path(f"{base}-{k}"), k + 1
-    return out
 
 
 def fmt_latency(r: TrackResult) -> str:
@@ -351,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{v:>10g}" + "".join(f"{res[n].retention:>14.3f}" if n in res else
                                         f"{'-':>14}" for n in names))
     if main_res or sweep:
-        out = args.out or run_folder(scenario.name)
+        out = run_dir(f"stress-{scenario.name}", args.out)
         files = write_outputs(out, args, scenario, settings, main_traj, main_res, sweep,
                               interrupted)
         print(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - t0:.0f} s")
