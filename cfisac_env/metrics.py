@@ -136,5 +136,13 @@ def project_power(beams: Array, system: System) -> tuple[Array, Array]:
     p = ap_power(w)
     budget = _budget(system, w)
     over = p > budget * (1.0 + 1e-6)
+    if xp is np and not np.all(np.isfinite(p)):
+        # |w| ~ 1e155 and beyond: the power overflows to inf. Scale by the largest entry first
+        # so that such beams are scaled to the budget, not zeroed.
+        peak = np.abs(w).max(axis=(-3, -2, -1))
+        peak = np.where(peak > 0, peak, 1.0)
+        unit = w / peak[..., None, None, None]
+        scaled = unit * np.sqrt(budget / ap_power(unit))[..., None, None, None]
+        return np.where(over[..., None, None, None], scaled, w), over
     scale = xp.sqrt(xp.minimum(budget / xp.where(over, p, budget), xp.ones_like(p)))
     return w * scale[..., None, None, None], over

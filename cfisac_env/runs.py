@@ -1,21 +1,131 @@
-"""Run folders: every runner (and training) writes to ``runs/<date>-<name>/``."""
+"""Run folders and safe writes: every runner (and training) writes to ``runs/<date>-<name>/``.
+
+- :func:`run_dir` creates the folder *before* any work and checks that it can be written, so a
+  bad ``--out`` fails at once, not after hours of computing; two runs started at the same instant
+  get distinct folders (the folder is claimed with an atomic ``mkdir``).
+- :func:`atomic_path`, :func:`write_text` and :func:`write_json` write to a temporary file in the
+  same folder and rename it into place, so Ctrl-C while writing never leaves a truncated file.
+- :func:`write_json` stores non-finite floats (NaN, inf) as ``null``: the files are strict JSON.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
+import os
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 RUNS = Path("runs")
 CHECKPOINT_CACHE = RUNS / "cache" / "checkpoints"  # checkpoints runners trained on demand
 
 
+def _check_writable(path: Path) -> None:
+    """Raise ``ValueError`` unless a file can be created in the folder ``path``."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"cannot write to the run folder {path} ({e.strerror or e}); "
+                         "pass a writable --out DIR") from None
+
+
 def run_dir(name: str, out: str | Path | None = None) -> Path:
-    """``out`` if given, else ``runs/<YYYYmmdd-HHMMSS>-<name>``, numbered (``-2``, ...) when
-    that exists already. The folder is not created."""
+    """Create and return the run folder: ``out`` if given, else
+    ``runs/<YYYYmmdd-HHMMSS>-<name>``, numbered (``-2``, ...) when that exists already.
+
+    The folder is created here (claimed atomically, so concurrent runs never share one) and
+    checked for writing.
+
+    Raises:
+        ValueError: ``out`` is an existing file, cannot be created, or is not writable.
+    """
     if out is not None:
-        return Path(out)
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"--out {path} is a file, not a folder; pass a folder path")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"cannot create the run folder {path} ({e.strerror or e}); "
+                             "pass a writable --out DIR") from None
+        _check_writable(path)
+        return path
     base = RUNS / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
-    path, k = base, 2
-    while path.exists():
-        path, k = Path(f"{base}-{k}"), k + 1
-    return path
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create {base.parent}/ in {Path.cwd()} ({e.strerror or e}); "
+                         "run from a writable folder or pass --out DIR") from None
+    for k in range(1, 10_000):
+        path = base if k == 1 else Path(f"{base}-{k}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise ValueError(f"cannot create the run folder {path} ({e.strerror or e}); "
+                             "run from a writable folder or pass --out DIR") from None
+        _check_writable(path)
+        return path
+    raise ValueError(f"too many run folders named {base}-*; pass --out DIR")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path (same folder, same suffix) to write ``path`` through; on success
+    it is renamed to ``path`` (atomic on POSIX), on any exception (Ctrl-C included) removed.
+
+    Example: ``with atomic_path(out / "bars.png") as tmp: fig.savefig(tmp)``.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}",
+                               dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NumPy scalars/arrays as Python values, paths as strings and every
+    non-finite float (NaN, inf) as None, so ``json.dumps(..., allow_nan=False)`` accepts it."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented, strict JSON (no bare NaN: see :func:`json_safe`), atomically."""
+    write_text(path, json.dumps(json_safe(obj), indent=2, allow_nan=False))

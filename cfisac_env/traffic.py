@@ -42,10 +42,21 @@ class Vehicle:
 
 
 def validate(cfg: dict[str, Any]) -> None:
-    """Check a road scenario's traffic config; raise ``ValueError`` naming the bad field."""
-    road, target = cfg["road"], cfg["target"]
+    """Check a road scenario's traffic config across fields; raise ``ValueError`` naming the bad
+    field. (Types, signs and ranges of single fields are :mod:`scenarios.schema`'s job; the
+    checks here also guard configs built in code.)
+
+    Besides consistency (one direction per lane, lane indices, speeds within ``road.max_speed``)
+    it bounds the work: a lane holds at most ``LIMITS["max_vehicles_per_lane"]`` vehicles and a
+    decision interval at most ``LIMITS["max_steps_per_decision"]`` steps of ``env.dt``.
+    """
+    from scenarios.schema import LIMITS
+
+    road, target, traffic, env = cfg["road"], cfg["target"], cfg["traffic"], cfg["env"]
     vmax = float(road["max_speed"])
     lanes = road["lanes"]
+    if not np.isfinite(vmax) or vmax <= 0:
+        raise ValueError(f"road.max_speed must be a finite speed > 0 m/s, got {vmax}")
     if len(road["directions"]) != len(lanes):
         raise ValueError("road.directions needs one entry (+1 or -1) per lane in road.lanes")
     if not 0 <= target["lane"] < len(lanes):
@@ -58,15 +69,31 @@ def validate(cfg: dict[str, Any]) -> None:
         if m.get("action") not in ACTIONS:
             raise ValueError(f"target.profile action {m.get('action')!r}; "
                              f"expected one of {ACTIONS}")
-        if m.get("at", -1) < 0:
+        if not m.get("at", -1) >= 0:
             raise ValueError("target.profile entries need a time 'at' >= 0 s")
         if m["action"] == "lane_change" and not 0 <= m.get("lane", -1) < len(lanes):
             raise ValueError("a lane_change manoeuvre needs 'lane', an index into road.lanes")
-    if not cfg["env"]["dt"] > 0:
-        raise ValueError("env.dt must be > 0 s")
+    dt = float(env["dt"])
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"env.dt must be a finite time > 0 s, got {env['dt']!r}")
+    steps = float(env["decision_interval"]) / dt
+    if not steps <= LIMITS["max_steps_per_decision"]:
+        raise ValueError(f"env.decision_interval / env.dt = {steps:.3g} simulation steps per "
+                         f"decision; at most {LIMITS['max_steps_per_decision']}: raise env.dt")
     lo, hi = cfg["walkers"]["speed"]
     if not 0 <= lo <= hi:
         raise ValueError("walkers.speed must be [min, max] with 0 <= min <= max (m/s)")
+    x_lo, x_hi = map(float, road["x"])
+    spacing = float(traffic["length"]) + float(traffic["min_gap"])
+    if not (np.isfinite(x_hi - x_lo) and x_hi > x_lo):
+        raise ValueError(f"road.x must be [x0, x1] with x0 < x1 m, got {road['x']}")
+    if not (float(traffic["length"]) > 0 and float(traffic["min_gap"]) >= 0
+            and (x_hi - x_lo) / spacing <= LIMITS["max_vehicles_per_lane"]):
+        raise ValueError(
+            f"traffic too dense: road.x spans {x_hi - x_lo:g} m, traffic.length + "
+            f"traffic.min_gap = {spacing:g} m fits {(x_hi - x_lo) / max(spacing, 1e-300):.3g} "
+            f"vehicles per lane, at most {LIMITS['max_vehicles_per_lane']} (length > 0 m, "
+            "min_gap >= 0 m)")
 
 
 class RoadTraffic:
@@ -90,6 +117,9 @@ class RoadTraffic:
         self.x_lo, self.x_hi = map(float, self.road["x"])
         self.sim = simpy.Environment()
         self.vehicles: list[Vehicle] = []
+        from scenarios.schema import LIMITS
+
+        self.max_per_lane = int(LIMITS["max_vehicles_per_lane"])
 
         tcfg = cfg["target"]
         if target_xy is None:
@@ -144,10 +174,14 @@ class RoadTraffic:
 
     # ---- processes ----------------------------------------------------------------------
     def _populate(self) -> None:
+        """Initial vehicles, lane by lane; at most ``max_vehicles_per_lane`` per lane (each
+        placement advances ``x`` by at least ``length + min_gap > 0``: the loop is bounded)."""
         t = self.traffic
         for lane_idx in range(len(self.lanes)):
             x = self.x_lo + self.rng.exponential(t["initial_spacing"])
-            while x < self.x_hi:
+            for _ in range(self.max_per_lane):
+                if not x < self.x_hi:
+                    break
                 if abs(x - self.target.x) > 2 * t["length"] or lane_idx != self.target.lane:
                     self._spawn(lane_idx, x)
                 x += t["length"] + t["min_gap"] + self.rng.exponential(t["initial_spacing"])
@@ -167,9 +201,10 @@ class RoadTraffic:
         rate = float(self.traffic["arrival_rate"])
         while rate > 0:
             yield self.sim.timeout(max(1, int(round(self.rng.exponential(1 / rate) / self.dt))))
+            in_lane = [v for v in self.vehicles if v.on_road and v.lane == lane]
             clear = all(abs(v.x - entry) > 2 * self.traffic["length"] + self.traffic["min_gap"]
-                        for v in self.vehicles if v.on_road and v.lane == lane)
-            if clear:
+                        for v in in_lane)
+            if clear and len(in_lane) < self.max_per_lane:
                 self._spawn(lane, entry)
 
     def _leader_gap(self, v: Vehicle) -> tuple[float, float]:

@@ -37,6 +37,21 @@ class Decision:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def _as_csi(csi: object) -> np.ndarray:
+    """``csi`` as float32 without silent loss: complex, boolean or non-numeric input (which
+    ``astype`` would cast, dropping the imaginary part) is a ``ValueError``."""
+    raw = np.asarray(csi)
+    if np.iscomplexobj(raw):
+        raise ValueError("csi must be real float32 in the (L, 2, M, Q) layout (axis -3 = real, "
+                         f"imag), got complex dtype {raw.dtype}; stack np.real and np.imag "
+                         "on axis -3")
+    if raw.dtype == bool or not np.issubdtype(raw.dtype, np.number):
+        raise ValueError(f"csi must be real floats in the (L, 2, M, Q) layout, got dtype "
+                         f"{raw.dtype}")
+    with np.errstate(over="ignore"):
+        return raw.astype(np.float32, copy=False)
+
+
 class Policy:
     """Base class of central policies: override :meth:`act_batch`."""
 
@@ -56,7 +71,7 @@ class Policy:
 
     def act(self, csi: np.ndarray) -> np.ndarray:
         """Beams for one drop ``(L, 2, M, Q)`` or a batch ``(B, L, 2, M, Q)`` (same shape out)."""
-        x = np.asarray(csi, dtype=np.float32)
+        x = _as_csi(csi)
         single = x.ndim == 4
         if x.shape[-4:] != self.system.csi_shape or x.ndim not in (4, 5):
             raise ValueError(f"csi must have shape (L, 2, M, Q) = {self.system.csi_shape} or "

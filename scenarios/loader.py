@@ -9,6 +9,11 @@ positions), ``env`` (reward, episode length, timing) and, for ``road``, ``road``
 Overrides name a field by its dotted path (``"traffic.speed"``) or, when unique, by its bare name
 (``"antennas"``); ``users`` is the shortcut for ``system.users``. An unknown name is a
 ``ValueError`` that lists what exists.
+
+Every loaded scenario is checked against :mod:`scenarios.schema` (sections, fields, types,
+finite values, ranges and their order) and, for ``road``, the traffic model's cross-field rules
+(:func:`cfisac_env.traffic.validate`): a bad file or override is one ``ValueError`` naming the
+field, never a hang or a crash later.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 
 from cfisac_env.channels import csi
 from cfisac_env.system import System
+from scenarios import schema
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +36,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 HERE = Path(__file__).parent
-KINDS = ("static", "road")
+KINDS = schema.KINDS
 
 
 def available() -> list[str]:
@@ -46,9 +52,14 @@ def _read(name: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any],
     if not path.is_file():
         raise ValueError(f"unknown scenario {str(name)!r}; available: {', '.join(available())} "
                          "(or a path to a .toml file)")
-    with path.open("rb") as f:
-        cfg = tomllib.load(f)
+    try:
+        with path.open("rb") as f:
+            cfg = tomllib.load(f)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"cannot read scenario file {path}: {e}") from None
     base = cfg.pop("base", None)
+    if base is not None and not isinstance(base, str):
+        raise ValueError(f"scenario {path.stem!r}: base must be a scenario name, got {base!r}")
     if base is None:
         return cfg, (path.stem,)
     if base in seen:
@@ -155,13 +166,17 @@ def load(name: str | Path = "pos2", users: int | None = None,
     cfg, lineage = _read(name)
     cfg = copy.deepcopy(cfg)
     if users is not None:
-        if isinstance(users, bool) or int(users) != users or users < 1:
+        if not isinstance(users, (int, np.integer)) or isinstance(users, bool) or users < 1:
             raise ValueError(f"users must be an integer >= 1, got {users!r}")
-        cfg["system"]["users"] = int(users)
+        if isinstance(cfg.get("system"), dict):
+            cfg["system"]["users"] = int(users)
     for key, value in (overrides or {}).items():
         apply_override(cfg, key, value)
-    if cfg.get("kind") not in KINDS:
-        raise ValueError(f"scenario kind must be one of {KINDS}, got {cfg.get('kind')!r}")
+    schema.validate(cfg, lineage[0])
+    if cfg["kind"] == "road":
+        from cfisac_env.traffic import validate as validate_traffic
+
+        validate_traffic(cfg)
     try:
         system = System(**cfg["system"])
     except TypeError as e:
