@@ -4,9 +4,12 @@ The ULA of AP ``l`` lies along x; the angle ``phi`` of a point is ``atan2(dy, dx
 
     a(phi)_k = exp(j * 2 * pi * d * k * cos(phi)),   k = 0 .. M-1,   d = spacing / wavelength.
 
-Channels are LoS only: ``h_ln = a(angle AP l -> UE n)`` and the target steering vector
-``a_l = a(angle AP l -> target)``. The per-AP CSI is ``H_l = [h_l1 ... h_lN, a_l]`` (M x Q) and is
-stored as float32 ``(L, 2, M, Q)``, axis 1 = (real, imag).
+This module is the seed's LoS channel: ``h_ln = a(angle AP l -> UE n)`` and the target steering
+vector ``a_l = a(angle AP l -> target)`` (the other channel models, path loss and ageing live in
+:mod:`cfisac_env.propagation`). An entity exactly at an AP position has no angle; it is taken at
+broadside (``cos(phi) = 0``, ``a = 1``) so the CSI stays finite. The per-AP CSI is
+``H_l = [h_l1 ... h_lN, a_l]`` (M x Q) and is stored as float32 ``(L, 2, M, Q)``, axis 1 = (real,
+imag).
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ def csi(system: System, ue_xy: np.ndarray, target_xy: np.ndarray) -> np.ndarray:
             f"{np.shape(ue_xy)} and target_xy {np.shape(target_xy)}"
         )
     d = pts[..., None, :, :] - system.ap_positions[:, None]            # (..., L, Q, 2)
-    cos_phi = d[..., 0] / np.hypot(d[..., 0], d[..., 1])                # (..., L, Q)
+    r = np.hypot(d[..., 0], d[..., 1])                                  # (..., L, Q)
+    cos_phi = np.divide(d[..., 0], r, out=np.zeros_like(r), where=r > 0)  # broadside at an AP
     # Phase in float64, reduced to [-pi, pi) before the float32 trig: exact to ~1e-7.
     step = 2.0 * np.pi * system.spacing * cos_phi                       # (..., L, Q)
     phase = step[..., None, :] * np.arange(system.M)[:, None]           # (..., L, M, Q)

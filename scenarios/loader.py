@@ -8,7 +8,9 @@ positions), ``env`` (reward, episode length, timing) and, for ``road``, ``road``
 
 Overrides name a field by its dotted path (``"traffic.speed"``) or, when unique, by its bare name
 (``"antennas"``); ``users`` is the shortcut for ``system.users``. An unknown name is a
-``ValueError`` that lists what exists.
+``ValueError`` that lists what exists. ``[channel]`` (:mod:`cfisac_env.propagation`) and ``[csi]``
+(:mod:`cfisac_env.estimation`) are always present, completed with the seed's defaults (LoS,
+perfect CSI).
 
 Every loaded scenario is checked against :mod:`scenarios.schema` (sections, fields, types,
 finite values, ranges and their order) and, for ``road``, the traffic model's cross-field rules
@@ -27,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from cfisac_env.channels import csi
+from cfisac_env.estimation import CSI_DEFAULTS, CsiError
+from cfisac_env.propagation import CHANNEL_DEFAULTS, ChannelModel
 from cfisac_env.system import System
 from scenarios import schema
 
@@ -154,6 +158,14 @@ class Scenario:
         return csi(self.system, ue, tg), ue, tg
 
 
+def with_model_defaults(cfg: dict[str, Any]) -> None:
+    """Complete ``[channel]`` and ``[csi]`` in place with their defaults (the seed's LoS channel,
+    perfect CSI), so that every field exists and can be overridden."""
+    for section, defaults in (("channel", CHANNEL_DEFAULTS), ("csi", CSI_DEFAULTS)):
+        if isinstance(cfg.get(section, {}), dict):
+            cfg[section] = {**defaults, **cfg.get(section, {})}
+
+
 def load(name: str | Path = "pos2", users: int | None = None,
          overrides: dict[str, Any] | None = None) -> Scenario:
     """Load a scenario by name (``pos1``, ``pos2``, ``road``, ...) or path to a TOML file.
@@ -170,9 +182,11 @@ def load(name: str | Path = "pos2", users: int | None = None,
             raise ValueError(f"users must be an integer >= 1, got {users!r}")
         if isinstance(cfg.get("system"), dict):
             cfg["system"]["users"] = int(users)
+    with_model_defaults(cfg)
     for key, value in (overrides or {}).items():
         apply_override(cfg, key, value)
     schema.validate(cfg, lineage[0])
+    ChannelModel.of(cfg), CsiError.of(cfg)  # [channel] and [csi]: checked by their models
     if cfg["kind"] == "road":
         from cfisac_env.traffic import validate as validate_traffic
 
