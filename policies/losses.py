@@ -5,14 +5,13 @@ No labels: every loss is a function of the system metrics of the predicted beams
 
 - Teacher (eq. 10): ``-mean[(1 - beta) g1 + beta g2]`` = minus :func:`metrics.isac_objective`;
   beta = 0 is the SSNR teacher, beta = 1 the SINR teacher, other values the fixed-beta baseline.
-- Student (eq. 11): ``-mean[lam g1 / g1max + (1 - lam) g2 / g2max]`` with ``g1max, g2max`` the
-  teachers' mean scores on the training set; ``lam`` fixed for the fixed-lambda baseline.
-- Balancing (eq. 12), after every iteration: ``lam <- clip(lam + eps * sign(ĝ2 - ĝ1), 0, 1)``
-  with ``ĝ1 = mean(g1) / g1max`` and ``ĝ2 = mean(g2) / g2max`` of the batch: weight moves to
-  the objective that lags its teacher (eps = 0.01, lam_0 = 0.5).
-- Opt-in, not in the seed: a proportional step ``lam <- clip(lam + gain * (ĝ2 - ĝ1), 0, 1)``
-  (``Objective(gain=...)``, preset field ``lambda_gain``), which shrinks as the two normalised
-  objectives balance instead of swinging by eps every iteration.
+- Student (eq. 11): ``-mean[(1 - lam) g1 / g1max + lam g2 / g2max]`` with ``g1max, g2max`` the
+  teachers' mean scores on the training set; ``lam`` weighs the SINR term; fixed for the
+  fixed-lambda baseline. The loss lies in ``[-1, 0]`` when the student stays below its teachers.
+- Balancing (eq. 12), after every iteration, with the batch-mean normalised gaps to the teachers
+  ``G1 = mean(g1max - g1) / g1max`` and ``G2 = mean(g2max - g2) / g2max``:
+  ``lam <- lam + eps * G2`` if ``G2 >= G1`` (communication lags: more weight on SINR), else
+  ``lam <- lam - eps * G1``; clipped to ``[0, 1]`` (eps = 0.01, lam_0 = 0.5).
 """
 
 from __future__ import annotations
@@ -34,25 +33,28 @@ def teacher_loss(g1: torch.Tensor, g2: torch.Tensor, beta: float) -> torch.Tenso
 
 def student_loss(g1: torch.Tensor, g2: torch.Tensor, lam: float, g1max: float,
                  g2max: float) -> torch.Tensor:
-    """Eq. 11: ``-mean[lam g1/g1max + (1 - lam) g2/g2max]``; g1, g2 ``(B,)`` -> scalar."""
+    """Eq. 11: ``-mean[(1 - lam) g1/g1max + lam g2/g2max]``; g1, g2 ``(B,)`` -> scalar."""
     if g1max <= 0 or g2max <= 0:
         raise ValueError(f"g1max and g2max must be > 0, got {g1max!r}, {g2max!r}")
-    return -(lam * g1 / g1max + (1.0 - lam) * g2 / g2max).mean()
+    return -((1.0 - lam) * g1 / g1max + lam * g2 / g2max).mean()
 
 
 def update_lambda(lam: float, g1_mean: float, g2_mean: float, g1max: float, g2max: float,
-                  eps: float = EPSILON, gain: float | None = None) -> float:
+                  eps: float = EPSILON) -> float:
     """Eq. 12: one step of the balancing factor towards the lagging objective, clipped to [0, 1].
 
-    ``g1_mean / g1max < g2_mean / g2max`` (sensing lags) raises ``lam`` by ``eps``; the
-    opposite lowers it; a tie leaves it. With ``gain`` (opt-in, not the seed's rule) the step is
-    ``gain * (g2_mean / g2max - g1_mean / g1max)`` instead.
+    Args:
+        lam: current lambda (weight of the SINR term of eq. 11).
+        g1_mean, g2_mean: batch means of g1 and g2.
+        g1max, g2max: the teachers' mean scores.
+        eps: step size.
+
+    With ``G1 = 1 - g1_mean / g1max`` and ``G2 = 1 - g2_mean / g2max``: ``lam + eps G2`` when
+    ``G2 >= G1``, else ``lam - eps G1``.
     """
-    gap = g2_mean / g2max - g1_mean / g1max
-    if gain is not None:
-        step = gain * gap
-    else:
-        step = eps if gap > 0 else -eps if gap < 0 else 0.0
+    gap1 = 1.0 - g1_mean / g1max
+    gap2 = 1.0 - g2_mean / g2max
+    step = eps * gap2 if gap2 >= gap1 else -eps * gap1
     return float(min(1.0, max(0.0, lam + step)))
 
 
@@ -71,7 +73,6 @@ class Objective:
     g1max: float | None = None
     g2max: float | None = None
     eps: float = EPSILON
-    gain: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("teacher", "student"):
@@ -92,5 +93,4 @@ class Objective:
         """Eq. 12 after an iteration (adaptive students only)."""
         if self.kind == "student" and self.adaptive:
             self.lam = update_lambda(self.lam, float(g1.detach().mean()),
-                                     float(g2.detach().mean()), self.g1max, self.g2max, self.eps,
-                                     self.gain)
+                                     float(g2.detach().mean()), self.g1max, self.g2max, self.eps)

@@ -8,30 +8,28 @@ Every network maps ONE AP's CSI to that AP's beams and nothing else:
 network produces unnormalised beams; :class:`APNetwork` scales them to the AP's full budget with
 :func:`cfisac_env.metrics.normalize_power` (seed eqs. 17-18).
 
-Architectures (``arch`` strings accepted by :func:`build`):
+Architectures (``arch`` strings accepted by :func:`build_body`), the seed's Table 1 layer for
+layer (``width`` = 16 channels in the first encoder layer, doubled at each level):
 
 - ``cnn``: input eq. 13, the flat vector ``[Re h_l1 .. Re h_lN, Re a_l, Im h_l1 .. Im a_l]`` of
   length ``2 M Q`` as one channel; three Conv1d layers (2, 4, 8 channels, filter 11, no padding),
   each with batch norm and LeakyReLU; two fully connected layers of 90 with LeakyReLU; a linear
   layer to ``2 M Q`` values read back as eq. 15 (real parts, then imaginary parts).
-- ``cae``: input eq. 14, the ``2 x M x Q`` image; a convolutional auto-encoder without pooling
-  (zero padding keeps the size) whose decoder adds the matching encoder maps (skip connections).
-- ``unet``, ``unet-f3``, ``unet-f5``, ``unet-f7``: the same encoder, with the decoder
-  concatenating the encoder maps (U-net without pooling); the suffix sets the square filter size
-  (``unet`` = ``unet-f3``). The CAE uses filter 3.
+- ``cae``: input eq. 14, the one-channel ``2Q x M`` image; encoder 16, 32, 64, 128 channels with
+  filters (3,5), (2,5), (1,3), (1,3) and no padding, decoder of transposed convolutions on the
+  concatenated encoder maps (32, 64, 128, 256 input channels), see :class:`CAE`.
+- ``unet``, ``unet-f3``, ``unet-f5``, ``unet-f7``: the same image; the U-net without pooling,
+  encoder 16, 32, 64, 128 channels, decoder on the concatenated maps (32, 64, 128, 256 input
+  channels), square filters of size 3 (``unet`` = ``unet-f3``), 5 or 7 with size-keeping zero
+  padding, see :class:`UNet`.
 
-Span head (suffix ``-span``: ``unet-span``, ``unet-f5-span``, ``cae-span``...; opt-in, not in the
-seed): the optimal beams of AP ``l`` lie in the span of its own CSI columns (see
-:mod:`policies.cvx_basis`), so the network outputs a complex ``Q x Q`` coefficient matrix ``C_l``
-and the beams are ``W_l = H_l C_l`` (then eqs. 17-18 as usual). Every metric depends on such beams
-only through the Gram matrix ``G_l = H_l^H H_l`` and ``C_l`` (``H^H W = G C``,
-``||W||_F^2 = tr(C^H G C)``), so the body's input is ``G_l / M`` as a ``2 x Q x Q`` image (real,
-imaginary) instead of the ``2 x M x Q`` CSI: lossless for this head, and ``M / Q`` times smaller.
-The body (same CAE/U-net) maps ``(B, 2, Q, Q) -> (B, 2, Q, Q)``. Still local: AP ``l`` uses only
-``H_l``.
+Our reading where the seed is silent: the eq. 14 image is one channel (``blk`` folds real and
+imaginary parts into rows; only that orientation fits the CAE's filters at every N); a bridge
+layer joins the encoder's bottom to the decoder (its 256-channel input needs a 128-channel map
+beside the encoder's last); batch norm before LeakyReLU as in the 1D-CNN; a linear output layer.
 
-Conv layers of the CAE/U-net use batch norm and LeakyReLU; the output layer is linear.
-``width`` is the channel count of the first encoder layer (doubled at each of the three levels).
+Beyond the seed (``gram-mlp``, :mod:`policies.gram_mlp`): each AP sorts its UE columns by its own
+direction estimate, and an MLP on its Gram matrix outputs span coefficients (``W_l = H_l C_l``).
 """
 
 from __future__ import annotations
@@ -44,10 +42,12 @@ from torch import nn
 
 from cfisac_env.metrics import normalize_power
 from cfisac_env.system import System
+from policies.gram_mlp import GramMLP
 
 BASE_ARCHS = ("cnn", "cae", "unet", "unet-f3", "unet-f5", "unet-f7")
-SPAN_SUFFIX = "-span"
-ARCHS = BASE_ARCHS + tuple(a + SPAN_SUFFIX for a in BASE_ARCHS if a != "cnn")
+# Beyond the seed: per-AP networks on the AP's own channel geometry (see policies.gram_mlp).
+GEOMETRY_ARCHS = ("gram-mlp",)
+ARCHS = BASE_ARCHS + GEOMETRY_ARCHS
 SLOPE = 0.01  # LeakyReLU negative slope (PyTorch default)
 
 
@@ -92,64 +92,104 @@ class CNN1D(nn.Module):
         return unflatten_eq15(y, self.M, self.Q)
 
 
-class ConvAE(nn.Module):
-    """CAE with additive skips (``concat=False``) or U-net with concatenated skips (``True``),
-    no pooling: ``(B, 2, M, Q) -> (B, 2, M, Q)`` unnormalised beams."""
+def image_eq14(x: torch.Tensor) -> torch.Tensor:
+    """Eq. 14: ``(B, 2, M, Q)`` -> ``(B, 1, 2Q, M)``, the one-channel image
+    ``blk[Re H_l, Im H_l]`` whose rows are ``Re h_l1^T .. Re a_l^T, Im h_l1^T .. Im a_l^T`` (the
+    vector of eq. 13 folded into rows of length M)."""
+    return flatten_eq13(x).reshape(x.shape[0], 1, 2 * x.shape[-1], x.shape[-2])
 
-    def __init__(self, width: int = 16, filt: int = 3, concat: bool = True) -> None:
+
+def unimage_eq16(y: torch.Tensor) -> torch.Tensor:
+    """Eq. 16, the inverse of :func:`image_eq14`: ``(B, 1, 2Q, M)`` -> ``(B, 2, M, Q)``."""
+    b, _, two_q, m = y.shape
+    return unflatten_eq15(y.reshape(b, -1), m, two_q // 2)
+
+
+class UNet(nn.Module):
+    """The seed's U-net (Table 1), no pooling: ``(B, 2, M, Q) -> (B, 2, M, Q)`` unnormalised.
+
+    On the eq. 14 image ``(B, 1, 2Q, M)``, size kept everywhere (``filt x filt``, zero padding
+    ``filt // 2``), batch norm + LeakyReLU after every conv but the output:
+
+    - encoder ``e1..e4``: 16, 32, 64, 128 channels (``width`` x 1, 2, 4, 8);
+    - a bridge conv at the bottom (128 -> 128), the U-net's bottleneck without pooling;
+    - decoder ``d4..d1`` on the concatenation of the level below and the matching encoder map:
+      inputs 256, 128, 64, 32 channels (Table 1's decoder), outputs 64, 32, 16 and the 1-channel
+      eq. 16 image (linear).
+    """
+
+    def __init__(self, width: int = 16, filt: int = 3) -> None:
         super().__init__()
         if filt % 2 != 1:
             raise ValueError(f"filter size must be odd to keep the size, got {filt}")
-        c1, c2, c3 = width, 2 * width, 4 * width
-        self.concat = concat
-        self.enc1, self.enc2, self.enc3 = _conv2d(2, c1, filt), _conv2d(c1, c2, filt), \
-            _conv2d(c2, c3, filt)
-        k = 2 if concat else 1
-        self.dec2 = _conv2d(c3, c2, filt)
-        self.dec1 = _conv2d(k * c2, c1, filt)
-        self.out = nn.Conv2d(k * c1, 2, filt, padding=filt // 2)
-
-    def _join(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.cat([a, b], dim=1) if self.concat else a + b
+        c = [width, 2 * width, 4 * width, 8 * width]
+        self.enc = nn.ModuleList(_conv2d(a, b, filt) for a, b in zip([1, *c[:-1]], c,
+                                                                     strict=True))
+        self.bridge = _conv2d(c[3], c[3], filt)
+        self.dec = nn.ModuleList(_conv2d(2 * c[k], c[k - 1], filt) for k in (3, 2, 1))
+        self.out = nn.Conv2d(2 * c[0], 1, filt, padding=filt // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e1 = self.enc1(x)
-        e2 = self.enc2(e1)
-        d2 = self.dec2(self.enc3(e2))
-        d1 = self.dec1(self._join(d2, e2))
-        return self.out(self._join(d1, e1))
+        skips, h = [], image_eq14(x)
+        for layer in self.enc:
+            h = layer(h)
+            skips.append(h)
+        h = self.bridge(h)
+        for layer, skip in zip(self.dec, skips[:0:-1], strict=True):
+            h = layer(torch.cat([h, skip], dim=1))
+        return unimage_eq16(self.out(torch.cat([h, skips[0]], dim=1)))
 
 
-class SpanHead(nn.Module):
-    """Span output head: ``csi_l (B, 2, M, Q) -> H_l C_l`` with ``C_l = body(G_l / M)``.
+# The CAE's encoder filters (Table 1); the decoder mirrors them with transposed convolutions.
+CAE_FILTERS = ((3, 5), (2, 5), (1, 3), (1, 3))
 
-    ``body`` maps the Gram image ``(B, 2, Q, Q)`` (real, imaginary of ``H_l^H H_l / M``) to the
-    coefficients ``(B, 2, Q, Q)``; the result is the ``(B, 2, M, Q)`` unnormalised beams.
+
+class CAE(nn.Module):
+    """The seed's convolutional auto-encoder (Table 1): ``(B, 2, M, Q) -> (B, 2, M, Q)``.
+
+    On the eq. 14 image ``(B, 1, 2Q, M)``, no padding: the encoder convs (16, 32, 64, 128
+    channels; filters (3,5), (2,5), (1,3), (1,3)) shrink the image to ``(2Q - 3) x (M - 10)``;
+    a bridge (1 x 1 conv, 128 -> 128); the decoder's transposed convs (same filters in reverse)
+    grow it back, each on the concatenation of the level below and the matching encoder map
+    (inputs 256, 128, 64, 32 channels, Table 1's decoder); the last one outputs the eq. 16 image
+    (linear). Batch norm + LeakyReLU after every layer but the output. Needs ``M >= 11``.
     """
 
-    def __init__(self, body: nn.Module) -> None:
+    def __init__(self, width: int = 16) -> None:
         super().__init__()
-        self.body = body
+        c = [width, 2 * width, 4 * width, 8 * width]
+        self.enc = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(a, b, k, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(SLOPE))
+            for a, b, k in zip([1, *c[:-1]], c, CAE_FILTERS, strict=True))
+        self.bridge = _conv2d(c[3], c[3], 1)
+        self.dec = nn.ModuleList(
+            nn.Sequential(nn.ConvTranspose2d(2 * c[k], c[k - 1], CAE_FILTERS[k], bias=False),
+                          nn.BatchNorm2d(c[k - 1]), nn.LeakyReLU(SLOPE)) for k in (3, 2, 1))
+        self.out = nn.ConvTranspose2d(2 * c[0], 1, CAE_FILTERS[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.complex(x[:, 0], x[:, 1])                              # (B, M, Q)
-        g = (h.mH @ h) / h.shape[-2]                                     # (B, Q, Q)
-        c = self.body(torch.stack([g.real, g.imag], dim=1))              # (B, 2, Q, Q)
-        w = h @ torch.complex(c[:, 0], c[:, 1])                          # (B, M, Q)
-        return torch.stack([w.real, w.imag], dim=1)
+        if x.shape[-2] < 11:
+            raise ValueError(f"the CAE's filters need M >= 11 antennas, got {x.shape[-2]}")
+        skips, h = [], image_eq14(x)
+        for layer in self.enc:
+            h = layer(h)
+            skips.append(h)
+        h = self.bridge(h)
+        for layer, skip in zip(self.dec, skips[:0:-1], strict=True):
+            h = layer(torch.cat([h, skip], dim=1))
+        return unimage_eq16(self.out(torch.cat([h, skips[0]], dim=1)))
 
 
 def build_body(arch: str, system: System, width: int = 16) -> nn.Module:
     """The unnormalised network ``arch`` for one AP of ``system`` (see module docstring)."""
-    if arch.endswith(SPAN_SUFFIX) and arch in ARCHS:
-        return SpanHead(build_body(arch[: -len(SPAN_SUFFIX)], system, width))
     if arch == "cnn":
         return CNN1D(system.M, system.Q)
+    if arch == "gram-mlp":
+        return GramMLP(system.Q, width)
     if arch == "cae":
-        return ConvAE(width, 3, concat=False)
+        return CAE(width)
     if arch in ("unet", "unet-f3", "unet-f5", "unet-f7"):
-        filt = 3 if arch == "unet" else int(arch[-1])
-        return ConvAE(width, filt, concat=True)
+        return UNet(width, 3 if arch == "unet" else int(arch[-1]))
     raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
 
 

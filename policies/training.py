@@ -16,9 +16,9 @@ names the objective and the selection rule:
 Balanced rule: the highest validation SSNR among epochs whose validation min-SINR is at least
 ``select_ratio`` (0.94) of the best validation min-SINR of the run.
 
-Checkpoints (``torch.save`` dicts, see :func:`save_checkpoint`) hold every AP's weights, the
-architecture, the system, the scenario, g1max/g2max, the final lambda, the selected epoch and its
-metrics; :func:`load_checkpoint` refuses a checkpoint made for another system.
+Checkpoints (see :func:`save_checkpoint`; read, found and installed by
+:mod:`policies.checkpoint_store`) hold every AP's weights, the architecture, the system, the
+scenario, g1max/g2max, the final lambda, the selected epoch and its metrics.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import copy
 import csv
 import dataclasses
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,14 +37,11 @@ import numpy as np
 import torch
 
 from cfisac_env import metrics
-from cfisac_env.runs import run_dir
-from cfisac_env.system import System
+from cfisac_env.runs import atomic_path, run_dir
+from policies import checkpoint_store as store
+from policies.checkpoint_store import ROLES, checkpoint_name
 from policies.losses import LAMBDA_0, Objective
 from policies.nets import DistributedNets
-
-FORMAT = 1
-ROLES = ("ssnr-teacher", "sinr-teacher", "student", "fixed-beta", "fixed-lambda")
-SHIPPED_DIR = Path(__file__).parent / "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -62,13 +58,12 @@ class Preset:
         max_epochs: epoch cap of the other roles.
         patience: epochs without a better validation metric before stopping.
         select_ratio: the balanced selection's min-SINR threshold (share of the run's best).
-        width: first-layer channels of the CAE/U-net.
+        width: first-layer channels of the CAE/U-net, hidden units of ``gram-mlp``; None =
+            :func:`default_width` of the architecture.
         fresh: draw new training drops every epoch (an endless data set) instead of reusing them.
         min_lr: stop once the learning rate has decayed below this.
         time_limit: wall-clock seconds per role (the selection so far is kept); None = no cap.
         ssnr_time_limit: the same for the SSNR teacher.
-        lambda_gain: None = the seed's eq. 12 sign step; a number = opt-in proportional step
-            ``gain * (ĝ2 - ĝ1)`` of the adaptive student's lambda (see :mod:`policies.losses`).
     """
 
     drops: int
@@ -81,12 +76,11 @@ class Preset:
     max_epochs: int
     patience: int
     select_ratio: float = 0.94
-    width: int = 16
+    width: int | None = None
     fresh: bool = False
     min_lr: float = 0.0
     time_limit: float | None = None
     ssnr_time_limit: float | None = None
-    lambda_gain: float | None = None
 
 
 PRESETS: dict[str, Preset] = {
@@ -106,6 +100,12 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(drops=300, val_fraction=0.2, lr=0.01, batch=60, plateau_factor=0.5,
                    plateau_patience=2, ssnr_epochs=2, max_epochs=3, patience=2, width=4),
 }
+
+
+def default_width(arch: str) -> int:
+    """The architecture's own width: 16 channels for the seed's nets (Table 1), 256 hidden units
+    for ``gram-mlp``."""
+    return 256 if arch == "gram-mlp" else 16
 
 
 def resolve_device(device: str) -> torch.device:
@@ -274,10 +274,10 @@ def fit(nets: DistributedNets, objective: Objective, role: str, scenario: Any,
                    "lambda": objective.lam if objective.kind == "student" else float("nan"),
                    "lr": lr, "seconds": time.perf_counter() - t0}
             history.append(row)
-            if on_epoch:
-                on_epoch(row)
             selector.offer(epoch, row["val_g1"], row["val_g2"],
                            lambda: copy.deepcopy(nets.state_dict()))
+            if on_epoch:
+                on_epoch(row)
             bar.set_postfix(g1=f"{row['val_g1']:.3f}", g2=f"{row['val_g2']:.3f}", lr=f"{lr:.0e}")
             if not fixed and epoch - selector.last_gain() >= preset.patience:
                 stopped = f"patience {preset.patience}"
@@ -290,7 +290,7 @@ def fit(nets: DistributedNets, objective: Objective, role: str, scenario: Any,
                 break
     except KeyboardInterrupt:
         stopped = "interrupted"
-        if not history:
+        if not selector.cands:
             raise
     finally:
         bar.close()
@@ -302,21 +302,12 @@ def fit(nets: DistributedNets, objective: Objective, role: str, scenario: Any,
 
 # ----------------------------------------------------------------------------- checkpoints
 
-class CheckpointMismatch(ValueError):
-    """A checkpoint was made for another system."""
-
-
-def checkpoint_name(scenario: str, users: int, arch: str, role: str) -> str:
-    """File name of a checkpoint: ``<scenario>-N<users>-<arch>-<role>.pt``."""
-    return f"{scenario}-N{users}-{arch}-{role}.pt"
-
-
 def save_checkpoint(path: str | Path, result: RunResult, role: str, scenario: str,
                     preset: str, extra: dict[str, Any] | None = None) -> Path:
     """Write the selected unit of ``result`` with everything needed to rebuild and judge it."""
     nets, obj = result.nets, result.objective
     ckpt = {
-        "format": FORMAT, "role": role, "arch": nets.arch, "width": nets.width,
+        "role": role, "arch": nets.arch, "width": nets.width,
         "system": nets.system.to_dict(), "scenario": scenario, "preset": preset,
         "beta": obj.beta if obj.kind == "teacher" else None,
         "lambda": obj.lam if obj.kind == "student" else None,
@@ -328,32 +319,7 @@ def save_checkpoint(path: str | Path, result: RunResult, role: str, scenario: st
                         for ap in nets.aps],
         **(extra or {}),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ckpt, path)
-    return path
-
-
-def load_checkpoint(path: str | Path, system: System | None = None,
-                    device: str | torch.device = "cpu") -> tuple[DistributedNets, dict[str, Any]]:
-    """Rebuild the unit of a checkpoint (eval mode) and return it with the checkpoint's metadata.
-
-    Raises:
-        CheckpointMismatch: ``system`` is given and differs from the checkpoint's system.
-    """
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=False)
-    saved = System.from_dict(ckpt["system"])
-    if system is not None:
-        try:
-            system.require_same(saved, f"checkpoint {Path(path).name}")
-        except ValueError as e:
-            raise CheckpointMismatch(str(e)) from None
-    nets = DistributedNets(saved if system is None else system, ckpt["arch"], ckpt["width"])
-    for ap, sd in zip(nets.aps, ckpt["state_dicts"], strict=True):
-        ap.load_state_dict(sd)
-    nets.to(device).eval()
-    meta = {k: v for k, v in ckpt.items() if k != "state_dicts"}
-    return nets, meta
+    return store.save(path, ckpt)
 
 
 # ----------------------------------------------------------------------------- whole scheme
@@ -366,10 +332,12 @@ class TrainOutput:
     checkpoints: dict[str, Path] = field(default_factory=dict)
     summary: dict[str, dict[str, Any]] = field(default_factory=dict)
     histories: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    interrupted: bool = False
 
 
 def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
-    with path.open("w", newline="") as f:
+    """Write the history rows to ``path`` atomically (a Ctrl-C never truncates it)."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -402,8 +370,9 @@ def train(scenario: str = "pos2", users: int = 8, arch: str = "unet", preset: st
         beta, lam: the fixed-beta / fixed-lambda weights.
         threads: torch CPU threads (default: leave torch's setting).
         time_limits: ``{role: seconds}`` wall-clock cap of a role's training.
-        install: also copy each checkpoint into ``policies/checkpoints/`` (where
-            ``policies.make`` finds it without ``checkpoint=``).
+        install: once every role has finished, copy the checkpoints into
+            ``policies/checkpoints/`` atomically (where ``policies.make`` finds them); an
+            interrupted run installs nothing (its run folder keeps what finished).
         init: folder of checkpoints (same file names) to warm-start from, e.g. to continue a
             run at a lower learning rate; the student then also starts from its saved lambda.
     """
@@ -430,17 +399,21 @@ def train(scenario: str = "pos2", users: int = 8, arch: str = "unet", preset: st
     result = TrainOutput(out)
     gmax: dict[str, float] = {}
 
+    if init is not None and not any((Path(init) / checkpoint_name(
+            sc.name, system.N, arch, r)).is_file() for r in roles + ("ssnr-teacher",
+                                                                      "sinr-teacher")):
+        raise ValueError(f"--init {init}: no {checkpoint_name(sc.name, system.N, arch, 'ROLE')} "
+                         "checkpoint there to start from; pass the folder of a finished run")
+
     def teacher_mean(role: str) -> float:
         """Mean score of a trained teacher over the training drops (g1 or g2)."""
-        path = out / checkpoint_name(sc.name, system.N, arch, role)
-        if not path.exists() and init is not None:
-            path = Path(init) / path.name
-        if not path.exists():
-            path = SHIPPED_DIR / path.name
-        if not path.exists():
-            raise ValueError(f"the student needs the {role} checkpoint {path.name}: "
+        name = checkpoint_name(sc.name, system.N, arch, role)
+        found = [p for p in (out / name, Path(init or out) / name) if p.is_file()]
+        path = found[0] if found else store.find(sc.name, system.N, role, arch)
+        if path is None:
+            raise ValueError(f"the student needs the {role} checkpoint {name}: "
                              f"train it first (add --role {role})")
-        nets, _ = load_checkpoint(path, system, dev)
+        nets, _ = store.load(path, system, dev)
         g1, g2 = evaluate(nets, train_csi)
         return float(g1.mean() if role == "ssnr-teacher" else g2.mean())
 
@@ -449,14 +422,14 @@ def train(scenario: str = "pos2", users: int = 8, arch: str = "unet", preset: st
             gmax.setdefault("g1max", teacher_mean("ssnr-teacher"))
             gmax.setdefault("g2max", teacher_mean("sinr-teacher"))
         obj = objective_for(role, gmax.get("g1max"), gmax.get("g2max"), beta=beta, lam=lam)
-        obj.gain = pre.lambda_gain
         name = checkpoint_name(sc.name, system.N, arch, role)
-        if init is not None and (Path(init) / name).is_file():
-            nets, meta = load_checkpoint(Path(init) / name, system, dev)
+        warm = init is not None and (Path(init) / name).is_file()
+        if warm:
+            nets, meta = store.load(Path(init) / name, system, dev)
             if obj.kind == "student" and obj.adaptive:
                 obj.lam = meta["lambda"]
         else:
-            nets = DistributedNets(system, arch, pre.width).to(dev)
+            nets = DistributedNets(system, arch, pre.width or default_width(arch)).to(dev)
         csv_path = out / f"{role}.csv"
         rows: list[dict[str, float]] = []
 
@@ -468,22 +441,21 @@ def train(scenario: str = "pos2", users: int = 8, arch: str = "unet", preset: st
                   progress=progress, on_epoch=on_epoch,
                   time_limit=(time_limits or {}).get(
                       role, pre.ssnr_time_limit if role == "ssnr-teacher" else pre.time_limit))
-        if role == "ssnr-teacher":
-            gmax_key, idx = "g1max", 0
-        elif role == "sinr-teacher":
-            gmax_key, idx = "g2max", 1
-        else:
-            gmax_key = None
-        if gmax_key:
-            gmax[gmax_key] = float(evaluate(res.nets, train_csi)[idx].mean())
+        if res.stopped != "interrupted" and role in ("ssnr-teacher", "sinr-teacher"):
+            g = evaluate(res.nets, train_csi)
+            gmax["g1max" if role == "ssnr-teacher" else "g2max"] = \
+                float(g[0 if role == "ssnr-teacher" else 1].mean())
         result.checkpoints[role] = save_checkpoint(
-            out / name, res, role, sc.name, preset,
-            {"init": str(init) if init is not None and (Path(init) / name).is_file() else None})
-        if install:
-            shutil.copyfile(out / name, SHIPPED_DIR / name)
+            out / name, res, role, sc.name, preset, {"init": str(init) if warm else None})
         result.histories[role] = res.history
         result.summary[role] = {"epoch": res.epoch, "val_g1": res.val_g1, "val_g2": res.val_g2,
                                 "epochs_run": len(res.history), "stopped": res.stopped,
                                 "seconds": res.seconds, "lambda": obj.lam,
                                 "checkpoint": name}
+        if res.stopped == "interrupted":
+            result.interrupted = True
+            break
+    if install and not result.interrupted:
+        for path in result.checkpoints.values():
+            store.install(path)
     return result

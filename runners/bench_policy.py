@@ -30,9 +30,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cfisac_env import metrics  # noqa: E402
-from cfisac_env.runs import run_dir  # noqa: E402
+from cfisac_env.runs import atomic_path, run_dir  # noqa: E402
+from policies.checkpoint_store import ROLES, checkpoint_name  # noqa: E402
 from policies.nets import ARCHS, DistributedNets  # noqa: E402
-from policies.training import ROLES, checkpoint_name  # noqa: E402
 
 LEARNED = ROLES
 PUBLISHED_CVX = {("pos1", 5): (2.103, 3.747)}
@@ -87,10 +87,31 @@ def cmd_latency(args: argparse.Namespace) -> dict:
     return {"threads": args.threads, "rows": rows}
 
 
+def cvx_scores(sc, csi: np.ndarray, seed: int, jobs: int | None, cache_dir: Path
+               ) -> dict[str, np.ndarray]:
+    """Per-drop SSNR and min-SINR of ``cvx`` (rho 0.5) on the held-out drops, cached in
+    ``cache_dir`` by (scenario, N, seed, drops) since they take seconds per drop."""
+    from policies.pool import decide_many
+
+    cache = cache_dir / f"cvx-{sc.name}-N{sc.system.N}-seed{seed}-{len(csi)}.npz"
+    if cache.is_file():
+        z = np.load(cache)
+        return {"ssnr": z["ssnr"], "min_sinr": z["min_sinr"]}
+    dec = decide_many("cvx", sc.system, csi, {"rho": 0.5}, jobs)
+    if len(dec) < len(csi):
+        raise KeyboardInterrupt
+    g1, g2 = metrics.g1_g2(csi, np.concatenate([d.beams for d in dec]), sc.system)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp:
+        np.savez(tmp, ssnr=g1, min_sinr=g2)
+    return {"ssnr": g1, "min_sinr": g2}
+
+
 def cmd_quality(args: argparse.Namespace, out: Path) -> dict:
     import policies
     import scenarios
-    from policies.learned import CheckpointMissing
+    from policies import checkpoint_store as store
+    from policies.frontier import frontier
 
     torch.set_num_threads(args.threads)
     sc = scenarios.load(args.scenario, users=args.users)
@@ -98,50 +119,80 @@ def cmd_quality(args: argparse.Namespace, out: Path) -> dict:
     csi = sc.drops(np.random.default_rng(args.seed), args.drops)[0]
     res: dict[str, dict[str, float]] = {}
     for role in LEARNED:
-        path = args.checkpoints / checkpoint_name(sc.name, system.N, args.arch, role) \
-            if args.checkpoints else None
-        if path is not None and not path.is_file():
-            continue
+        path = None
+        if args.checkpoints:
+            found = sorted(args.checkpoints.glob(checkpoint_name(sc.name, system.N, args.arch or
+                                                                 "*", role)))
+            if not found:
+                continue
+            path = found[0]
         try:
             pol = policies.make(role, system, scenario=sc.name, arch=args.arch, checkpoint=path)
-        except CheckpointMissing as e:
+        except store.CheckpointError as e:
             print(f"{role}: skipped ({e})")
             continue
-        g1, g2 = metrics.g1_g2(csi, pol.act(csi), system)
-        res[role] = {"ssnr": float(g1.mean()), "min_sinr": float(g2.mean())}
-    cache = out / f"cvx-{sc.name}-N{system.N}-seed{args.seed}-{args.drops}.npz"
+        beams = pol.act(csi)
+        g1, g2 = metrics.g1_g2(csi, beams, system)
+        res[role] = {"arch": pol.meta["arch"], "ssnr": float(g1.mean()),
+                     "min_sinr": float(g2.mean())}
+        if role in args.frontier:
+            fr = frontier(csi, beams, system, progress=True)
+            res[role]["frontier_efficiency"] = fr.efficiency
+            res[role]["frontier_solved"] = int(fr.solved.sum())
     cvx = None
     if not args.no_cvx:
-        if cache.exists():
-            z = np.load(cache)
-            cvx = {"ssnr": float(z["ssnr"].mean()), "min_sinr": float(z["min_sinr"].mean()),
-                   "source": f"cvx policy on these {args.drops} drops (cached)"}
-        else:
-            from policies.pool import decide_many
-
-            dec = decide_many("cvx", system, csi, {"rho": 0.5}, args.jobs)
-            beams = np.concatenate([d.beams for d in dec])
-            g1, g2 = metrics.g1_g2(csi[:len(beams)], beams, system)
-            np.savez(cache, ssnr=g1, min_sinr=g2)
-            cvx = {"ssnr": float(g1.mean()), "min_sinr": float(g2.mean()),
-                   "source": f"cvx policy on {len(beams)} of these drops"}
+        z = cvx_scores(sc, csi, args.seed, args.jobs, args.cache)
+        cvx = {"ssnr": float(z["ssnr"].mean()), "min_sinr": float(z["min_sinr"].mean()),
+               "source": f"cvx policy (rho 0.5) on these {args.drops} drops"}
     elif (sc.name, system.N) in PUBLISHED_CVX:
         s, g = PUBLISHED_CVX[(sc.name, system.N)]
         cvx = {"ssnr": s, "min_sinr": g, "source": "published JSC means (other drops)"}
     bound = system.ssnr_bound
     print(f"{sc.name} N={system.N}, {args.drops} held-out drops (seed {args.seed}); "
           f"SSNR bound {bound:.3f}")
-    print(f"{'policy':13s} {'SSNR':>7s} {'min-SINR':>9s} {'SSNR/cvx':>9s} {'SINR/cvx':>9s}")
+    print(f"{'policy':13s} {'arch':9s} {'SSNR':>7s} {'min-SINR':>9s} {'SSNR/cvx':>9s} "
+          f"{'SINR/cvx':>9s} {'frontier':>9s}")
     for name, r in res.items():
-        rs = f"{r['ssnr'] / cvx['ssnr']:9.1%}" if cvx else f"{'':9s}"
-        rg = f"{r['min_sinr'] / cvx['min_sinr']:9.1%}" if cvx else ""
-        print(f"{name:13s} {r['ssnr']:7.3f} {r['min_sinr']:9.3f} {rs} {rg}")
+        if cvx:
+            r["ssnr_ratio"] = r["ssnr"] / cvx["ssnr"]
+            r["min_sinr_ratio"] = r["min_sinr"] / cvx["min_sinr"]
+        rs = f"{r['ssnr_ratio']:9.1%}" if cvx else f"{'':9s}"
+        rg = f"{r['min_sinr_ratio']:9.1%}" if cvx else f"{'':9s}"
+        fe = f"{r['frontier_efficiency']:9.1%}" if "frontier_efficiency" in r else ""
+        print(f"{name:13s} {r['arch']:9s} {r['ssnr']:7.3f} {r['min_sinr']:9.3f} {rs} {rg} {fe}")
     if cvx:
-        print(f"{'cvx':13s} {cvx['ssnr']:7.3f} {cvx['min_sinr']:9.3f}   ({cvx['source']})")
-    if "ssnr-teacher" in res:
-        print(f"SSNR teacher / bound: {res['ssnr-teacher']['ssnr'] / bound:.1%} (bar 99%)")
+        print(f"{'cvx':13s} {'':9s} {cvx['ssnr']:7.3f} {cvx['min_sinr']:9.3f}   "
+              f"({cvx['source']})")
+    checks = quality_bar(res, cvx, bound)
+    for line in checks:
+        print(line)
     return {"scenario": sc.name, "users": system.N, "drops": args.drops, "seed": args.seed,
-            "bound": bound, "learned": res, "cvx": cvx}
+            "bound": bound, "learned": res, "cvx": cvx, "bar": checks}
+
+
+def quality_bar(res: dict[str, dict[str, float]], cvx: dict | None, bound: float) -> list[str]:
+    """The quality bar, one line per check: student >= 95 % of cvx on both means (or, at
+    another trade-off point, frontier efficiency >= 98 % with both ratios >= 80 %); SINR teacher
+    above cvx's min-SINR; SSNR teacher >= 99 % of the bound."""
+    lines = []
+    if "ssnr-teacher" in res:
+        r = res["ssnr-teacher"]["ssnr"] / bound
+        lines.append(f"SSNR teacher / bound: {r:.1%} (bar 99 %) -> "
+                     f"{'met' if r >= 0.99 else 'NOT met'}")
+    if cvx and "sinr-teacher" in res:
+        r = res["sinr-teacher"]["min_sinr_ratio"]
+        lines.append(f"SINR teacher / cvx min-SINR: {r:.1%} (bar > 100 %) -> "
+                     f"{'met' if r > 1 else 'NOT met'}")
+    if cvx and "student" in res:
+        st = res["student"]
+        both = min(st["ssnr_ratio"], st["min_sinr_ratio"])
+        fe = st.get("frontier_efficiency", float("nan"))
+        ok = both >= 0.95 or (fe >= 0.98 and both >= 0.80)
+        lines.append(f"student / cvx: SSNR {st['ssnr_ratio']:.1%}, min-SINR "
+                     f"{st['min_sinr_ratio']:.1%}, frontier efficiency {fe:.1%} (bar: both "
+                     f">= 95 %, or frontier >= 98 % with both >= 80 %) -> "
+                     f"{'met' if ok else 'NOT met'}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     q = sub.add_parser("quality", help="learned roles vs cvx on held-out drops")
     q.add_argument("--scenario", default="pos2")
     q.add_argument("--users", type=int, default=8)
-    q.add_argument("--arch", default="unet", choices=ARCHS)
+    q.add_argument("--arch", default=None, choices=ARCHS,
+                   help="architecture of the checkpoints (default: the shipped default)")
+    q.add_argument("--frontier", action="append", default=None, choices=LEARNED,
+                   help="roles whose frontier efficiency is computed (one joint SDP per drop; "
+                        "default: student)")
+    q.add_argument("--cache", type=Path, default=Path("runs/cache/quality"),
+                   help="folder caching the cvx scores of the held-out drops")
     q.add_argument("--drops", type=int, default=200)
     q.add_argument("--seed", type=int, default=20_241_224)
     q.add_argument("--jobs", type=int, default=None, help="cvx worker processes")
@@ -168,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     for sp in (lat, q):
         sp.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
+    if args.cmd == "quality" and args.frontier is None:
+        args.frontier = ["student"]
     out = run_dir("bench-policy", args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:

@@ -12,14 +12,18 @@ whole solve), speed-up vs ``cvx``, fronthaul per decision and failure counts. He
 head-to-head columns (``x cvx``) compare every policy with ``cvx`` on exactly those drops.
 
 Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json``, ``drops.csv`` (per drop),
-``summary.json``, ``tradeoff.png`` and ``bars.png``. Exit status 2 on a user error.
+``summary.json``, ``tradeoff.png`` and ``bars.png``; the folder is created (and checked) before any
+work and every file is written atomically. A policy that cannot be built, or fails, is a failed
+row; the others are still scored and written. Ctrl-C keeps the policies (and drops) that finished,
+records ``interrupted: true`` and exits 130; exit status 2 on a user error (one line), 1 when
+every policy failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
+import io
 import math
 import sys
 import time
@@ -35,9 +39,10 @@ from matplotlib.patches import Patch  # noqa: E402
 
 import policies  # noqa: E402
 import scenarios  # noqa: E402
-from cfisac_env.runs import CHECKPOINT_CACHE, run_dir  # noqa: E402
+from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_text  # noqa: E402
 from policies.evaluation import Drops, PolicyRun, evaluate, summary  # noqa: E402
 from policies.registry import BUILTINS  # noqa: E402
+from runners import _cli  # noqa: E402
 
 DEFAULT_POLICIES = BUILTINS
 REFERENCE = "cvx"
@@ -45,87 +50,79 @@ LEARNED = ("ssnr-teacher", "sinr-teacher", "student", "fixed-beta", "fixed-lambd
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[1:]))
-    p.add_argument("--scenario", default="pos2", help="scenario name or .toml path")
-    p.add_argument("--users", type=int, default=None, help="number of UEs N")
+    p = _cli.parser(__doc__, "compare")
+    _cli.add_common(p, scenario="pos2", threads=1)
     p.add_argument("--policy", action="append", default=None, metavar="SPEC",
                    help="registered name, module:Class or file.py:Class (repeatable; "
                         "default: every built-in)")
-    p.add_argument("--drops", type=int, default=200, help="drops for the fast policies")
-    p.add_argument("--heavy-drops", type=int, default=24,
+    p.add_argument("--drops", type=_cli.positive_int, default=200,
+                   help="drops for the fast policies")
+    p.add_argument("--heavy-drops", type=_cli.positive_int, default=24,
                    help="drops (the first ones) for heavy solvers such as cvx")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None, help="run folder")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="scenario override, e.g. --set system.antennas=32")
-    p.add_argument("--device", default="cpu", help="torch device for learned policies")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes for heavy solvers")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads per AP network (1 = one core per AP, as deployed)")
+    p.add_argument("--device", type=_cli.device_type, default="cpu",
+                   help="torch device for learned policies")
+    p.add_argument("--jobs", type=_cli.positive_int, default=None,
+                   help="worker processes for heavy solvers (default: all cores)")
     p.add_argument("--no-train", action="store_true",
                    help="skip learned policies without a checkpoint instead of training one")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
 
 def learned_options(spec: str, scenario: scenarios.Scenario, device: str, train: bool,
                     log: list[str]) -> dict[str, Any] | None:
-    """Options for a learned policy: the shipped checkpoint, else a cached one, else (unless
-    ``train`` is False) one trained now with the ``cpu`` preset. None = skip the policy."""
-    from policies.learned import CheckpointMissing
-    from policies.training import checkpoint_name
-    from policies.training import train as train_nets
+    """Options for a learned policy: its checkpoint (shipped or cached, see
+    :mod:`policies.checkpoint_store`), else (unless ``train`` is False) one trained now with the
+    ``cpu`` preset into the cache. None = skip the policy."""
+    from policies import checkpoint_store as store
 
     options: dict[str, Any] = {"device": device}
     try:
         policies.make(spec, scenario.system, scenario=scenario.name, **options)
         return options
-    except CheckpointMissing as e:
-        missing = str(e)
-    cached = CHECKPOINT_CACHE / checkpoint_name(scenario.name, scenario.system.N, "unet", spec)
-    if not cached.is_file():
+    except store.CheckpointError as e:
         if not train:
-            log.append(f"skipped {spec}: {missing}")
+            log.append(f"skipped {spec}: {e}")
             return None
-        roles = ("ssnr-teacher", "sinr-teacher", spec) if spec in ("student", "fixed-lambda") \
-            else (spec,)
-        print(f"no checkpoint for {spec} on {scenario.name} N={scenario.system.N}: training one "
-              f"with the cpu preset (cached in {CHECKPOINT_CACHE})", file=sys.stderr)
-        system = {f"system.{k}": v for k, v in scenario.config["system"].items() if k != "users"}
-        train_nets(scenario.name, scenario.system.N, "unet", "cpu", device=device,
-                   out=CHECKPOINT_CACHE, roles=tuple(dict.fromkeys(roles)), overrides=system)
-        log.append(f"trained {spec} with the cpu preset -> {cached}")
-    return {**options, "checkpoint": str(cached)}
+    print(f"no checkpoint for {spec} on {scenario.name} N={scenario.system.N}: training one "
+          "with the cpu preset (cached under runs/cache/checkpoints)", file=sys.stderr)
+    system = {f"system.{k}": v for k, v in scenario.config["system"].items() if k != "users"}
+    path = store.resolve(spec, scenario.system, scenario.name, train_missing=True, log=log,
+                         overrides=system, device=device)
+    return {**options, "checkpoint": str(path)}
 
 
 def run_all(specs: list[str], scenario: scenarios.Scenario, drops: Drops, args: argparse.Namespace,
-            log: list[str]) -> dict[str, PolicyRun | str]:
-    """Evaluate each policy; a policy that cannot be built is recorded as its error message."""
+            log: list[str]) -> tuple[dict[str, PolicyRun | str], bool]:
+    """Evaluate each policy; a policy that cannot be built (any exception, e.g. a broken
+    checkpoint) or fails as a whole is recorded as its one-line error message.
+
+    Returns:
+        ``({spec: run or error}, interrupted)``; on Ctrl-C the policies (and the drops of the
+        current policy) that finished are kept and ``interrupted`` is True.
+    """
     runs: dict[str, PolicyRun | str] = {}
     heavy_index = np.arange(min(args.heavy_drops, len(drops)))
     for spec in sorted(specs, key=lambda s: s != REFERENCE):   # the reference first
-        options: dict[str, Any] | None = {}
-        if spec in LEARNED:
-            options = learned_options(spec, scenario, args.device, not args.no_train, log)
-            if options is None:
-                continue
         try:
+            options: dict[str, Any] | None = {}
+            if spec in LEARNED:
+                options = learned_options(spec, scenario, args.device, not args.no_train, log)
+                if options is None:
+                    continue
             heavy = bool(getattr(policies.resolve(spec), "heavy", False))
             run = evaluate(spec, scenario, drops, heavy_index if heavy else None, jobs=args.jobs,
                            progress=not args.quiet, **options)
         except KeyboardInterrupt:
             log.append(f"interrupted during {spec}; keeping the finished policies")
-            break
+            return runs, True
         except Exception as e:  # a broken policy is a row in the table, not a crash
-            runs[spec] = f"{type(e).__name__}: {e}"
+            runs[spec] = _cli.one_line(f"{type(e).__name__}: {e}")
             continue
         runs[spec] = run
         if run.interrupted:
             log.append(f"interrupted during {spec}; kept its {len(run.index)} finished drops")
-            break
-    return runs
+            return runs, True
+    return runs, False
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -204,54 +201,61 @@ def plot_bars(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scenario,
                   runs: dict[str, PolicyRun], rows: list[dict[str, Any]],
-                  failed: dict[str, str], log: list[str]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    config = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "scenario": scenario.name, "config": scenario.config,
-              "system": scenario.system.to_dict()}
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    with (out / "drops.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["policy", "drop", "ssnr", "min_sinr", "seconds", "fallback", "over_budget",
-                    "gamma_high"])
-        for name, r in runs.items():
-            for j in range(len(r.index)):
-                w.writerow([name, int(r.index[j]), r.ssnr[j], r.min_sinr[j], r.seconds[j],
-                            int(r.fallback[j]), int(r.over_budget[j]), r.gamma_high[j]])
+                  failed: dict[str, str], log: list[str], interrupted: bool = False) -> list[str]:
+    """Write the run folder (each file atomically; the plots only when a policy scored);
+    returns the names of the files written."""
+    config = {"args": json_safe(vars(args)), "scenario": scenario.name,
+              "config": scenario.config, "system": scenario.system.to_dict()}
+    write_json(out / "config.json", config)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["policy", "drop", "ssnr", "min_sinr", "seconds", "fallback", "over_budget",
+                "gamma_high"])
+    for name, r in runs.items():
+        for j in range(len(r.index)):
+            w.writerow([name, int(r.index[j]), r.ssnr[j], r.min_sinr[j], r.seconds[j],
+                        int(r.fallback[j]), int(r.over_budget[j]), r.gamma_high[j]])
+    write_text(out / "drops.csv", buf.getvalue())
     errors = {name: r.errors for name, r in runs.items() if r.errors}
-    (out / "summary.json").write_text(json.dumps(
-        {"policies": rows, "failed": failed, "errors": errors, "notes": log}, indent=2,
-        default=float))
-    title = f"{scenario.name}, N = {scenario.system.N}"
-    plot_tradeoff(runs, out / "tradeoff.png", title)
-    plot_bars(rows, out / "bars.png", title)
+    write_json(out / "summary.json", {"interrupted": interrupted, "policies": rows,
+                                      "failed": failed, "errors": errors, "notes": log})
+    written = ["config.json", "drops.csv", "summary.json"]
+    if runs:
+        title = f"{scenario.name}, N = {scenario.system.N}"
+        with atomic_path(out / "tradeoff.png") as tmp:
+            plot_tradeoff(runs, tmp, title)
+        with atomic_path(out / "bars.png") as tmp:
+            plot_bars(rows, tmp, title)
+        written += ["tradeoff.png", "bars.png"]
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        overrides = dict(scenarios.parse_assignment(s) for s in args.set)
-        scenario = scenarios.load(args.scenario, users=args.users, overrides=overrides)
-        specs = list(dict.fromkeys(args.policy or DEFAULT_POLICIES))
-        for spec in specs:
-            policies.resolve(spec)
-        if args.drops < 1 or args.heavy_drops < 1:
-            raise ValueError("--drops and --heavy-drops must be >= 1")
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    import torch
+    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
+    return _cli.run(lambda: compare(parse_args(argv)), "compare")
 
-    torch.set_num_threads(args.threads)
+
+def compare(args: argparse.Namespace) -> int:
+    """The whole run for parsed ``args``: check, create the run folder, score, write."""
+    scenario = _cli.load_scenario(args)
+    specs = list(dict.fromkeys(args.policy or DEFAULT_POLICIES))
+    for spec in specs:
+        policies.resolve(spec)
+    out = run_dir(f"compare-{scenario.name}-N{scenario.system.N}", args.out)
+    _cli.set_threads(args.threads)
     t0 = time.perf_counter()
-    drops = Drops.sample(scenario, args.drops, args.seed)
     log: list[str] = []
-    results = run_all(specs, scenario, drops, args, log)
+    results: dict[str, PolicyRun | str] = {}
+    try:
+        drops = Drops.sample(scenario, args.drops, args.seed)
+        results, interrupted = run_all(specs, scenario, drops, args, log)
+    except KeyboardInterrupt:
+        interrupted = True
+        log.append("interrupted before any policy finished")
     runs = {k: v for k, v in results.items() if isinstance(v, PolicyRun) and len(v.index)}
     failed = {k: v for k, v in results.items() if isinstance(v, str)}
     ref = runs.get(REFERENCE)
     rows = [summary(r, ref) for r in runs.values()]
-    out = run_dir(f"compare-{scenario.name}-N{scenario.system.N}", args.out)
     print(f"\n{scenario.name}: N = {scenario.system.N} UEs, L = {scenario.system.L} APs x "
           f"M = {scenario.system.M} antennas; {args.drops} drops (seed {args.seed}), heavy "
           f"solvers on the first {min(args.heavy_drops, args.drops)}")
@@ -263,11 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in runs.items():
         for e in r.errors[:3]:
             print(f"error: {name}: {e}")
-    if runs:
-        write_outputs(out, args, scenario, runs, rows, failed, log)
-        print(f"wrote {out}/ (config.json, drops.csv, summary.json, tradeoff.png, bars.png) "
-              f"in {time.perf_counter() - t0:.0f} s")
-    return 0
+    files = write_outputs(out, args, scenario, runs, rows, failed, log, interrupted)
+    print(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - t0:.0f} s")
+    if interrupted:
+        print("interrupted: kept the policies and drops that finished", file=sys.stderr)
+    elif failed and not runs:
+        print("error: compare: every policy failed (see the FAILED rows)", file=sys.stderr)
+    return _cli.outcome(len(runs), len(failed), interrupted)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,18 @@ covered stretch) with SSNR >= threshold x that reference.
 
 Writes ``runs/<date>-stress-<scenario>/``: ``config.json``, ``timeseries.csv`` (per policy and
 step), ``summary.json`` and ``retention_vs_speed.csv``, ``ssnr_t.png`` (SSNR and min-SINR over
-time under the target's trajectory) and ``retention_vs_speed.png``. Ctrl-C keeps what finished.
+time under the target's trajectory) and ``retention_vs_speed.png``. The folder is created (and
+checked) before any simulation; files are written atomically, ``summary.json`` as strict JSON. A
+policy that fails is recorded under ``failed`` and the others go on. Ctrl-C keeps what finished,
+records ``interrupted: true`` and exits 130; a user error exits 2 with one line; 1 when every
+policy failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
+import io
 import sys
 import textwrap
 import time
@@ -37,7 +41,7 @@ from tqdm import tqdm  # noqa: E402
 
 import policies  # noqa: E402
 import scenarios  # noqa: E402
-from cfisac_env.runs import CHECKPOINT_CACHE, run_dir  # noqa: E402
+from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_text  # noqa: E402
 from cfisac_env.stress import (  # noqa: E402
     StressSettings,
     TrackResult,
@@ -47,39 +51,29 @@ from cfisac_env.stress import (  # noqa: E402
 )
 from cfisac_env.tracking import LATENCY_MODES, Trajectory  # noqa: E402
 from cfisac_env.traffic import validate  # noqa: E402
+from runners import _cli  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[2:]))
-    p.add_argument("--scenario", default="track-highway",
-                   help="a road scenario with a [stress] section: scenarios/track-*.toml")
+    p = _cli.parser(__doc__, "stress")
+    _cli.add_common(p, scenario="track-highway", threads=1)
     p.add_argument("--policy", action="append", default=[],
                    help="policy name or module:Class (repeat); default ns-rzf and mrt-target")
     p.add_argument("--latency", choices=LATENCY_MODES, default=None,
                    help="compute time charged per decision (default: the scenario's)")
     p.add_argument("--fixed-latency", action="append", default=[], metavar="NAME=SECONDS",
                    help="compute time of a policy for --latency fixed (repeat)")
-    p.add_argument("--hardware-scale", type=float, default=None,
+    p.add_argument("--hardware-scale", type=_cli.float_in(), default=None,
                    help="factor on measured compute times (2 = hardware twice as slow)")
-    p.add_argument("--csi-delay", type=float, default=None, help="age of the CSI used, s")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--csi-delay", type=_cli.float_in(), default=None,
+                   help="age of the CSI used, s")
+    p.add_argument("--threshold", type=_cli.float_in(), default=None,
                    help="retention threshold as a share of the zero-latency SSNR (0.9)")
-    p.add_argument("--speeds", type=float, nargs="*", default=None,
+    p.add_argument("--speeds", type=_cli.float_in(), nargs="*", default=None,
                    help="target speeds of the sweep, m/s (default: the scenario's; "
                         "--speeds alone: no sweep)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--users", type=int, default=None)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="scenario override, e.g. --set stress.duration=2")
     p.add_argument("--trained-on", default="pos2",
                    help="scenario whose checkpoints learned policies load (same system)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads while timing (1: one core per AP, as in bench_policy; "
-                        "more only adds contention on one drop)")
-    p.add_argument("--out", type=Path, default=None, help="run folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
 
@@ -103,20 +97,14 @@ def settings_from(args: argparse.Namespace, scenario: scenarios.Scenario) -> Str
 
 def make_policy(spec: str, scenario: scenarios.Scenario, trained_on: str) -> Any:
     """Build ``spec`` for the scenario's system; learned policies load the checkpoint trained on
-    ``trained_on`` (shipped, else the one ``runners/compare.py`` cached)."""
-    from policies.learned import CheckpointMissing, LearnedPolicy
-    from policies.training import checkpoint_name
+    ``trained_on`` (shipped, else the one ``runners/compare.py`` cached: see
+    :mod:`policies.checkpoint_store`)."""
+    from policies.learned import LearnedPolicy
 
     cls = policies.resolve(spec)
     if not (isinstance(cls, type) and issubclass(cls, LearnedPolicy)):
         return policies.make(spec, scenario.system)
-    try:
-        return policies.make(spec, scenario.system, scenario=trained_on)
-    except CheckpointMissing:
-        cached = CHECKPOINT_CACHE / checkpoint_name(trained_on, scenario.system.N, "unet", spec)
-        if not cached.is_file():
-            raise
-        return policies.make(spec, scenario.system, checkpoint=str(cached))
+    return policies.make(spec, scenario.system, scenario=trained_on)
 
 
 def fmt_latency(r: TrackResult) -> str:
@@ -219,16 +207,15 @@ def plot_retention(sweep: dict[float, dict[str, TrackResult]], path: Path, title
 def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scenario,
                   settings: StressSettings, main_traj: Trajectory | None,
                   main: dict[str, TrackResult], sweep: dict[float, dict[str, TrackResult]],
-                  interrupted: bool) -> list[str]:
-    """Write the run folder; returns the names of the files written."""
-    out.mkdir(parents=True, exist_ok=True)
+                  interrupted: bool, failed: dict[str, str] | None = None) -> list[str]:
+    """Write the run folder, each file atomically; returns the names of the files written."""
     written = ["config.json", "summary.json"]
-    config = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "scenario": scenario.name, "config": scenario.config,
-              "stress": vars(settings), "system": scenario.system.to_dict()}
-    (out / "config.json").write_text(json.dumps(config, indent=2, default=list))
+    config = {"args": json_safe(vars(args)), "scenario": scenario.name,
+              "config": scenario.config, "stress": vars(settings),
+              "system": scenario.system.to_dict()}
+    write_json(out / "config.json", config)
     if main and main_traj is not None:
-        with (out / "timeseries.csv").open("w", newline="") as f:
+        with io.StringIO(newline="") as f:
             w = csv.writer(f)
             w.writerow(["policy", "step", "t_s", "target_x_m", "target_y_m", "target_speed_mps",
                         "covered", "ssnr", "ssnr_zero_latency", "min_sinr",
@@ -240,14 +227,16 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
                                 main_traj.target_speed[s], int(r.covered[s]), r.loop.ssnr[s],
                                 r.reference.ssnr[s], r.loop.min_sinr[s],
                                 r.reference.min_sinr[s], f"{age[s]:.4f}"])
+            write_text(out / "timeseries.csv", f.getvalue())
         title = (f"{textwrap.fill(f'{scenario.name}: {scenario.description}', 95)}\n"
                  f"N = {scenario.system.N}, "
                  f"L = {scenario.system.L}, CSI delay {settings.csi_delay * 1e3:g} ms, seed "
                  f"{args.seed}")
-        plot_timeseries(main_traj, main, out / "ssnr_t.png", title, settings.covered)
+        with atomic_path(out / "ssnr_t.png") as tmp:
+            plot_timeseries(main_traj, main, tmp, title, settings.covered)
         written += ["timeseries.csv", "ssnr_t.png"]
     if sweep:
-        with (out / "retention_vs_speed.csv").open("w", newline="") as f:
+        with io.StringIO(newline="") as f:
             w = csv.writer(f)
             w.writerow(["speed_mps", "policy", "retention", "retention_min_sinr",
                         "latency_s_median", "decisions", "landed"])
@@ -256,46 +245,54 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
                     row = summary_row(r)
                     w.writerow([v, name, r.retention, r.retention_sinr,
                                 row["latency_s_median"], row["decisions"], row["landed"]])
-        plot_retention(sweep, out / "retention_vs_speed.png",
-                       f"{scenario.name}: retention (SSNR >= {settings.threshold:g} x zero "
-                       f"latency), seed {args.seed}")
+            write_text(out / "retention_vs_speed.csv", f.getvalue())
+        with atomic_path(out / "retention_vs_speed.png") as tmp:
+            plot_retention(sweep, tmp, f"{scenario.name}: retention (SSNR >= "
+                           f"{settings.threshold:g} x zero latency), seed {args.seed}")
         written += ["retention_vs_speed.csv", "retention_vs_speed.png"]
-    summary = {"scenario": scenario.name, "interrupted": interrupted,
+    summary = {"scenario": scenario.name, "interrupted": interrupted, "failed": failed,
                "threshold": settings.threshold, "covered_m": settings.covered,
                "main": [summary_row(r) for r in main.values()],
                "sweep": {str(v): [summary_row(r) for r in res.values()]
                          for v, res in sorted(sweep.items())}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    write_json(out / "summary.json", summary)
     return written
 
 
-def prepare(args: argparse.Namespace) -> tuple[scenarios.Scenario, StressSettings,
-                                               dict[str, Any], list[tuple[float, Any, float]]]:
+def prepare(args: argparse.Namespace) -> tuple[scenarios.Scenario, StressSettings, dict[str, Any],
+                                               list[tuple[float, Any, float]], dict[str, str]]:
     """Everything that can fail on bad input, before any simulation: the scenario, the settings,
-    the policies and the sweep's scenarios ``(speed, scenario, seconds)``."""
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    the policies, the sweep's scenarios ``(speed, scenario, seconds)`` and the policies that
+    could not be built (``{spec: error}``: any exception but a user error's ``ValueError``)."""
     torch.set_num_threads(args.threads)
-    overrides = dict(scenarios.parse_assignment(s) for s in args.set)
-    scenario = scenarios.load(args.scenario, users=args.users, overrides=overrides)
+    scenario = _cli.load_scenario(args)
     settings = settings_from(args, scenario)
     validate(scenario.config)
     specs = list(dict.fromkeys(args.policy or ["ns-rzf", "mrt-target"]))
-    pols = {}
+    pols, failed = {}, {}
     for spec in specs:
         settings.latency_for(spec)
-        pols[spec] = make_policy(spec, scenario, args.trained_on)
+        policies.resolve(spec)
+        try:
+            pols[spec] = make_policy(spec, scenario, args.trained_on)
+        except ValueError:
+            raise
+        except Exception as e:  # cannot be built: a failed policy, the others still run
+            failed[spec] = _cli.one_line(f"{type(e).__name__}: {e}")
+            pols[spec] = None
     sweep = [(v, *at_speed(scenario, v, settings)) for v in settings.speeds]
-    return scenario, settings, pols, sweep
+    return scenario, settings, pols, sweep, failed
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        scenario, settings, pols, sweep_cases = prepare(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
+    return _cli.run(lambda: stress(parse_args(argv)), "stress")
+
+
+def stress(args: argparse.Namespace) -> int:
+    """The whole run for parsed ``args``: check, create the run folder, simulate, write."""
+    scenario, settings, pols, sweep_cases, failed = prepare(args)
+    out = run_dir(f"stress-{scenario.name}", args.out)
     t0 = time.perf_counter()
     cases = [(None, scenario, settings.duration), *sweep_cases]
     main_traj: Trajectory | None = None
@@ -310,17 +307,18 @@ def main(argv: list[str] | None = None) -> int:
                 main_traj = traj
             for name, pol in pols.items():
                 bar.set_postfix_str(f"{name} @ {'scenario' if speed is None else f'{speed:g} m/s'}")
-                r = evaluate(name, pol, sc, traj, settings)
-                (main_res if speed is None else sweep.setdefault(speed, {}))[name] = r
+                if name not in failed:
+                    try:
+                        r = evaluate(name, pol, sc, traj, settings)
+                        (main_res if speed is None else sweep.setdefault(speed, {}))[name] = r
+                    except Exception as e:  # a failing policy is a result, not a crash
+                        failed[name] = _cli.one_line(f"{type(e).__name__}: {e}")
                 bar.update()
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: writing the runs that finished", file=sys.stderr)
-    except ValueError as e:
+    finally:
         bar.close()
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    bar.close()
     print(f"\n{scenario.name}: {scenario.description}")
     print(f"latency {settings.latency}, CSI delay {settings.csi_delay:g} s, hardware scale "
           f"{settings.hardware_scale:g}, retention = share of time in x in {settings.covered} m "
@@ -340,12 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         for v, res in sorted(sweep.items()):
             print(f"{v:>10g}" + "".join(f"{res[n].retention:>14.3f}" if n in res else
                                         f"{'-':>14}" for n in names))
-    if main_res or sweep:
-        out = run_dir(f"stress-{scenario.name}", args.out)
-        files = write_outputs(out, args, scenario, settings, main_traj, main_res, sweep,
-                              interrupted)
-        print(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - t0:.0f} s")
-    return 130 if interrupted else 0
+    for name, err in failed.items():
+        print(f"FAILED {name}: {err}")
+    files = write_outputs(out, args, scenario, settings, main_traj, main_res, sweep, interrupted,
+                          failed)
+    print(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - t0:.0f} s")
+    done = set(main_res) | {n for res in sweep.values() for n in res}
+    return _cli.outcome(len(done), len(failed), interrupted)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def test_missing_checkpoint_names_the_train_command():
     system = scenarios.load("pos2", users=3).system
     with pytest.raises(CheckpointMissing) as e:
         policies.make("student", system, scenario="pos2")
-    assert "python runners/train.py --scenario pos2 --users 3 --arch unet" in str(e.value)
+    assert "python runners/train.py --scenario pos2 --users 3 --arch gram-mlp" in str(e.value)
     assert isinstance(e.value, ValueError)
 
 
@@ -62,11 +62,11 @@ def test_other_system_is_checkpoint_missing():
 
 
 def test_explicit_checkpoint_for_another_system_is_clear_error():
-    from policies.training import SHIPPED_DIR
+    from policies import checkpoint_store as store
 
     system = scenarios.load("pos2", users=5).system
     with pytest.raises(ValueError, match="users"):
-        policies.make("student", system, checkpoint=SHIPPED_DIR / "pos2-N8-unet-student.pt")
+        policies.make("student", system, checkpoint=store.find("pos2", 8, "student"))
 
 
 def test_scenario_without_checkpoints_uses_its_base_chain():
@@ -78,14 +78,12 @@ def test_scenario_without_checkpoints_uses_its_base_chain():
     np.testing.assert_array_equal(pol.act(csi), same.act(csi))
 
 
-def test_default_arch_prefers_shipped_span_head():
-    from policies.learned import default_arch
-    from policies.training import SHIPPED_DIR, checkpoint_name
+def test_default_arch_is_the_first_shipped():
+    from policies import checkpoint_store as store
 
     sc = scenarios.load("pos1", users=5)
-    span = (SHIPPED_DIR / checkpoint_name("pos1", 5, "unet-span", "student")).is_file()
-    assert default_arch("pos1", 5, "student") == ("unet-span" if span else "unet")
-    assert policies.make("student", sc.system, scenario="pos1").meta["arch"] == \
-        default_arch("pos1", 5, "student")
-    assert policies.make("student", sc.system, scenario="pos1", arch="unet").meta["arch"] == "unet"
-    assert default_arch("pos2", 3, "student") == "unet"      # nothing shipped: the seed's U-net
+    path = store.find("pos1", 5, "student")
+    assert path is not None and path.parent == store.SHIPPED_DIR
+    arch = policies.make("student", sc.system, scenario="pos1").meta["arch"]
+    assert arch == next(a for a in store.DEFAULT_ARCHS if store.find("pos1", 5, "student", a))
+    assert store.find("pos2", 3, "student") is None           # nothing shipped for N = 3

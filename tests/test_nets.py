@@ -34,7 +34,7 @@ def test_shape_and_full_budget(arch, system, csi):
                                np.broadcast_to([1.0, 2.5], (6, 2)), rtol=1e-5)
 
 
-@pytest.mark.parametrize("arch", ["cnn", "cae", "unet-f5", "unet-span", "cae-span"])
+@pytest.mark.parametrize("arch", ["cnn", "cae", "unet-f5", "gram-mlp"])
 def test_ap_beams_depend_only_on_own_csi(arch, system, csi):
     torch.manual_seed(1)
     nets = DistributedNets(system, arch, width=4).eval()
@@ -81,11 +81,62 @@ def test_torchscript_export_matches(system, csi, tmp_path):
         torch.testing.assert_close(loaded(csi[:, 1]), nets.aps[1](csi[:, 1]))
 
 
-# ----------------------------------------------------------------------------- span head
+# ----------------------------------------------------------------------------- Table 1 layers
 
-def test_span_head_beams_lie_in_span_of_own_csi(system, csi):
+def _convs(module):
+    return [m for m in module.modules() if isinstance(m, (torch.nn.Conv2d,
+                                                            torch.nn.ConvTranspose2d))]
+
+
+def test_unet_is_table1():
+    from policies.nets import UNet
+
+    convs = _convs(UNet(16, 3))
+    enc, bridge, dec = convs[:4], convs[4], convs[5:]
+    assert [c.out_channels for c in enc] == [16, 32, 64, 128]
+    assert bridge.in_channels == bridge.out_channels == 128
+    assert [c.in_channels for c in dec] == [256, 128, 64, 32]      # Table 1's decoder
+    assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
+    assert all(c.kernel_size == (5, 5) and c.padding == (2, 2) for c in _convs(UNet(16, 5)))
+
+
+def test_cae_is_table1():
+    from policies.nets import CAE
+
+    convs = _convs(CAE(16))
+    enc, dec = convs[:4], convs[5:]
+    assert [c.out_channels for c in enc] == [16, 32, 64, 128]
+    assert [c.kernel_size for c in enc] == [(3, 5), (2, 5), (1, 3), (1, 3)]
+    assert [c.in_channels for c in dec] == [256, 128, 64, 32]
+    assert [c.kernel_size for c in dec] == [(1, 3), (1, 3), (2, 5), (3, 5)]
+    assert all(c.padding == (0, 0) for c in enc + dec)
+
+
+def test_eq14_image_rows_are_channel_vectors():
+    from policies.nets import image_eq14, unimage_eq16
+
+    x = torch.randn(3, 2, 16, 4)
+    img = image_eq14(x)
+    assert img.shape == (3, 1, 8, 16)
+    torch.testing.assert_close(img[:, 0, 1], x[:, 0, :, 1])        # Re h_l2^T
+    torch.testing.assert_close(img[:, 0, 4 + 3], x[:, 1, :, 3])    # Im a_l^T
+    torch.testing.assert_close(unimage_eq16(img), x)
+
+
+# ----------------------------------------------------------------------------- gram-mlp
+
+def test_phase_steps_are_pi_cos_phi():
+    from policies.gram_mlp import phase_steps
+
+    phi = torch.tensor([0.3, 1.2, 2.5])
+    arg = torch.pi * torch.arange(16.0)[:, None] * torch.cos(phi)  # a(phi)_k, spacing 0.5
+    psi = phase_steps(torch.cos(arg)[None], torch.sin(arg)[None])   # (1, M, Q) -> (1, Q)
+    torch.testing.assert_close(psi[0], torch.pi * torch.cos(phi), rtol=1e-5, atol=1e-5)
+
+
+def test_gram_mlp_beams_lie_in_span_of_own_csi(system, csi):
     torch.manual_seed(5)
-    nets = DistributedNets(system, "unet-span", width=4).eval()
+    nets = DistributedNets(system, "gram-mlp", width=16).eval()
     with torch.no_grad():
         w = nets(csi).numpy()
     h = csi.numpy()
@@ -97,15 +148,26 @@ def test_span_head_beams_lie_in_span_of_own_csi(system, csi):
         assert np.abs(resid).max() < 1e-4 * np.abs(wc).max()
 
 
-def test_span_head_checkpoint_round_trip(system, csi, tmp_path):
+def test_gram_mlp_is_equivariant_to_ue_order(system, csi):
+    """Relabelling the UEs relabels their beams and nothing else (canonical order inside)."""
+    torch.manual_seed(7)
+    nets = DistributedNets(system, "gram-mlp", width=16).eval()
+    perm = torch.tensor([2, 0, 1, 3])                       # UEs permuted, target column last
+    with torch.no_grad():
+        a, b = nets(csi), nets(csi[..., perm])
+    torch.testing.assert_close(b, a[..., perm], rtol=1e-4, atol=1e-5)
+
+
+def test_checkpoint_round_trip(system, csi, tmp_path):
+    from policies import checkpoint_store as store
     from policies.losses import Objective
-    from policies.training import RunResult, load_checkpoint, save_checkpoint
+    from policies.training import RunResult, save_checkpoint
 
     torch.manual_seed(6)
-    nets = DistributedNets(system, "unet-f5-span", width=4).eval()
+    nets = DistributedNets(system, "gram-mlp", width=8).eval()
     res = RunResult(nets, [], 0, 1.0, 1.0, Objective("teacher"))
     path = save_checkpoint(tmp_path / "x.pt", res, "ssnr-teacher", "pos2", "tiny")
-    loaded, meta = load_checkpoint(path, system)
-    assert meta["arch"] == "unet-f5-span"
+    loaded, meta = store.load(path, system)
+    assert meta["arch"] == "gram-mlp" and meta["width"] == 8
     with torch.no_grad():
         torch.testing.assert_close(loaded(csi), nets(csi))

@@ -10,7 +10,9 @@ import torch
 import scenarios
 from cfisac_env import metrics
 from policies.nets import DistributedNets
-from policies.training import CheckpointMismatch, Selector, evaluate, load_checkpoint, train
+from policies import checkpoint_store as store
+from policies.checkpoint_store import CheckpointError
+from policies.training import Selector, evaluate, train
 
 
 def test_selector_balanced_rule():
@@ -39,7 +41,7 @@ def test_loss_on_whole_system_reaches_every_ap():
     g1, g2 = metrics.g1_g2(csi, nets(csi), system)
     (-(g1 + g2).mean()).backward()
     for ap in nets.aps:
-        assert ap.body.enc1[0].weight.grad.abs().sum() > 0
+        assert ap.body.enc[0][0].weight.grad.abs().sum() > 0
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +61,11 @@ def test_train_writes_checkpoints_and_csv(tiny_run):
 
 def test_student_gmax_are_teacher_means_on_training_drops(tiny_run):
     sc = scenarios.load("pos2", users=2)
-    _, meta = load_checkpoint(tiny_run.checkpoints["student"], sc.system)
+    _, meta = store.load(tiny_run.checkpoints["student"], sc.system)
     rng = np.random.default_rng(0)                      # train()'s data: same seed, same draw
     csi = sc.drops(rng, 300)[0][60:]                    # tiny preset: 20% validation first
-    t1, _ = load_checkpoint(tiny_run.checkpoints["ssnr-teacher"], sc.system)
-    t2, _ = load_checkpoint(tiny_run.checkpoints["sinr-teacher"], sc.system)
+    t1, _ = store.load(tiny_run.checkpoints["ssnr-teacher"], sc.system)
+    t2, _ = store.load(tiny_run.checkpoints["sinr-teacher"], sc.system)
     assert meta["g1max"] == pytest.approx(evaluate(t1, csi)[0].mean(), rel=1e-5)
     assert meta["g2max"] == pytest.approx(evaluate(t2, csi)[1].mean(), rel=1e-5)
     rows = list(csv.DictReader((tiny_run.out / "student.csv").open()))
@@ -74,23 +76,23 @@ def test_student_gmax_are_teacher_means_on_training_drops(tiny_run):
 def test_checkpoint_round_trip_and_mismatch(tiny_run):
     sc = scenarios.load("pos2", users=2)
     path = tiny_run.checkpoints["student"]
-    nets, meta = load_checkpoint(path, sc.system)
+    nets, meta = store.load(path, sc.system)
     assert not nets.training
     assert meta["arch"] == "unet" and meta["scenario"] == "pos2" and meta["role"] == "student"
     assert meta["system"] == sc.system.to_dict()
     assert {"epoch", "val_g1", "val_g2", "g1max", "g2max"} <= set(meta)
     csi = torch.from_numpy(sc.drops(np.random.default_rng(5), 4)[0])
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = torch.load(path, weights_only=True)
     again = DistributedNets(sc.system, "unet", ckpt["width"])
     for ap, sd in zip(again.aps, ckpt["state_dicts"], strict=True):
         ap.load_state_dict(sd)
     with torch.no_grad():
         torch.testing.assert_close(nets(csi), again.eval()(csi))
     other = dataclasses.replace(sc.system, antennas=8)
-    with pytest.raises(CheckpointMismatch, match="antennas"):
-        load_checkpoint(path, other)
+    with pytest.raises(CheckpointError, match="antennas"):
+        store.load(path, other)
     with pytest.raises(ValueError, match="users"):
-        load_checkpoint(path, scenarios.load("pos2", users=3).system)
+        store.load(path, scenarios.load("pos2", users=3).system)
 
 
 def test_unknown_role_and_preset():
@@ -103,6 +105,82 @@ def test_unknown_role_and_preset():
 def test_warm_start_and_time_limit(tiny_run, tmp_path):
     res = train("pos2", 2, "unet", "tiny", "cpu", tmp_path, roles=("sinr-teacher",),
                 progress=False, init=tiny_run.out, time_limits={"sinr-teacher": 0.0})
-    _, meta = load_checkpoint(res.checkpoints["sinr-teacher"])
+    _, meta = store.load(res.checkpoints["sinr-teacher"])
     assert meta["init"] == str(tiny_run.out)
     assert meta["epochs_run"] == 1 and meta["stopped"] == "time limit 0 s"
+
+
+def test_interrupted_training_installs_nothing(tmp_path, monkeypatch):
+    """One Ctrl-C stops the whole training: later roles are not trained, the run folder keeps
+    the finished checkpoints, and nothing reaches the shipped folder."""
+    import policies.training as training
+
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(store, "SHIPPED_DIR", shipped)
+    real = training._write_csv
+
+    def interrupt_in_second_role(path, rows):
+        real(path, rows)
+        if path.stem == "sinr-teacher":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_write_csv", interrupt_in_second_role)
+    res = train("pos2", 2, "gram-mlp", "tiny", "cpu", tmp_path / "run", progress=False,
+                install=True)
+    assert res.interrupted
+    assert list(res.checkpoints) == ["ssnr-teacher", "sinr-teacher"]   # the student never ran
+    assert res.summary["sinr-teacher"]["stopped"] == "interrupted"
+    assert not shipped.exists() or not any(shipped.iterdir())
+    for path in res.checkpoints.values():
+        store.load(path)                                                # complete files
+
+
+def test_completed_training_installs_atomically(tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(store, "SHIPPED_DIR", shipped)
+    res = train("pos2", 2, "gram-mlp", "tiny", "cpu", tmp_path / "run", progress=False,
+                roles=("ssnr-teacher",), install=True)
+    assert not res.interrupted
+    assert sorted(p.name for p in shipped.iterdir()) == ["pos2-N2-gram-mlp-ssnr-teacher.pt"]
+
+
+def test_init_from_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="--init"):
+        train("pos2", 2, "gram-mlp", "tiny", "cpu", tmp_path, progress=False,
+              roles=("ssnr-teacher",), init=tmp_path / "nonexistent")
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage bytes", b"PK\x03\x04truncated zip"])
+def test_unreadable_checkpoint_is_one_line_error(tmp_path, content):
+    path = tmp_path / "pos2-N8-gram-mlp-student.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as e:
+        store.load(path)
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg
+    assert "python runners/train.py --scenario pos2 --users 8 --arch gram-mlp" in msg
+
+
+def test_truncated_real_checkpoint_is_one_line_error(tiny_run, tmp_path):
+    data = tiny_run.checkpoints["student"].read_bytes()
+    path = tmp_path / "pos2-N2-unet-student.pt"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="pos2-N2-unet-student.pt"):
+        store.load(path)
+
+
+def test_checkpoint_cannot_run_code(tmp_path):
+    """A crafted pickle that would run code on a full unpickle is refused (weights_only)."""
+    import os
+
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": store.FORMAT, "payload": Evil()}, path)
+    with pytest.raises(CheckpointError, match="evil.pt"):
+        store.load(path)
+    assert not marker.exists()
