@@ -1,9 +1,11 @@
 """The Gymnasium environment ``cfisac/CellFreeISAC-v0``.
 
-Observation: per-AP CSI ``(L, 2, M, Q)`` float32. Action: beams in the same layout. ``step``
-scores the beams on the drop the previous observation described (on the ``road``, at every
-simulation step of the decision interval while the traffic moves, averaged) and returns the CSI
-of the next decision instant.
+Observation: per-AP ESTIMATED CSI ``(L, 2, M, Q)`` float32 (the true channel under the seed's
+defaults, ``[csi]`` in :mod:`cfisac_env.estimation`). Action: beams in the same layout. ``step``
+scores the beams on the TRUE channel of the drop the previous observation described (on the
+``road``, at every simulation step of the decision interval while the traffic and the channel
+move, averaged; :meth:`cfisac_env.world.World.advance`) and returns the CSI of the next decision
+instant. The channel model is the scenario's ``[channel]`` (:mod:`cfisac_env.propagation`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from cfisac_env.channels import csi
 from cfisac_env.scoring import check_reward, score
 from cfisac_env.system import System
 from cfisac_env.validation import check_beams
@@ -32,12 +33,22 @@ def make_scenario(scenario: str | Scenario, users: int | None, overrides: dict[s
     return load(scenario, users=users, overrides=overrides)
 
 
-def spaces_for(system: System) -> tuple[spaces.Box, spaces.Box]:
-    """Observation space (unit-modulus CSI entries) and action space (each entry within the
-    largest AP budget's square root; the budget itself is enforced by projection)."""
-    obs = spaces.Box(-1.0, 1.0, system.csi_shape, np.float32)
+def spaces_for(system: System, bounded: bool = True) -> tuple[spaces.Box, spaces.Box]:
+    """Observation space and action space (each entry within the largest AP budget's square
+    root; the budget itself is enforced by projection).
+
+    The observation entries lie in [-1, 1] when ``bounded`` (LoS CSI, with or without path
+    loss, estimated perfectly: every entry has modulus <= 1); fading or estimation noise make
+    them unbounded (``-inf, inf``)."""
+    hi = 1.0 if bounded else np.inf
+    obs = spaces.Box(-hi, hi, system.csi_shape, np.float32)
     amp = float(np.sqrt(system.P.max()))
     return obs, spaces.Box(-amp, amp, system.csi_shape, np.float32)
+
+
+def observed_bounded(world: World) -> bool:
+    """Whether every observed CSI entry has modulus <= 1 (see :func:`spaces_for`)."""
+    return world.channel.bounded and world.csi_error.nmse == 0
 
 
 def step_info(scored: Any, ue: np.ndarray, tg: np.ndarray, system: System) -> dict[str, Any]:
@@ -85,13 +96,14 @@ class CellFreeISACEnv(gym.Env):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
         self.episode_steps = int(cfg["episode_steps"])
-        self.observation_space, self.action_space = spaces_for(self.system)
         self.world = World(self.scenario, 1)
+        self.observation_space, self.action_space = spaces_for(self.system, observed_bounded(
+            self.world))
         self._steps = 0
         self._beams: np.ndarray | None = None
 
     def _obs(self) -> np.ndarray:
-        return csi(self.system, self.world.ue_xy[0], self.world.target_xy[0])
+        return self.world.observed[0].copy()
 
     def _positions(self) -> dict[str, np.ndarray]:
         return {"ap_xy": self.system.ap_positions.copy(), "ue_xy": self.world.ue_xy[0].copy(),
@@ -113,12 +125,11 @@ class CellFreeISACEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         beams = check_beams(action, self.system, what="action")
-        ue, tg = self.world.interval()                                   # (1, K, N, 2), (1, K, 2)
-        scored = score(csi(self.system, ue[0], tg[0]), beams[None], self.system,
-                       self.reward_kind, self.beta)
+        seg = self.world.interval()                          # K steps: (1, K, ...), held beams
+        scored = score(seg.true_csi[0], beams[None], self.system, self.reward_kind, self.beta)
         self._beams = scored.beams[0].astype(np.float32)
         self._steps += 1
-        info = step_info(scored, ue[0, 0], tg[0, 0], self.system)
+        info = step_info(scored, seg.ue_xy[0, 0], seg.target_xy[0, 0], self.system)
         truncated = self._steps >= self.episode_steps or not self.world.target_on_road()[0]
         return self._obs(), float(scored.reward.mean()), False, bool(truncated), info
 

@@ -117,10 +117,9 @@ def at_speed(scenario: Scenario, speed: float, settings: StressSettings
 
 def trajectory(scenario: Scenario, seconds: float, seed: int) -> Trajectory:
     """The road of ``scenario`` for ``seconds``, from one seed: UEs placed by the scenario's
-    sampler, then the SimPy traffic, all from ``np.random.default_rng(seed)``."""
-    rng = np.random.default_rng(seed)
-    ue, _ = scenario.sample(rng)
-    return record(scenario.config, seconds, rng, ue)
+    sampler, then the SimPy traffic and the channel, all from ``np.random.default_rng(seed)``
+    (the road ``env.reset(seed=seed)`` drives)."""
+    return record(scenario, seconds, np.random.default_rng(seed))
 
 
 @dataclass

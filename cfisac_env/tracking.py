@@ -1,24 +1,29 @@
 """Closed-loop, latency-aware beam tracking on the moving road.
 
-The road is simulated once (:func:`record`, the SimPy model of :mod:`cfisac_env.traffic`) and its
-positions at every simulation step ``dt`` are replayed for each policy, so every policy and its
-zero-latency reference see exactly the same trajectory. On the replay, a controller SimPy process
-per policy (:func:`closed_loop`) does, at each decision instant ``t_k = k * decision_interval``:
+The road is simulated once (:func:`record`: :meth:`cfisac_env.world.World.advance`, the same
+stepping the Gymnasium environment uses) and its positions, TRUE channel and ESTIMATED channel at
+every simulation step ``dt`` are replayed for each policy, so every policy and its zero-latency
+reference see exactly the same trajectory and the same channel realisation. On the replay, a
+controller SimPy process per policy (:func:`closed_loop`) does, at each decision instant
+``t_k = k * decision_interval``:
 
-1. take the CSI of the positions ``csi_delay`` seconds earlier (CSI ageing);
+1. take the estimated CSI of ``csi_delay`` seconds earlier (CSI ageing: the positions have moved
+   and, under a fading ``[channel]``, the scattered part has decorrelated since);
 2. ask the policy for beams (:meth:`policies.Policy.decide`, which also times the call);
 3. wait the compute time (:class:`Latency`: measured wall time x hardware scale, a fixed time, or
    zero), keeping the previous beams applied while the road moves on; then apply the new beams;
 4. start the next decision at the first decision instant at or after the landing (a controller
    still busy at ``t_{k+1}`` skips that instant: slow policies decide less often).
 
-Metrics are sampled at every step against the TRUE positions of that step with
-:func:`cfisac_env.scoring.score` (budget projection included).
+Metrics are sampled at every step against the TRUE channel of that step with
+:func:`cfisac_env.scoring.score` (budget projection included), as the environment scores its held
+beams.
 
 Conventions:
 
-- Time is quantised to the step: a compute time or CSI delay becomes ``round(seconds / dt)``
-  steps (half up), so a compute time under ``dt / 2`` lands in the step it was asked in.
+- Time is quantised to the step by :func:`cfisac_env.world.steps_of`: a compute time or CSI
+  delay becomes ``round(seconds / dt)`` steps (half up), so a compute time under ``dt / 2``
+  lands in the step it was asked in.
 - The world before ``t = 0`` is taken as frozen at its ``t = 0`` state: CSI older than ``t = 0``
   is the ``t = 0`` CSI, and the beams applied from ``t = 0`` until the first beams land are those
   of the first decision, which always uses the ``t = 0`` CSI (a warm start, as if they had been
@@ -37,17 +42,14 @@ from typing import Any
 import numpy as np
 import simpy
 
-from cfisac_env.channels import csi
 from cfisac_env.scoring import score
 from cfisac_env.system import System
-from cfisac_env.traffic import RoadTraffic
+from cfisac_env.world import World, interval_steps, steps_of
+from scenarios.loader import Scenario
 
 LATENCY_MODES = ("measured", "fixed", "zero")
-
-
-def steps_of(seconds: float, dt: float) -> int:
-    """A duration in whole simulation steps, rounded half up: ``floor(seconds / dt + 0.5)``."""
-    return int(np.floor(seconds / dt + 0.5 + 1e-9))
+__all__ = ["LATENCY_MODES", "Latency", "LoopResult", "Trajectory", "closed_loop", "record",
+           "retention", "steps_of"]
 
 
 @dataclass(frozen=True)
@@ -82,15 +84,18 @@ class Latency:
 
 @dataclass
 class Trajectory:
-    """Positions of one simulated road at every step: ``ue_xy (S, N, 2)``, ``target_xy (S, 2)``,
-    ``target_speed (S,)`` (m, m/s), ``others_xy`` (list of ``(V_s, 2)`` m, other vehicles) and the
-    step ``dt`` (s). Step ``s`` is time ``s * dt``."""
+    """One simulated road at every step: ``ue_xy (S, N, 2)``, ``target_xy (S, 2)``,
+    ``target_speed (S,)`` (m, m/s), ``others_xy`` (list of ``(V_s, 2)`` m, other vehicles), the
+    step ``dt`` (s), and the channel: ``true_csi`` and ``observed`` (estimated) ``(S, L, 2, M,
+    Q)`` float32. Step ``s`` is time ``s * dt``."""
 
     dt: float
     ue_xy: np.ndarray
     target_xy: np.ndarray
     target_speed: np.ndarray
     others_xy: list[np.ndarray]
+    true_csi: np.ndarray
+    observed: np.ndarray
 
     @property
     def steps(self) -> int:
@@ -101,34 +106,35 @@ class Trajectory:
         """``(S,)`` s."""
         return np.arange(self.steps) * self.dt
 
-    def csi(self, system: System) -> np.ndarray:
-        """True CSI at every step, ``(S, L, 2, M, Q)`` float32."""
-        return csi(system, self.ue_xy, self.target_xy)
+    def csi(self, system: System | None = None) -> np.ndarray:
+        """True CSI at every step, ``(S, L, 2, M, Q)`` float32 (``system``: unused, kept for
+        callers of the LoS-only version)."""
+        return self.true_csi
 
 
-def record(config: dict[str, Any], seconds: float, rng: np.random.Generator,
-           ue_xy: np.ndarray) -> Trajectory:
-    """Simulate the road of a ``road`` scenario config for ``seconds`` and record every step.
+def record(scenario: Scenario, seconds: float, rng: np.random.Generator) -> Trajectory:
+    """Simulate a ``road`` scenario for ``seconds`` and record every step.
+
+    The world is reset from ``rng`` exactly as the environment's ``reset(seed)`` does (UEs from
+    the placement sampler, then the SimPy traffic; the channel from streams spawned from it), so
+    ``record(sc, T, np.random.default_rng(s))`` is the road ``env.reset(seed=s)`` drives.
 
     Args:
-        config: resolved scenario config (sections ``road``, ``traffic``, ``target``,
-            ``walkers``, ``env``, ``placement``).
-        seconds: length of the run, s (> 0); ``round(seconds / dt)`` steps are recorded.
-        rng: the run's generator (traffic and walkers draw from it).
-        ue_xy: initial UE positions ``(N, 2)`` m.
+        scenario: a resolved ``road`` scenario.
+        seconds: length of the run, s (> 0); ``steps_of(seconds, dt)`` steps are recorded.
+        rng: the run's generator.
     """
-    road = RoadTraffic(config, ue_xy, rng)
-    n = steps_of(seconds, road.dt)
+    if scenario.kind != "road":
+        raise ValueError(f"a tracking run needs a road scenario, {scenario.name!r} is "
+                         f"{scenario.kind!r}")
+    world = World(scenario, 1)
+    n = steps_of(seconds, world.dt)
     if n < 1:
-        raise ValueError(f"a tracking run needs at least one step of {road.dt} s, got {seconds} s")
-    ue, tg, speed, others = [], [], [], []
-    for _ in range(n):
-        ue.append(road.ue_xy.copy())
-        tg.append(road.target_xy)
-        speed.append(road.target.speed)
-        others.append(road.others_xy())
-        road.advance(road.dt)
-    return Trajectory(road.dt, np.array(ue), np.array(tg), np.array(speed), others)
+        raise ValueError(f"a tracking run needs at least one step of {world.dt} s, got {seconds} s")
+    world.reset([rng])
+    seg = world.advance(n, detail=True)
+    return Trajectory(world.dt, seg.ue_xy[0], seg.target_xy[0], seg.target_speed[0],
+                      seg.others_xy[0], seg.true_csi[0], seg.observed[0])
 
 
 @dataclass
@@ -159,13 +165,13 @@ class LoopResult:
         return s - start
 
 
-def _controller(sim: simpy.Environment, policy: Any, all_csi: np.ndarray, every: int,
+def _controller(sim: simpy.Environment, policy: Any, observed: np.ndarray, every: int,
                 delay: int, latency: Latency, dt: float, log: list[tuple[Any, ...]]):
     """The SimPy process of one policy's controller (time unit: one step)."""
-    steps, k = len(all_csi), 0
+    steps, k = len(observed), 0
     while k * every < steps:
         decided = int(sim.now)
-        dec = policy.decide(all_csi[max(0, decided - delay)][None])
+        dec = policy.decide(observed[max(0, decided - delay)][None])
         charged = latency.of(dec.seconds)
         wait = steps_of(charged, dt)
         log.append((decided, decided + wait, dec.seconds, charged, dec.beams[0]))
@@ -189,21 +195,17 @@ def closed_loop(policy: Any, trajectory: Trajectory, system: System, decision_in
     if not float(csi_delay) >= 0.0:
         raise ValueError(f"CSI delay must be >= 0 s, got {csi_delay!r}")
     dt = trajectory.dt
-    every = steps_of(decision_interval, dt)
-    if every < 1 or abs(every * dt - decision_interval) > 1e-9:
-        raise ValueError(f"decision interval ({decision_interval} s) must be a positive multiple "
-                         f"of dt ({dt} s)")
-    all_csi = trajectory.csi(system)
+    every = interval_steps(decision_interval, dt)
     log: list[tuple[Any, ...]] = []
     sim = simpy.Environment()
-    sim.process(_controller(sim, policy, all_csi, every, steps_of(csi_delay, dt), latency, dt,
-                            log))
+    sim.process(_controller(sim, policy, trajectory.observed, every, steps_of(csi_delay, dt),
+                            latency, dt, log))
     sim.run(until=trajectory.steps)
     decided, landed, compute, charged, beams = (list(c) for c in zip(*log, strict=True))
     landed_a = np.asarray(landed, dtype=int)
     applied = np.searchsorted(landed_a, np.arange(trajectory.steps), side="right") - 1
     stack = np.stack([beams[0], *beams])                 # warm start, decisions: (D + 1, ...)
-    scored = score(all_csi, stack[applied + 1], system)
+    scored = score(trajectory.true_csi, stack[applied + 1], system)
     return LoopResult(scored.ssnr, scored.min_sinr, scored.sinr, np.asarray(decided, dtype=int),
                       landed_a, np.asarray(compute, dtype=float),
                       np.asarray(charged, dtype=float), applied)

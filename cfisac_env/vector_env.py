@@ -2,7 +2,9 @@
 
 ``gymnasium.make_vec("cfisac/CellFreeISAC-v0", num_envs=1024,
 vectorization_mode="vector_entry_point", scenario="pos2", users=8)`` steps all ``B`` drops with
-one batched CSI and metric computation. Autoreset: next step (Gymnasium's default).
+one batched CSI and metric computation. Observations are the estimated CSI, rewards and
+``info`` the true channel's, exactly as in the single env. Autoreset: next step
+(Gymnasium's default).
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from cfisac_env.channels import csi
-from cfisac_env.env import make_scenario, spaces_for
+from cfisac_env.env import make_scenario, observed_bounded, spaces_for
 from cfisac_env.scoring import check_reward, score
 from cfisac_env.validation import check_beams
 from cfisac_env.world import World
@@ -42,16 +43,17 @@ class CellFreeISACVectorEnv(VectorEnv):
         check_reward(self.reward_kind, self.beta)
         self.episode_steps = int(max_episode_steps or cfg["episode_steps"])
         self.num_envs = int(num_envs)
-        self.single_observation_space, self.single_action_space = spaces_for(self.system)
+        self.world = World(self.scenario, self.num_envs)
+        self.single_observation_space, self.single_action_space = spaces_for(
+            self.system, observed_bounded(self.world))
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.world = World(self.scenario, self.num_envs)
         self._steps = np.zeros(self.num_envs, dtype=int)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._rngs: list[np.random.Generator] = []
 
     def _obs(self) -> np.ndarray:
-        return csi(self.system, self.world.ue_xy, self.world.target_xy)
+        return self.world.observed.copy()
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -75,9 +77,9 @@ class CellFreeISACVectorEnv(VectorEnv):
     def step(self, actions: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         beams = check_beams(actions, self.system, batch=self.num_envs, what="actions")
-        ue, tg = self.world.interval()                                  # (B, K, N, 2), (B, K, 2)
-        scored = score(csi(self.system, ue, tg), beams[:, None], self.system,
-                       self.reward_kind, self.beta)
+        seg = self.world.interval()                  # K steps: (B, K, ...), beams held
+        ue, tg = seg.ue_xy, seg.target_xy
+        scored = score(seg.true_csi, beams[:, None], self.system, self.reward_kind, self.beta)
         reward = scored.reward.mean(axis=1)
         info = {
             "ssnr": scored.ssnr.mean(axis=1),
