@@ -45,6 +45,19 @@ def interval_steps(seconds: float, dt: float, what: str = "decision interval") -
     return k
 
 
+def drop_channels(scenario: Scenario, ue_xy: np.ndarray, target_xy: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """True and estimated CSI ``(B, L, 2, M, Q)`` float32 of ``B`` independent static drops
+    (``ue_xy (B, N, 2)``, ``target_xy (B, 2)`` metres) under the scenario's ``[channel]`` and
+    ``[csi]``, from streams spawned from ``rng`` (which is not advanced). Under the defaults both
+    are the seed's LoS CSI (the same array)."""
+    channel, error = ChannelModel.of(scenario.config), CsiError.of(scenario.config)
+    chan, e1, e2 = rng.spawn(3)
+    sc = channel.draw(scenario.system, chan, len(ue_xy))
+    true = channel.csi(scenario.system, ue_xy, target_xy, None if sc is None else sc.field())
+    return true, error.estimate(true, scenario.system, channel, ue_xy, target_xy, (e1, e2))
+
+
 @dataclass
 class Segment:
     """``K`` consecutive simulation steps of ``B`` worlds (index 0: the decision instant).

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from cfisac_env import metrics
 from cfisac_env.scoring import score
 from cfisac_env.validation import check_beams
+from cfisac_env.world import drop_channels
 from policies.base import Decision, Policy
 from policies.registry import make, resolve
 from scenarios.loader import Scenario
@@ -29,19 +30,30 @@ GAMMA_RTOL = 0.01  # min-SINR "reaches gamma_high" within this relative toleranc
 
 @dataclass
 class Drops:
-    """``B`` drops shared by every policy: ``csi (B, L, 2, M, Q)`` float32, positions (m)."""
+    """``B`` drops shared by every policy: ``csi (B, L, 2, M, Q)`` float32, what the policies
+    observe (the estimated CSI of the scenario's ``[csi]``), positions (m) and ``true_csi``
+    (same shape), on which the beams are scored (None: ``csi`` itself, perfect CSI)."""
 
     csi: np.ndarray
     ue_xy: np.ndarray
     target_xy: np.ndarray
+    true_csi: np.ndarray | None = None
 
     @classmethod
     def sample(cls, scenario: Scenario, n: int, seed: int) -> Drops:
-        """``n`` drops of ``scenario`` from ``np.random.default_rng(seed)``."""
+        """``n`` drops of ``scenario`` (positions, true and estimated channel under its
+        ``[channel]`` and ``[csi]``) from ``np.random.default_rng(seed)``."""
         if n < 1:
             raise ValueError(f"need at least one drop, got {n}")
-        csi, ue, tg = scenario.drops(np.random.default_rng(seed), n)
-        return cls(csi, ue, tg)
+        rng = np.random.default_rng(seed)
+        ue, tg = scenario.sample(rng, n)
+        true, observed = drop_channels(scenario, ue, tg, rng)
+        return cls(observed, ue, tg, None if observed is true else true)
+
+    @property
+    def truth(self) -> np.ndarray:
+        """The true channel ``(B, L, 2, M, Q)`` the metrics use."""
+        return self.csi if self.true_csi is None else self.true_csi
 
     def __len__(self) -> int:
         return len(self.csi)
@@ -107,7 +119,8 @@ def evaluate(spec: str, scenario: Scenario, drops: Drops, index: np.ndarray | No
              jobs: int | None = None, progress: bool = True, **options: Any) -> PolicyRun:
     """Score policy ``spec`` on ``drops[index]`` (all drops by default), one decision per drop.
 
-    Beams must be finite and shaped ``(L, 2, M, Q)``; an AP over its budget is scaled down as
+    Policies decide on ``drops.csi`` (estimated); the metrics use ``drops.truth``. Beams must be
+    finite and shaped ``(L, 2, M, Q)``; an AP over its budget is scaled down as
     the environment would and counted in ``over_budget``; a policy exception or bad beams on a
     drop is recorded in ``errors`` and that drop scores NaN.
     """
@@ -128,7 +141,7 @@ def evaluate(spec: str, scenario: Scenario, drops: Drops, index: np.ndarray | No
             errors.append(f"drop {index[j]}: {type(e).__name__}: {e}")
             continue
         over[j] = bool(np.any(metrics.ap_power(beams) > system.P * (1 + 1e-4)))
-        s = score(drops.csi[index[j]: index[j] + 1], beams, system)
+        s = score(drops.truth[index[j]: index[j] + 1], beams, system)
         ssnr[j], sinr[j], secs[j] = s.ssnr[0], s.min_sinr[0], d.seconds
         fallback[j] = bool(np.any(d.info.get("fallback", False)))
         gamma[j] = float(np.asarray(d.info.get("gamma_high", [np.nan]), float).ravel()[0])
