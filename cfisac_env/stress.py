@@ -11,7 +11,11 @@ A ``track-*`` scenario carries a ``[stress]`` section (defaults in :data:`DEFAUL
 - ``speeds`` (m/s): the default target-speed sweep (may be empty).
 
 :func:`evaluate` runs one policy in closed loop (:mod:`cfisac_env.tracking`) beside its own
-zero-latency, zero-delay reference on one recorded trajectory.
+zero-latency, zero-delay reference on one recorded trajectory; :func:`run` is the whole
+experiment (the scenario as written, then the speed sweep, every policy on each trajectory) and
+returns a :class:`StressReport`; ``runners/stress.py`` is its command line. The scenario's
+``[channel]`` and ``[csi]`` apply: policies decide on estimated CSI, ``csi_delay`` also ages the
+fading, and the metrics use the true channel.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from cfisac_env.tracking import Latency, LoopResult, Trajectory, closed_loop, record, retention
 from cfisac_env.traffic import validate
@@ -153,3 +158,72 @@ def evaluate(name: str, policy: Any, scenario: Scenario, traj: Trajectory,
     return TrackResult(name, getattr(policy, "timing", "central"), latency, loop, ref, covered,
                        retention(loop.ssnr, ref.ssnr, settings.threshold, covered),
                        retention(loop.min_sinr, ref.min_sinr, settings.threshold, covered))
+
+
+@dataclass
+class StressReport:
+    """The outcome of :func:`run`: the ``trajectory`` of the scenario as written (None if
+    interrupted before it), ``main`` ``{policy: TrackResult}`` on it, ``sweep``
+    ``{speed m/s: {policy: TrackResult}}``, ``failed`` ``{policy: one-line error}`` and whether
+    Ctrl-C cut the run short (what finished is kept)."""
+
+    scenario: Scenario
+    settings: StressSettings
+    seed: int
+    trajectory: Trajectory | None = None
+    main: dict[str, TrackResult] = field(default_factory=dict)
+    sweep: dict[float, dict[str, TrackResult]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def done(self) -> set[str]:
+        """Policies with at least one finished result."""
+        return set(self.main) | {n for res in self.sweep.values() for n in res}
+
+
+def run(scenario: Scenario, policies: dict[str, Any], settings: StressSettings, seed: int = 0,
+        progress: bool = False, failed: dict[str, str] | None = None) -> StressReport:
+    """The tracking stress experiment.
+
+    For the scenario as written (``settings.duration`` s) and for each speed of
+    ``settings.speeds`` (:func:`at_speed`), the road is recorded once from ``seed``
+    (:func:`trajectory`) and every policy runs in closed loop on it (:func:`evaluate`).
+
+    Args:
+        scenario: a road scenario (``track-*``).
+        policies: ``{name: policy}`` (:class:`policies.Policy` for ``scenario.system``); a None
+            entry is a policy that could not be built and is skipped.
+        settings: the stress settings (:meth:`StressSettings.of`, possibly overridden).
+        seed: the one seed of every trajectory.
+        progress: show a tqdm bar.
+        failed: ``{name: error}`` already known (copied into the report).
+
+    A policy raising during its run is recorded in ``failed`` and the others go on; Ctrl-C stops
+    the run and the report keeps what finished (``interrupted = True``).
+    """
+    report = StressReport(scenario, settings, seed, failed=dict(failed or {}))
+    cases = [(None, scenario, settings.duration),
+             *((v, *at_speed(scenario, v, settings)) for v in settings.speeds)]
+    bar = tqdm(total=len(cases) * len(policies), desc="stress", unit="run", disable=not progress)
+    try:
+        for speed, sc, seconds in cases:
+            traj = trajectory(sc, seconds, seed)
+            if speed is None:
+                report.trajectory = traj
+            for name, pol in policies.items():
+                bar.set_postfix_str(f"{name} @ {'scenario' if speed is None else f'{speed:g} m/s'}")
+                if pol is not None and name not in report.failed:
+                    try:
+                        r = evaluate(name, pol, sc, traj, settings)
+                    except Exception as e:  # a failing policy is a result, not a crash
+                        report.failed[name] = " ".join(f"{type(e).__name__}: {e}".split())
+                    else:
+                        (report.main if speed is None else report.sweep.setdefault(speed, {})
+                         )[name] = r
+                bar.update()
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        bar.close()
+    return report

@@ -37,18 +37,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 import policies  # noqa: E402
 import scenarios  # noqa: E402
 from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_text  # noqa: E402
-from cfisac_env.stress import (  # noqa: E402
-    StressSettings,
-    TrackResult,
-    at_speed,
-    evaluate,
-    trajectory,
-)
+from cfisac_env.stress import StressSettings, TrackResult, at_speed  # noqa: E402
+from cfisac_env.stress import run as stress_run  # noqa: E402
 from cfisac_env.tracking import LATENCY_MODES, Trajectory  # noqa: E402
 from cfisac_env.traffic import validate  # noqa: E402
 from runners import _cli  # noqa: E402
@@ -291,34 +285,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def stress(args: argparse.Namespace) -> int:
     """The whole run for parsed ``args``: check, create the run folder, simulate, write."""
-    scenario, settings, pols, sweep_cases, failed = prepare(args)
+    scenario, settings, pols, _, failed = prepare(args)
     out = run_dir(f"stress-{scenario.name}", args.out)
     t0 = time.perf_counter()
-    cases = [(None, scenario, settings.duration), *sweep_cases]
-    main_traj: Trajectory | None = None
-    main_res: dict[str, TrackResult] = {}
-    sweep: dict[float, dict[str, TrackResult]] = {}
-    bar = tqdm(total=len(cases) * len(pols), desc="stress", unit="run", disable=args.quiet)
-    interrupted = False
-    try:
-        for speed, sc, seconds in cases:
-            traj = trajectory(sc, seconds, args.seed)
-            if speed is None:
-                main_traj = traj
-            for name, pol in pols.items():
-                bar.set_postfix_str(f"{name} @ {'scenario' if speed is None else f'{speed:g} m/s'}")
-                if name not in failed:
-                    try:
-                        r = evaluate(name, pol, sc, traj, settings)
-                        (main_res if speed is None else sweep.setdefault(speed, {}))[name] = r
-                    except Exception as e:  # a failing policy is a result, not a crash
-                        failed[name] = _cli.one_line(f"{type(e).__name__}: {e}")
-                bar.update()
-    except KeyboardInterrupt:
-        interrupted = True
+    report = stress_run(scenario, pols, settings, args.seed, not args.quiet, failed)
+    main_traj, main_res, sweep = report.trajectory, report.main, report.sweep
+    interrupted, failed = report.interrupted, report.failed
+    if interrupted:
         print("\ninterrupted: writing the runs that finished", file=sys.stderr)
-    finally:
-        bar.close()
     print(f"\n{scenario.name}: {scenario.description}")
     print(f"latency {settings.latency}, CSI delay {settings.csi_delay:g} s, hardware scale "
           f"{settings.hardware_scale:g}, retention = share of time in x in {settings.covered} m "
@@ -343,8 +317,7 @@ def stress(args: argparse.Namespace) -> int:
     files = write_outputs(out, args, scenario, settings, main_traj, main_res, sweep, interrupted,
                           failed)
     print(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - t0:.0f} s")
-    done = set(main_res) | {n for res in sweep.values() for n in res}
-    return _cli.outcome(len(done), len(failed), interrupted)
+    return _cli.outcome(len(report.done), len(failed), interrupted)
 
 
 if __name__ == "__main__":
