@@ -2,13 +2,16 @@
 of the road, the APs' beam patterns, the UEs, the vehicles and the target, plus an animated GIF.
 
     python runners/render_road.py --scenario road --policy student --steps 100 --frames 4
+
+The run folder is created (and checked) before the rollout and both files are written
+atomically. Ctrl-C keeps the decisions made so far, renders them and exits 130; a user error
+exits 2 with one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import gymnasium as gym
 import matplotlib
@@ -20,20 +23,22 @@ from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import cfisac_env  # noqa: E402
-import scenarios  # noqa: E402
-from cfisac_env.runs import run_dir  # noqa: E402
+from cfisac_env.runs import atomic_path, run_dir  # noqa: E402
 from policies.evaluation import build  # noqa: E402
+from runners import _cli  # noqa: E402
 
 
 def rollout(scenario: str, users: int | None, policy: str, steps: int, seed: int,
-            overrides: dict) -> list[tuple[np.ndarray, dict]]:
-    """``steps`` decisions of ``policy``; returns ``(frame (H, W, 3) uint8, info)`` per step."""
+            overrides: dict, progress: bool = True, frames: list | None = None
+            ) -> list[tuple[np.ndarray, dict]]:
+    """``steps`` decisions of ``policy``; returns ``(frame (H, W, 3) uint8, info)`` per step,
+    appended to ``frames`` as they come (so a caller keeps them on Ctrl-C)."""
     env = gym.make(cfisac_env.ENV_ID, scenario=scenario, users=users, render_mode="rgb_array",
                    **overrides)
     pol = build(policy, env.unwrapped.scenario)
     obs, _ = env.reset(seed=seed)
-    out = []
-    for _ in tqdm(range(steps), desc=f"{policy} on {scenario}"):
+    out = [] if frames is None else frames
+    for _ in tqdm(range(steps), desc=f"{policy} on {scenario}", disable=not progress):
         obs, _, terminated, truncated, info = env.step(pol.act(obs))
         out.append((env.render(), info))
         if terminated or truncated:
@@ -41,25 +46,37 @@ def rollout(scenario: str, users: int | None, policy: str, steps: int, seed: int
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--scenario", default="road")
-    p.add_argument("--users", type=int, default=None)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = _cli.parser(__doc__, "render_road")
+    _cli.add_common(p, scenario="road", threads=None)
     p.add_argument("--policy", default="student")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--frames", type=int, default=4, help="frames in the film strip")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--out", type=Path, default=None)
-    a = p.parse_args(argv)
-    try:
-        overrides = dict(scenarios.parse_assignment(s) for s in a.set)
-        steps = rollout(a.scenario, a.users, a.policy, a.steps, a.seed, overrides)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    p.add_argument("--steps", type=_cli.int_in(1, 100_000), default=100,
+                   help="decisions to roll out")
+    p.add_argument("--frames", type=_cli.int_in(1, 100), default=4,
+                   help="frames in the film strip")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
+    return _cli.run(lambda: render(parse_args(argv)), "render_road")
+
+
+def render(a: argparse.Namespace) -> int:
+    """Check, create the run folder, roll out, write the film strip and the GIF."""
+    sc = _cli.load_scenario(a)
+    build(a.policy, sc)                       # an unknown or unbuildable policy fails here
     out = run_dir(f"render-{a.scenario}", a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    _cli.set_threads(a.threads)
+    steps: list[tuple[np.ndarray, dict]] = []
+    interrupted = False
+    try:
+        rollout(a.scenario, a.users, a.policy, a.steps, a.seed, dict(a.set), not a.quiet, steps)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("interrupted: rendering the decisions made so far", file=sys.stderr)
+    if not steps:
+        return _cli.outcome(0, 0, interrupted)
     pick = np.linspace(0, len(steps) - 1, min(a.frames, len(steps))).round().astype(int)
     fig, axes = plt.subplots(len(pick), 1, figsize=(8, 3.4 * len(pick)))
     for ax, k in zip(np.atleast_1d(axes), pick, strict=True):
@@ -69,17 +86,19 @@ def main(argv: list[str] | None = None) -> int:
         ax.set_title(f"{a.policy}, decision {k + 1}: SSNR {info['ssnr']:.2f}, "
                      f"min-SINR {info['min_sinr']:.2f}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out / "filmstrip.png", dpi=100)
+    with atomic_path(out / "filmstrip.png") as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     fig = plt.figure(figsize=(8, 3.6))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
     image = ax.imshow(steps[0][0])
-    FuncAnimation(fig, lambda k: [image.set_data(steps[k][0])], frames=len(steps)).save(
-        out / "rollout.gif", writer=PillowWriter(fps=10))
+    with atomic_path(out / "rollout.gif") as tmp:
+        FuncAnimation(fig, lambda k: [image.set_data(steps[k][0])], frames=len(steps)).save(
+            tmp, writer=PillowWriter(fps=10))
     plt.close(fig)
     print(f"wrote {out}/filmstrip.png and rollout.gif ({len(steps)} decisions)")
-    return 0
+    return _cli.outcome(1, 0, interrupted)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Train the seed's teacher-student distributed networks for one scenario.
 
-    python runners/train.py --scenario pos2 --users 8 --arch unet --preset cpu
+    python runners/train.py --scenario pos2 --users 8                      # gram-mlp, cpu preset
+    python runners/train.py --scenario pos1 --users 5 --arch unet --preset paper   # the seed's
 
 Trains the SSNR teacher, the SINR teacher and the student (or the ``--role``s given), showing a
 progress bar per epoch, and writes to ``runs/<date>-train-<scenario>-N<users>/``:
@@ -12,18 +13,23 @@ progress bar per epoch, and writes to ``runs/<date>-train-<scenario>-N<users>/``
   dashed line, and the student's lambda;
 - ``summary.json``: the selected epoch and metrics of each role, the CVX reference used.
 
-``--install`` also copies the checkpoints to ``policies/checkpoints/`` so that
-``policies.make("student", system, scenario=...)`` finds them.
+``--install`` copies the checkpoints to ``policies/checkpoints/`` (atomically, once every role
+has finished) so that ``policies.make("student", system, scenario=...)`` finds them.
 
-Presets: ``paper`` (the seed's schedule: 20k drops, batch 500, up to 1000 epochs; for a GPU),
-``cpu`` (teachers + student in <= 20 min on 2 cores: width-8 U-net, fresh drops each epoch,
-faster learning-rate decay), ``tiny`` (a smoke test).
+Architectures: ``gram-mlp`` (default: each AP's MLP on its own Gram matrix in a canonical UE
+order, span output), the seed's ``unet`` / ``unet-f5`` / ``unet-f7`` / ``cae`` / ``cnn``.
+Presets: ``paper`` / ``paper-80k`` (the seed's schedule: 20k / 80k drops, batch 500, up to 1000
+epochs; for a GPU, see ``runners/train_paper.py``), ``cpu`` (teachers + student in <= 20 min on
+2 cores: fresh drops each epoch, Adam 1e-3), ``tiny`` (a smoke test).
+
+Every flag is checked before any training (``--init`` must hold checkpoints for the roles, the
+run folder must be writable); a user error exits 2 with one line. Ctrl-C stops the whole
+training, keeps what finished in the run folder and exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,9 +39,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cfisac_env import metrics  # noqa: E402
+from cfisac_env.runs import atomic_path, write_json  # noqa: E402
 from policies.losses import LAMBDA_0  # noqa: E402
 from policies.nets import ARCHS  # noqa: E402
 from policies.training import PRESETS, ROLES, train  # noqa: E402
+from runners import _cli  # noqa: E402
 
 # Published JSC (CVX) means at rho = 0.5 on Demirhan & Alkhateeb's 1000 Pos-1 drops with 5 UEs
 # (shared/reference/demirhan2023/README.md): the dashed line where cvx cannot be run here.
@@ -92,7 +100,8 @@ def plot_curves(path: Path, histories: dict, cvx: dict | None, title: str) -> No
         axes[2].grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
@@ -106,46 +115,67 @@ def read_histories(run: Path) -> dict[str, list[dict[str, float]]]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", default="pos2")
-    p.add_argument("--users", type=int, default=8)
-    p.add_argument("--arch", default="unet", choices=ARCHS)
+    p = _cli.parser(__doc__.split("\n\n")[0], "train")
+    _cli.add_common(p, scenario="pos2", users=8, threads=None)
+    p.add_argument("--arch", default="gram-mlp", choices=ARCHS)
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
-    p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, ...")
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--device", type=_cli.device_type, default="auto",
+                   help="auto (GPU if present), cpu, cuda, ...")
     p.add_argument("--role", action="append", choices=ROLES, dest="roles",
                    help="role to train (repeatable); default: both teachers and the student")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--beta", type=float, default=0.5, help="weight of the fixed-beta baseline")
-    p.add_argument("--lam", type=float, default=LAMBDA_0, help="weight of fixed-lambda")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="scenario override, e.g. --set antennas=32")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--beta", type=_cli.float_in(0.0, 1.0), default=0.5,
+                   help="weight of the fixed-beta baseline, in [0, 1]")
+    p.add_argument("--lam", type=_cli.float_in(0.0, 1.0), default=LAMBDA_0,
+                   help="weight of fixed-lambda, in [0, 1]")
+    p.add_argument("--epochs", type=_cli.positive_int, default=None,
                    help="override the preset's epoch caps (SSNR teacher and the others)")
-    p.add_argument("--time-limit", type=float, default=None,
+    p.add_argument("--time-limit", type=_cli.positive_float, default=None,
                    help="wall-clock seconds per role (the selection so far is kept)")
-    p.add_argument("--cvx-drops", type=int, default=0,
+    p.add_argument("--cvx-drops", type=_cli.nonnegative_int, default=0,
                    help="validation drops solved by the cvx policy for the dashed line "
                         "(seconds each; 0 = published means where they exist)")
     p.add_argument("--init", type=Path, default=None,
                    help="folder of checkpoints to warm-start from (e.g. policies/checkpoints)")
-    p.add_argument("--lr", type=float, default=None, help="override the preset's learning rate")
+    p.add_argument("--lr", type=_cli.positive_float, default=None,
+                   help="override the preset's learning rate")
     p.add_argument("--install", action="store_true",
                    help="copy the checkpoints to policies/checkpoints/")
     p.add_argument("--replot", type=Path, default=None, metavar="RUN",
                    help="only redraw RUN/curves.png from its CSVs (with --cvx-drops)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", dest="quiet",
+                   help="same as --quiet")
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import scenarios
+def check_init(init: Path, scenario: str, users: int, arch: str, roles: tuple[str, ...]
+               ) -> list[str]:
+    """The roles ``init`` holds a checkpoint for (``<scenario>-N<users>-<arch>-<role>.pt``).
 
-    args = parse_args(argv)
+    Raises:
+        ValueError: ``init`` is not a folder or holds none of them (training would silently
+            start from scratch).
+    """
+    if not init.is_dir():
+        raise ValueError(f"--init {init} is not a folder of checkpoints")
+    names = {role: f"{scenario}-N{users}-{arch}-{role}.pt" for role in roles}
+    found = [role for role, name in names.items() if (init / name).is_file()]
+    if not found:
+        raise ValueError(f"--init {init} holds none of {', '.join(names.values())}; "
+                         "nothing to warm-start from")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
+    return _cli.run(lambda: run(parse_args(argv)), "train")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check everything, train, then write curves and summary (atomically)."""
     if args.replot:
-        sc = scenarios.load(args.scenario, users=args.users)
+        if not args.replot.is_dir():
+            raise ValueError(f"--replot {args.replot} is not a run folder")
+        sc = _cli.load_scenario(args)
         val = sc.drops(np.random.default_rng(args.seed + 1), args.cvx_drops)[0] \
             if args.cvx_drops else None
         cvx = cvx_reference(sc.name, sc.system.N, val, sc.system, args.cvx_drops)
@@ -153,21 +183,23 @@ def main(argv: list[str] | None = None) -> int:
                     f"{sc.name}, N={sc.system.N}, {args.arch} ({args.replot.name})")
         print(f"wrote {args.replot / 'curves.png'}")
         return 0
-    try:
-        overrides = dict(scenarios.parse_assignment(s) for s in args.set)
-        roles = tuple(args.roles or ("ssnr-teacher", "sinr-teacher", "student"))
-        pre_over = {"ssnr_epochs": args.epochs, "max_epochs": args.epochs} if args.epochs else {}
-        if args.lr:
-            pre_over["lr"] = args.lr
-        limits = {r: args.time_limit for r in roles} if args.time_limit else None
-        t0 = time.perf_counter()
-        res = train(args.scenario, args.users, args.arch, args.preset, args.device, args.out,
-                    roles, args.seed, args.beta, args.lam, args.threads,
-                    not args.no_progress, overrides, pre_over, limits, args.install, args.init)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    sc = scenarios.load(args.scenario, users=args.users, overrides=overrides)
+    sc = _cli.load_scenario(args)
+    overrides = dict(args.set)
+    roles = tuple(args.roles or ("ssnr-teacher", "sinr-teacher", "student"))
+    if args.init is not None:
+        found = check_init(args.init, sc.name, sc.system.N, args.arch, roles)
+        for role in sorted(set(roles) - set(found)):
+            print(f"note: no {role} checkpoint in --init {args.init}: that role starts from "
+                  "scratch", file=sys.stderr)
+    pre_over = {"ssnr_epochs": args.epochs, "max_epochs": args.epochs} if args.epochs else {}
+    if args.lr:
+        pre_over["lr"] = args.lr
+    limits = {r: args.time_limit for r in roles} if args.time_limit else None
+    t0 = time.perf_counter()
+    res = train(args.scenario, args.users, args.arch, args.preset, args.device, args.out,
+                roles, args.seed, args.beta, args.lam, args.threads,
+                not args.quiet, overrides, pre_over, limits, args.install, args.init)
+    interrupted = bool(getattr(res, "interrupted", False))
     val = sc.drops(np.random.default_rng(args.seed + 1), args.cvx_drops)[0] \
         if args.cvx_drops else None
     cvx = cvx_reference(sc.name, sc.system.N, val, sc.system, args.cvx_drops)
@@ -175,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{sc.name}, N={sc.system.N}, {args.arch}, preset {args.preset}")
     summary = {"scenario": sc.name, "users": sc.system.N, "arch": args.arch,
                "preset": args.preset, "seconds": time.perf_counter() - t0, "cvx": cvx,
-               "roles": res.summary}
-    (res.out / "summary.json").write_text(json.dumps(summary, indent=2))
+               "interrupted": interrupted, "roles": res.summary}
+    write_json(res.out / "summary.json", summary)
     for role, s in res.summary.items():
         print(f"{role:13s} epoch {s['epoch']:4d}/{s['epochs_run']:4d} ({s['stopped']}): "
               f"val SSNR {s['val_g1']:.3f}  val min-SINR {s['val_g2']:.3f}  "
@@ -184,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     if cvx:
         print(f"CVX reference: SSNR {cvx['g1']:.3f}  min-SINR {cvx['g2']:.3f} ({cvx['source']})")
     print(f"wrote {res.out} in {summary['seconds']:.0f} s")
-    return 0
+    if interrupted:
+        print("interrupted: the run folder keeps the epochs that finished", file=sys.stderr)
+    return _cli.outcome(1, 0, interrupted)
 
 
 if __name__ == "__main__":
