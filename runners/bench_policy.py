@@ -14,12 +14,14 @@ of the ``cvx`` policy on the same held-out drops (seed ``--seed``, never used in
 the ratios the issue's quality bar asks for. cvx is solved with ``policies.pool.decide_many``
 (seconds per drop) and cached in the run folder; ``--no-cvx`` uses the published JSC means where
 they exist (pos1, N=5).
+
+The run folder is created (and checked) before any work and the JSON is written atomically; a
+user error exits 2 with one line, Ctrl-C exits 130 (an interrupted cvx solve is never cached).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,9 +32,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cfisac_env import metrics  # noqa: E402
-from cfisac_env.runs import atomic_path, run_dir  # noqa: E402
+from cfisac_env.runs import atomic_path, run_dir, write_json  # noqa: E402
 from policies.checkpoint_store import ROLES, checkpoint_name  # noqa: E402
 from policies.nets import ARCHS, DistributedNets  # noqa: E402
+from runners import _cli  # noqa: E402
 
 LEARNED = ROLES
 PUBLISHED_CVX = {("pos1", 5): (2.103, 3.747)}
@@ -109,12 +112,11 @@ def cvx_scores(sc, csi: np.ndarray, seed: int, jobs: int | None, cache_dir: Path
 
 def cmd_quality(args: argparse.Namespace, out: Path) -> dict:
     import policies
-    import scenarios
     from policies import checkpoint_store as store
     from policies.frontier import frontier
 
     torch.set_num_threads(args.threads)
-    sc = scenarios.load(args.scenario, users=args.users)
+    sc = _cli.load_scenario(args)
     system = sc.system
     csi = sc.drops(np.random.default_rng(args.seed), args.drops)[0]
     res: dict[str, dict[str, float]] = {}
@@ -195,19 +197,18 @@ def quality_bar(res: dict[str, dict[str, float]], cvx: dict | None, bound: float
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = _cli.parser(__doc__.split("\n\n")[0], "bench_policy")
     sub = p.add_subparsers(dest="cmd", required=True)
     lat = sub.add_parser("latency", help="per-AP CPU latency and throughput")
     lat.add_argument("--arch", action="append", choices=ARCHS)
-    lat.add_argument("--users", action="append", type=int)
-    lat.add_argument("--repeats", type=int, default=2000)
-    lat.add_argument("--batch", type=int, default=1000)
-    lat.add_argument("--threads", type=int, default=1)
+    lat.add_argument("--users", action="append", type=_cli.int_in(1, 1024),
+                     help="N (repeatable; default 2, 5, 8)")
+    lat.add_argument("--repeats", type=_cli.int_in(1, 10_000_000), default=2000)
+    lat.add_argument("--batch", type=_cli.int_in(1, 1_000_000), default=1000)
+    _cli.add_common(lat, threads=1, skip=("scenario", "users", "set", "seed"))
     q = sub.add_parser("quality", help="learned roles vs cvx on held-out drops")
-    q.add_argument("--scenario", default="pos2")
-    q.add_argument("--users", type=int, default=8)
+    _cli.add_common(q, scenario="pos2", users=8, seed=20_241_224, threads=1)
     q.add_argument("--arch", default=None, choices=ARCHS,
                    help="architecture of the checkpoints (default: the shipped default)")
     q.add_argument("--frontier", action="append", default=None, choices=LEARNED,
@@ -215,30 +216,35 @@ def main(argv: list[str] | None = None) -> int:
                         "default: student)")
     q.add_argument("--cache", type=Path, default=Path("runs/cache/quality"),
                    help="folder caching the cvx scores of the held-out drops")
-    q.add_argument("--drops", type=int, default=200)
-    q.add_argument("--seed", type=int, default=20_241_224)
-    q.add_argument("--jobs", type=int, default=None, help="cvx worker processes")
-    q.add_argument("--threads", type=int, default=1)
+    q.add_argument("--drops", type=_cli.positive_int, default=200)
+    q.add_argument("--jobs", type=_cli.positive_int, default=None, help="cvx worker processes")
     q.add_argument("--no-cvx", action="store_true")
     q.add_argument("--checkpoints", type=Path, default=None,
                    help="folder of checkpoints to score instead of the shipped ones")
-    for sp in (lat, q):
-        sp.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     if args.cmd == "quality" and args.frontier is None:
         args.frontier = ["student"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
+    return _cli.run(lambda: run(parse_args(argv)), "bench_policy")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check, create the run folder, measure, write the JSON (atomically)."""
+    if args.cmd == "quality":
+        _cli.load_scenario(args)
+        if args.checkpoints is not None and not args.checkpoints.is_dir():
+            raise ValueError(f"--checkpoints {args.checkpoints} is not a folder")
     out = run_dir("bench-policy", args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        result = cmd_latency(args) if args.cmd == "latency" else cmd_quality(args, out)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    result = cmd_latency(args) if args.cmd == "latency" else cmd_quality(args, out)
     name = "latency.json" if args.cmd == "latency" else \
         f"quality-{args.scenario}-N{args.users}.json"
-    (out / name).write_text(json.dumps(result, indent=2))
+    write_json(out / name, result)
     print(f"wrote {out / name}")
-    return 0
+    return _cli.OK
 
 
 if __name__ == "__main__":
