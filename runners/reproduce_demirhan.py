@@ -12,15 +12,17 @@ NS+OPT / CB+OPT drops without a feasible gamma (flagged fallbacks, column ``fb``
 the reference scored them: zero communication beams beside the scheme's sensing beam.
 
 Writes ``runs/<date>-reproduce-demirhan/``: ``power_table.csv`` / ``.json`` and, with
-``--distance``, ``distance_table.csv`` / ``.json`` and ``distance.png``. Exit status 2 on a user
-error (e.g. reference archives not found).
+``--distance``, ``distance_table.csv`` / ``.json`` and ``distance.png``, each atomically, in a
+folder created (and checked) before any solve. Exit status 2 (one line) on a user error (e.g.
+reference archives not found); on Ctrl-C the rows of every rho (or distance bin) that finished
+are written with ``interrupted: true`` and the exit status is 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,10 @@ import numpy as np  # noqa: E402
 import policies  # noqa: E402
 from cfisac_env import metrics  # noqa: E402
 from cfisac_env.channels import csi  # noqa: E402
-from cfisac_env.runs import run_dir  # noqa: E402
+from cfisac_env.runs import atomic_path, run_dir, write_json, write_text  # noqa: E402
 from cfisac_env.system import System  # noqa: E402
 from policies.pool import decide_many  # noqa: E402
+from runners import _cli  # noqa: E402
 
 SCHEMES = {"NS+RZF": "ns-rzf", "NS+OPT": "ns-opt", "CB+OPT": "cb-opt", "JSC+Q1": "cvx"}
 #: Where no gamma is feasible the reference keeps zero communication beams and the scheme's
@@ -47,19 +50,18 @@ METRICS = ("min_sinr", "ssnr")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[1:]))
-    p.add_argument("--drops", type=int, default=20,
+    p = _cli.parser(__doc__, "reproduce_demirhan")
+    p.add_argument("--drops", type=_cli.positive_int, default=20,
                    help="first drops used (per distance bin with --distance)")
     p.add_argument("--distance", action="store_true", help="Fig. 4 trend from distance_sweep")
-    p.add_argument("--rho", type=float, action="append", default=None,
+    p.add_argument("--rho", type=_cli.float_in(0.0, 1.0), action="append", default=None,
                    help="power-sweep rho values to run (repeatable; default: all seven)")
     p.add_argument("--ref", type=Path, default=REFERENCE, help="folder of the reference .npz")
-    p.add_argument("--solver", default="SCS", help="SDP solver of cvx (SCS or CLARABEL)")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument("--out", type=Path, default=None, help="run folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--solver", default="SCS", choices=("SCS", "CLARABEL"),
+                   help="SDP solver of cvx")
+    p.add_argument("--jobs", type=_cli.positive_int, default=None,
+                   help="worker processes (default: all cores)")
+    _cli.add_common(p, threads=None, skip=("scenario", "users", "set", "seed"))
     return p.parse_args(argv)
 
 
@@ -119,13 +121,14 @@ def compare_rows(ref: dict[str, np.ndarray], ours: dict[str, dict[str, np.ndarra
 
 
 def power_sweep(ref: dict[str, np.ndarray], drops: int, solver: str, jobs: int | None,
-                progress: bool, only: list[float] | None = None) -> list[dict[str, Any]]:
+                progress: bool, only: list[float] | None = None,
+                rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Rows for every rho (or those in ``only``) and scheme on the first ``drops`` drops of
-    ``power_sweep.npz``."""
+    ``power_sweep.npz``, appended to ``rows`` as each rho finishes (kept on Ctrl-C)."""
     system = System(ap_xy=ref["ap_xy"])
     sel = np.arange(min(drops, len(ref["ue_xy"])))
     x = csi(system, ref["ue_xy"][sel], ref["target_xy"][sel])
-    rows = []
+    rows = [] if rows is None else rows
     for r, rho in enumerate(ref["rho"]):
         if only is not None and not np.any(np.isclose(rho, only)):
             continue
@@ -135,10 +138,12 @@ def power_sweep(ref: dict[str, np.ndarray], drops: int, solver: str, jobs: int |
 
 
 def distance_sweep(ref: dict[str, np.ndarray], drops: int, solver: str, jobs: int | None,
-                   progress: bool) -> list[dict[str, Any]]:
-    """Rows per distance bin and scheme (rho = 0.5) on the first ``drops`` drops of each bin."""
+                   progress: bool, rows: list[dict[str, Any]] | None = None
+                   ) -> list[dict[str, Any]]:
+    """Rows per distance bin and scheme (rho = 0.5) on the first ``drops`` drops of each bin,
+    appended to ``rows`` as each bin finishes (kept on Ctrl-C)."""
     system = System(ap_xy=ref["ap_xy"])
-    rows = []
+    rows = [] if rows is None else rows
     for b in np.unique(ref["bin"]):
         sel = np.flatnonzero(ref["bin"] == b)[:drops]
         x = csi(system, ref["ue_xy"][sel], ref["target_xy"][sel])
@@ -162,13 +167,16 @@ def format_table(rows: list[dict[str, Any]], key: str) -> str:
     return "\n".join(lines)
 
 
-def write_rows(rows: list[dict[str, Any]], path: Path, config: dict[str, Any]) -> None:
-    """``path.csv`` (one row per cell) and ``path.json`` (config + rows)."""
-    with path.with_suffix(".csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    path.with_suffix(".json").write_text(json.dumps({"config": config, "rows": rows}, indent=2))
+def write_rows(rows: list[dict[str, Any]], path: Path, config: dict[str, Any],
+               interrupted: bool = False) -> None:
+    """``path.csv`` (one row per cell) and ``path.json`` (config + rows), atomically."""
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_text(path.with_suffix(".csv"), buf.getvalue())
+    write_json(path.with_suffix(".json"), {"config": config, "interrupted": interrupted,
+                                           "rows": rows})
 
 
 def plot_distance(rows: list[dict[str, Any]], path: Path) -> None:
@@ -188,41 +196,43 @@ def plot_distance(rows: list[dict[str, Any]], path: Path) -> None:
     axes[1].legend(fontsize=7, ncol=2)
     fig.suptitle(f"Demirhan & Alkhateeb Fig. 4 trend, rho = 0.5, {rows[0]['drops']} drops per bin")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.drops < 1:
-        print("error: --drops must be >= 1", file=sys.stderr)
-        return 2
+    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
+    return _cli.run(lambda: reproduce(parse_args(argv)), "reproduce_demirhan")
+
+
+def reproduce(args: argparse.Namespace) -> int:
+    """Check the reference, create the run folder, solve, write what finished."""
+    ref = load_reference(args.ref, "distance_sweep.npz" if args.distance else "power_sweep.npz")
+    if not args.distance and args.rho and not any(np.isclose(ref["rho"], r).any()
+                                                  for r in args.rho):
+        raise ValueError(f"--rho {args.rho} matches none of {ref['rho'].tolist()}")
     out = run_dir("reproduce-demirhan", args.out)
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    key, stem = ("bin_m", "distance_table") if args.distance else ("rho", "power_table")
+    rows: list[dict[str, Any]] = []
+    interrupted = False
     try:
         if args.distance:
-            ref = load_reference(args.ref, "distance_sweep.npz")
-            rows = distance_sweep(ref, args.drops, args.solver, args.jobs, not args.quiet)
-            key, stem = "bin_m", "distance_table"
+            distance_sweep(ref, args.drops, args.solver, args.jobs, not args.quiet, rows)
         else:
-            ref = load_reference(args.ref, "power_sweep.npz")
-            rows = power_sweep(ref, args.drops, args.solver, args.jobs, not args.quiet, args.rho)
-            if not rows:
-                raise ValueError(f"--rho {args.rho} matches none of {ref['rho'].tolist()}")
-            key, stem = "rho", "power_table"
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+            power_sweep(ref, args.drops, args.solver, args.jobs, not args.quiet, args.rho, rows)
     except KeyboardInterrupt:
-        print("interrupted: no table written", file=sys.stderr)
-        return 130
-    out.mkdir(parents=True, exist_ok=True)
+        interrupted = True
+        print(f"interrupted: writing the {len(rows)} rows that finished", file=sys.stderr)
+    if not rows:
+        return _cli.outcome(0, 0, interrupted)
     print(format_table(rows, key))
-    write_rows(rows, out / stem, config)
+    write_rows(rows, out / stem, config, interrupted)
     if args.distance:
         plot_distance(rows, out / "distance.png")
     print(f"wrote {out}/{stem}.csv, .json" + (" and distance.png" if args.distance else ""))
-    return 0
+    return _cli.outcome(1, 0, interrupted)
 
 
 if __name__ == "__main__":
