@@ -14,11 +14,13 @@ with ``gamma = gamma_high`` of NS+OPT. Beams are extracted as
 Speed: the problem is solved in the per-AP subspace ``span{h_l1 .. h_lN, a_l}``
 (:mod:`policies.cvx_basis`; exact, ``LM = 32 -> L Q = 12`` rows at N = 5) and built once with
 cvxpy Parameters (DPP), so each drop only refills data. The solver is selectable: SCS with
-tolerances 1e-6 (default) or Clarabel (interior point; same results, slower from N = 5 up).
+tolerances 1e-6 or Clarabel (interior point; same results, slower from N = 5 up). The ``cvx``
+policy's default is faster still: :mod:`policies.cvx_ipm` solves the same problem without cvxpy.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,42 @@ SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     "CLARABEL": {"tol_feas": 1e-6, "tol_gap_abs": 1e-6, "tol_gap_rel": 1e-6},
     "SCS": {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 100_000},
 }
+
+
+#: SCS's status value for "interrupted by SIGINT".
+_SCS_SIGINT = -5
+
+
+def solve_problem(problem: cp.Problem, solver: str, options: dict[str, Any] | None = None,
+                  deadline: float | None = None) -> None:
+    """``problem.solve(solver=solver, **options)`` that neither swallows Ctrl-C nor runs
+    past ``deadline`` (a ``time.perf_counter()`` value; TimeoutError).
+
+    SCS installs its own SIGINT handler during a solve and returns "interrupted", which cvxpy
+    reports as a solver error; here that status raises KeyboardInterrupt instead. The remaining
+    time is passed to SCS (``time_limit_secs``) and Clarabel (``time_limit``); a solve that ends
+    past the deadline raises TimeoutError.
+    """
+    opts = dict(options or {})
+    if deadline is not None:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise TimeoutError("past the time limit before the solve")
+        if solver == "SCS":
+            opts["time_limit_secs"] = left
+        elif solver == "CLARABEL":
+            opts["time_limit"] = left
+    if solver == "SCS":
+        data, chain, inverse = problem.get_problem_data(solver)
+        raw = chain.solver.solve_via_data(data, False, False, opts)
+        info = raw.get("info", {}) if isinstance(raw, dict) else {}
+        if info.get("status_val", info.get("statusVal")) == _SCS_SIGINT:
+            raise KeyboardInterrupt("SCS was interrupted (SIGINT)")
+        problem.unpack_results(raw, chain, inverse)
+    else:
+        problem.solve(solver=solver, **opts)
+    if deadline is not None and time.perf_counter() > deadline:
+        raise TimeoutError("solve ended past the time limit")
 
 
 @dataclass
@@ -80,12 +118,13 @@ class JointSDPSolver:
         objective = s.sensing_gain / s.radar_noise * cp.real(cp.sum(cp.multiply(self._ac, total)))
         self._problem = cp.Problem(cp.Maximize(objective), cons)
 
-    def solve(self, hc: np.ndarray, gamma: float) -> SDPResult:
+    def solve(self, hc: np.ndarray, gamma: float, deadline: float | None = None) -> SDPResult:
         """Solve one drop.
 
         Args:
             hc: complex CSI ``(L, M, Q)``.
             gamma: the SINR target ``gamma_high`` (> 0).
+            deadline: ``time.perf_counter()`` value past which TimeoutError is raised.
 
         Returns:
             :class:`SDPResult` with extracted beams ``(L, M, Q)`` (not yet power-projected).
@@ -106,7 +145,7 @@ class JointSDPSolver:
         try:
             with warnings.catch_warnings():   # "may be inaccurate": the caller verifies the beams
                 warnings.simplefilter("ignore", UserWarning)
-                self._problem.solve(solver=self.solver, **self.options)
+                solve_problem(self._problem, self.solver, self.options, deadline)
         except cp.error.SolverError as e:
             return SDPResult(None, np.nan, f"solver error: {e}")
         status = self._problem.status

@@ -29,6 +29,7 @@ from cfisac_env import metrics
 from cfisac_env.system import System
 from policies.classic import rzf_beams
 from policies.cvx_basis import expand, reduce, span_basis
+from policies.cvx_sdp import solve_problem
 
 #: Bisection of the reference: interval and absolute tolerance.
 GAMMA_LOW, GAMMA_HIGH, GAMMA_TOL = 0.01, 60.0, 0.01
@@ -91,11 +92,11 @@ class MaxMinSINR:
         self._t = t
         self._problem = cp.Problem(cp.Minimize(t), cons)
 
-    def _power_scale(self, gamma: float) -> tuple[float, str]:
+    def _power_scale(self, gamma: float, deadline: float | None = None) -> tuple[float, str]:
         """Solve the power-scale SOCP at ``gamma``; ``(t*, status)`` (``t* = inf`` on failure)."""
         self._gc.value = np.sqrt(1.0 + 1.0 / gamma) * self._gh.value
         try:
-            self._problem.solve(solver=self.solver, ignore_dpp=False)
+            solve_problem(self._problem, self.solver, None, deadline)
         except cp.error.SolverError as e:
             return np.inf, f"solver error: {e}"
         status = self._problem.status
@@ -103,12 +104,14 @@ class MaxMinSINR:
             return np.inf, status
         return float(self._t.value), status
 
-    def solve(self, hc: np.ndarray, sense: np.ndarray) -> MaxMinResult:
+    def solve(self, hc: np.ndarray, sense: np.ndarray, deadline: float | None = None
+              ) -> MaxMinResult:
         """Bisect one drop.
 
         Args:
             hc: complex CSI ``(L, M, Q)``.
             sense: the fixed sensing beams ``(L, M)`` complex.
+            deadline: ``time.perf_counter()`` value past which TimeoutError is raised.
 
         Returns:
             :class:`MaxMinResult`; the beams are those of the last feasible midpoint, each
@@ -124,7 +127,7 @@ class MaxMinSINR:
         state = {"comm": None, "solves": 0, "status": "no feasible gamma"}
 
         def feasible(gamma: float) -> bool:
-            t, status = self._power_scale(gamma)
+            t, status = self._power_scale(gamma, deadline)
             state["solves"] += 1
             if not t <= 1.0:
                 return False
@@ -386,45 +389,39 @@ class FastMaxMinSINR:
         return rzf if rzf > GAMMA_LOW else 0.1 * bound
 
     @staticmethod
-    def _next_gamma(feas, infeas, state, ok, side, stale, g) -> float:
+    def _next_gamma(feas: list, infeas: list, state: dict, g: float) -> float:
         """Next trial ``gamma``: root finding on ``y = 1/t*^2`` against ``x = 1/gamma``, about
         linear (``y = k (x - 1/gamma_inf)`` when the power grows like ``gamma / (1 - gamma /
-        gamma_inf)``)."""
-        if not (feas or infeas):
+        gamma_inf)``), aimed so that the trial also decides the first undecided midpoint."""
+        pts = feas + infeas
+        if not pts:
             return max(GAMMA_LOW, 0.3 * g)                 # the solve failed: try lower
-        if feas and infeas:
-            # Illinois regula falsi between the tightest bracket ends (F = y - 1).
-            a, fa = min(feas)
-            b, fb = max(infeas)
-            fa, fb = fa - 1.0, fb - 1.0
-            if stale and side == 1:                        # the feasible end moved twice
-                fb *= 0.5 ** stale
-            elif stale:
-                fa *= 0.5 ** stale
-            est = b - fb * (b - a) / (fb - fa) if fb != fa else 0.5 * (a + b)
-            # Secant through the two points nearest the root when it falls inside the bracket
-            # (the bracket ends can be far apart and the line between them poor).
-            (x1, y1), (x2, y2) = sorted(feas + infeas, key=lambda p: abs(p[1] - 1.0))[:2]
-            if x1 != x2 and y1 != y2:
-                sec = x1 + (1.0 - y1) * (x2 - x1) / (y2 - y1)
-                if b < sec < a and not stale:
-                    est = sec
-            mid = undecided_midpoint(state["lo"], state["hi"])
-            if mid is not None and abs(est - 1.0 / mid) < 0.25 * (a - b):
-                est = 1.0 / mid                             # decide that midpoint outright
-            est = float(np.clip(est, b + 1e-15, a - 1e-15))
+        near = sorted(pts, key=lambda p: abs(p[1] - 1.0))
+        x1, y1 = near[0]
+        if len(pts) == 1:
+            # Half the step of the line through the origin (no coupling): coupled drops have
+            # a much lower gamma* than that line says.
+            est = x1 + 0.5 * (x1 / y1 - x1)
         else:
-            # One side only: secant through the two points nearest the root, or the line
-            # through the origin (no coupling), stepping 5 % past the estimate so that the next
-            # point lands on the other side.
-            pts = sorted(feas) if feas else sorted(infeas, reverse=True)
-            x2, y2 = pts[0]
-            est = x2 / y2
-            if len(pts) >= 2:
-                x1, y1 = pts[1]
-                if x1 != x2 and (y2 - y1) / (x2 - x1) > 0:
-                    est = x2 + (1.0 - y2) * (x2 - x1) / (y2 - y1)
-            est = x2 + 1.05 * (est - x2)
+            x2, y2 = near[1]
+            est = x1 + (1.0 - y1) * (x2 - x1) / (y2 - y1) if y2 != y1 else x1 / y1
+        bracket = (max(infeas)[0], min(feas)[0]) if feas and infeas else None
+        if not est > 0:
+            est = x1 / max(y1, 1e-300)
+        err = abs(est - x1)
+        mid = undecided_midpoint(state["lo"], state["hi"])
+        xm = 1.0 / mid if mid is not None else np.inf
+        close = err <= 0.02 * est                           # the estimate has converged a bit
+        if close and abs(xm - est) <= 2.0 * err:
+            est = xm                                        # a coin flip: decide it outright
+        elif close and abs(xm - est) <= 6.0 * err:
+            # Aim between the estimate and that midpoint, twice the estimate's error away: if
+            # the estimate is that good, the answer lands on the midpoint's side and decides it.
+            est = est + np.sign(xm - est) * 2.0 * err
+        else:
+            est = x1 + 1.05 * (est - x1)                    # 5 % past: land on the other side
+        if bracket and not bracket[0] < est < bracket[1]:
+            est = 0.5 * (bracket[0] + bracket[1])
         return float(np.clip(1.0 / est, GAMMA_LOW, GAMMA_HIGH)) if est > 0 else GAMMA_HIGH
 
     def solve(self, hc: np.ndarray, sense: np.ndarray, need_beams: bool = True,
@@ -468,15 +465,12 @@ class FastMaxMinSINR:
         g0 = guess if guess is not None and np.isfinite(guess) and guess > 0 else \
             self.cold_guess(hc, sense)
         g = float(np.clip(g0, GAMMA_LOW, GAMMA_HIGH))
-        side, stale = 0, 0
         while state["solves"] < ROOT_SOLVES and \
                 undecided_midpoint(state["lo"], state["hi"]) is not None:
             ok = evaluate(g)
             if (ok and g >= GAMMA_HIGH) or (not ok and g <= GAMMA_LOW):
                 continue                                    # the replay decides every midpoint
-            g = self._next_gamma(feas, infeas, state, ok, side, stale, g)
-            new_side = 1 if ok else -1
-            stale, side = (stale + 1 if new_side == side else 0), new_side
+            g = self._next_gamma(feas, infeas, state, g)
         gamma_high, _, _ = reference_gamma(evaluate, known_lo=state["lo"], known_hi=state["hi"])
         self.gamma_star = _root_estimate(feas, infeas, gamma_high)
         comm, status = None, "no feasible gamma"
