@@ -24,7 +24,7 @@ LATENCY_MODES = ("measured", "fixed", "zero")
 MANOEUVRES = ("cruise", "accelerate", "brake", "lane_change")
 KINDS = ("static", "road")
 LIMITS = {"max_aps": 256, "max_lanes": 16, "max_antennas": 4096, "max_users": 1024,
-          "max_vehicles_per_lane": 250, "max_steps_per_decision": 10_000,
+          "max_vehicles_per_lane": 250, "max_steps_per_decision": 1000,
           "max_sim_steps": 2_000_000}
 
 
