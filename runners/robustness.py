@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def plot_sweep(points: list[Point], path: Any, title: str) -> None:
+def plot_sweep(points: list[Point], path: Any, title: str, colors: dict[str, str]) -> None:
     """2 x A panels: SSNR (top) and min-SINR (bottom) vs each axis, one line per policy with
     its 95 % interval as a band."""
     axes = list(dict.fromkeys(p.axis for p in points))
@@ -73,16 +73,16 @@ def plot_sweep(points: list[Point], path: Any, title: str) -> None:
     for j, axis in enumerate(axes):
         label, settings = AXES[axis]
         values = [v for v, _ in settings]
-        for k, name in enumerate(names):
+        for name in names:
             rows = {p.value: p for p in points if p.axis == axis and p.policy == name}
             xs = [v for v in values if v in rows]
             pos = [_position(axis, v, values) for v in xs]
             for i, metric in enumerate(("ssnr", "min_sinr")):
                 r = [next(x for x in rows[v].rows() if x["metric"] == metric) for v in xs]
-                ax[i, j].plot(pos, [x["mean"] for x in r], "o-", color=f"C{k}", label=name,
+                ax[i, j].plot(pos, [x["mean"] for x in r], "o-", color=colors[name], label=name,
                               ms=3.5)
                 ax[i, j].fill_between(pos, [x["lo"] for x in r], [x["hi"] for x in r],
-                                      color=f"C{k}", alpha=0.15, lw=0)
+                                      color=colors[name], alpha=0.15, lw=0)
         for i, ylab in enumerate(("mean SSNR (linear)", "mean min-SINR (linear)")):
             ax[i, j].set_ylabel(ylab)
             ax[i, j].grid(alpha=0.3)
@@ -103,20 +103,20 @@ def _position(axis: str, value: float, values: list[float]) -> float:
     return float(values.index(value)) if axis == "k_factor_db" else float(value)
 
 
-def plot_ageing(rows: list[AgeingRow], path: Any, title: str) -> None:
+def plot_ageing(rows: list[AgeingRow], path: Any, title: str, colors: dict[str, str]) -> None:
     """Mean SSNR and min-SINR of the closed loop vs CSI delay, solid: Rician, dashed: LoS."""
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     names = list(dict.fromkeys(r.policy for r in rows))
     channels = list(dict.fromkeys(r.channel for r in rows))
-    for k, name in enumerate(names):
+    for name in names:
         for c, ch in enumerate(channels):
             sel = sorted((r for r in rows if r.policy == name and r.channel == ch),
                          key=lambda r: r.delay_s)
             ls = "--" if c == 0 else "-"
             d = [r.delay_s * 1e3 for r in sel]
-            ax[0].plot(d, [r.ssnr for r in sel], ls, marker="o", ms=3, color=f"C{k}",
+            ax[0].plot(d, [r.ssnr for r in sel], ls, marker="o", ms=3, color=colors[name],
                        label=name if c == len(channels) - 1 else None)
-            ax[1].plot(d, [r.min_sinr for r in sel], ls, marker="o", ms=3, color=f"C{k}")
+            ax[1].plot(d, [r.min_sinr for r in sel], ls, marker="o", ms=3, color=colors[name])
     ax[0].set_ylabel("mean SSNR (linear)")
     ax[1].set_ylabel("mean min-SINR (linear)")
     for a in ax:
@@ -156,6 +156,7 @@ def robustness(args: argparse.Namespace) -> int:
     specs = list(dict.fromkeys(args.policy or POLICIES))
     track_specs = list(dict.fromkeys(args.tracking_policy
                                      or [s for s in specs if s != "cvx"]))
+    colors = {name: f"C{k}" for k, name in enumerate(dict.fromkeys(specs + track_specs))}
     road, track_pols, failed = build_tracking(args, track_specs)
     out = run_dir(f"robustness-{sc.name}-N{sc.system.N}", args.out)
     t0 = time.perf_counter()
@@ -190,7 +191,7 @@ def robustness(args: argparse.Namespace) -> int:
         with atomic_path(out / "robustness.png") as tmp:
             plot_sweep(points, tmp, f"{sc.name}, N = {sc.system.N}: policies decide on estimated "
                        f"CSI, scored on the true channel ({args.drops} drops, cvx "
-                       f"{args.heavy_drops}); bands: 95 % intervals")
+                       f"{args.heavy_drops}); bands: 95 % intervals", colors)
         files += ["robustness.csv", "robustness.png"]
     if rows:
         f = io.StringIO()
@@ -207,7 +208,7 @@ def robustness(args: argparse.Namespace) -> int:
             plot_ageing(rows, tmp, f"{args.tracking}: closed loop, zero compute latency, beams "
                         f"from CSI aged by the delay; seed {args.seed}\ndashed: LoS, solid: "
                         "Rician K = 6 dB ageing with the walkers' Doppler at 3.5 GHz "
-                        "(Gauss-Markov)")
+                        "(Gauss-Markov)", colors)
         files += ["ageing.csv", "ageing.png"]
     write_json(out / "summary.json", json_safe(summary))
     for name, err in failed.items():
