@@ -49,36 +49,46 @@ class Frontier:
         return float(self.ssnr[ok].mean() / self.frontier_ssnr[ok].mean())
 
 
-def frontier(csi: np.ndarray, beams: np.ndarray, system: System, solver: str = "SCS",
-             progress: bool = False) -> Frontier:
-    """The frontier SSNR of ``beams`` on every drop.
+def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: str = "SCS",
+                  progress: bool = False) -> np.ndarray:
+    """The joint SDP's optimum SSNR at SINR target ``gamma[i]`` on drop ``i``.
 
     Args:
-        csi, beams: ``(B, L, 2, M, Q)`` float32 (beams within budget, e.g. a policy's output).
+        csi: ``(B, L, 2, M, Q)`` float32, the true channel of each drop.
+        gamma: ``(B,)`` linear SINR targets (a policy's min-SINR on each drop).
         system: the system.
         solver: SDP solver (see :class:`policies.cvx_sdp.JointSDPSolver`).
         progress: tqdm bar over the drops.
 
     Returns:
-        :class:`Frontier`; a drop whose min-SINR is not positive gets the SSNR bound as frontier
-        (no SINR constraint binds).
+        ``(B,)`` SSNR; the SSNR bound where ``gamma <= 0`` (no SINR constraint binds), NaN where
+        the solver failed. On Ctrl-C the drops not yet solved stay NaN.
     """
     from tqdm.auto import tqdm
 
     from policies.cvx_sdp import JointSDPSolver
 
     csi = np.asarray(csi)
-    g1, g2 = metrics.g1_g2(csi, beams, system)
     hc = csi[:, :, 0].astype(np.float64) + 1j * csi[:, :, 1]            # (B, L, M, Q)
     sdp = JointSDPSolver(system, solver)
     out = np.full(len(csi), np.nan)
     try:
         for i in tqdm(range(len(csi)), desc="frontier", disable=not progress, leave=False):
-            if g2[i] <= 0:
-                out[i] = system.ssnr_bound
-                continue
-            res = sdp.solve(hc[i], float(g2[i]))
-            out[i] = res.ssnr_opt
+            out[i] = system.ssnr_bound if gamma[i] <= 0 else \
+                sdp.solve(hc[i], float(gamma[i])).ssnr_opt
     except KeyboardInterrupt:
-        pass  # keep the drops solved so far; the rest stay NaN
-    return Frontier(np.asarray(g1, float), np.asarray(g2, float), out)
+        pass
+    return out
+
+
+def frontier(csi: np.ndarray, beams: np.ndarray, system: System, solver: str = "SCS",
+             progress: bool = False) -> Frontier:
+    """The frontier of ``beams`` on every drop (:func:`frontier_ssnr` at their min-SINR).
+
+    Args:
+        csi, beams: ``(B, L, 2, M, Q)`` float32 (beams within budget, e.g. a policy's output).
+        system, solver, progress: as :func:`frontier_ssnr`.
+    """
+    g1, g2 = metrics.g1_g2(np.asarray(csi), beams, system)
+    return Frontier(np.asarray(g1, float), np.asarray(g2, float),
+                    frontier_ssnr(csi, g2, system, solver, progress))

@@ -14,7 +14,8 @@ names the objective and the selection rule:
 | fixed-lambda | eq. 11, fixed lambda     | patience on selection | balanced rule       |
 
 Balanced rule: the highest validation SSNR among epochs whose validation min-SINR is at least
-``select_ratio`` (0.94) of the best validation min-SINR of the run.
+``select_ratio`` (0.94) of the best validation min-SINR of the run (the seed's). A preset may
+select students by ``maxmin`` instead: the epoch with the highest ``min(g1/g1max, g2/g2max)``.
 
 Checkpoints (see :func:`save_checkpoint`; read, found and installed by
 :mod:`policies.checkpoint_store`) hold every AP's weights, the architecture, the system, the
@@ -58,6 +59,8 @@ class Preset:
         max_epochs: epoch cap of the other roles.
         patience: epochs without a better validation metric before stopping.
         select_ratio: the balanced selection's min-SINR threshold (share of the run's best).
+        select: the students' selection, ``"balanced"`` (the seed's 94 % rule) or
+            ``"maxmin"`` (see :class:`Selector`); fixed-beta always uses the seed's rule.
         width: first-layer channels of the CAE/U-net, hidden units of ``gram-mlp``; None =
             :func:`default_width` of the architecture.
         fresh: draw new training drops every epoch (an endless data set) instead of reusing them.
@@ -76,6 +79,7 @@ class Preset:
     max_epochs: int
     patience: int
     select_ratio: float = 0.94
+    select: str = "balanced"
     width: int | None = None
     fresh: bool = False
     min_lr: float = 0.0
@@ -84,18 +88,22 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # The seed paper's schedule (issue #4, item 4).
+    # The seed paper's schedule (section 8): 20,000 drops split 97/3, Adam 0.01, batch 500,
+    # ReduceLROnPlateau x0.1 after 10 epochs, SSNR teacher 100 epochs, others <= 1000 epochs
+    # with patience 100; "paper-80k": the 80,000 drops of its N = 8 runs (Fig. 15).
     "paper": Preset(drops=20_000, val_fraction=0.03, lr=0.01, batch=500, plateau_factor=0.1,
                     plateau_patience=10, ssnr_epochs=100, max_epochs=1000, patience=100),
-    # Teachers + student of one scenario in <= 20 min on 2 shared CPU cores: a width-8 U-net
-    # (3.3x cheaper per step than width 16, same validation min-SINR in a 80-epoch test), fresh
-    # drops every epoch (no overfitting, no 20k set to revisit), a faster learning-rate decay,
-    # and caps of 150 s for the SSNR teacher and 500 s for each other role (1150 s in all, the
-    # rest of 20 min for data, g1max/g2max and checkpoints), whatever the machine's load.
-    "cpu": Preset(drops=11_000, val_fraction=1_000 / 11_000, lr=0.01, batch=500,
-                  plateau_factor=0.3, plateau_patience=5, ssnr_epochs=8, max_epochs=200,
-                  patience=25, width=8, fresh=True, min_lr=1e-5, time_limit=500.0,
-                  ssnr_time_limit=150.0),
+    "paper-80k": Preset(drops=80_000, val_fraction=0.03, lr=0.01, batch=500, plateau_factor=0.1,
+                        plateau_patience=10, ssnr_epochs=100, max_epochs=1000, patience=100),
+    # Teachers + student of one scenario in <= 20 min on 2 shared CPU cores, sized for the
+    # default gram-mlp (any arch works): fresh drops every epoch (10,000, never revisited, so
+    # no overfitting), 1,000 fixed validation drops, Adam 1e-3 halved after 10 flat epochs,
+    # patience 150, and caps of 60 s for the SSNR teacher (it reaches the bound in seconds)
+    # and 480 s for each other role, whatever the machine's load.
+    "cpu": Preset(drops=11_000, val_fraction=1_000 / 11_000, lr=1e-3, batch=500,
+                  plateau_factor=0.5, plateau_patience=10, ssnr_epochs=40, max_epochs=100_000,
+                  patience=150, fresh=True, min_lr=1e-6, time_limit=480.0, ssnr_time_limit=60.0,
+                  select="maxmin"),
     # Seconds-long smoke run for tests and CI.
     "tiny": Preset(drops=300, val_fraction=0.2, lr=0.01, batch=60, plateau_factor=0.5,
                    plateau_patience=2, ssnr_epochs=2, max_epochs=3, patience=2, width=4),
@@ -152,14 +160,19 @@ def evaluate(nets: DistributedNets, csi: torch.Tensor | np.ndarray, batch: int =
 class Selector:
     """Model selection over epochs; keeps only the states that can still be selected.
 
-    ``mode``: ``"g1"`` (best val SSNR), ``"g2"`` (best val min-SINR) or ``"balanced"`` (highest
-    val SSNR among epochs with val min-SINR >= ``ratio`` x the best seen).
+    ``mode``: ``"g1"`` (best val SSNR), ``"g2"`` (best val min-SINR), ``"balanced"`` (the seed's
+    rule: highest val SSNR among epochs with val min-SINR >= ``ratio`` x the best seen) or
+    ``"maxmin"`` (highest ``min(g1 / norms[0], g2 / norms[1])``: the epoch closest to both
+    teachers at once, the balance eq. 12 steers to; needs ``norms = (g1max, g2max)``).
     """
 
-    def __init__(self, mode: str, ratio: float = 0.94) -> None:
-        if mode not in ("g1", "g2", "balanced"):
+    def __init__(self, mode: str, ratio: float = 0.94,
+                 norms: tuple[float, float] | None = None) -> None:
+        if mode not in ("g1", "g2", "balanced", "maxmin"):
             raise ValueError(f"unknown selection mode {mode!r}")
-        self.mode, self.ratio = mode, ratio
+        if mode == "maxmin" and not norms:
+            raise ValueError("the maxmin selection needs norms = (g1max, g2max)")
+        self.mode, self.ratio, self.norms = mode, ratio, norms
         self.best_g2 = -math.inf
         self.best_g2_epoch = -1
         self.cands: list[tuple[int, float, float, dict[str, torch.Tensor]]] = []
@@ -168,10 +181,8 @@ class Selector:
         """Consider epoch ``epoch`` with val means ``g1, g2``; ``state()`` copies the weights."""
         if g2 > self.best_g2:
             self.best_g2, self.best_g2_epoch = g2, epoch
-        if self.mode in ("g1", "g2"):
-            key = g1 if self.mode == "g1" else g2
-            if not self.cands or key > (self.cands[0][1] if self.mode == "g1" else
-                                        self.cands[0][2]):
+        if self.mode in ("g1", "g2", "maxmin"):
+            if not self.cands or self._key(g1, g2) > self._key(*self.cands[0][1:3]):
                 self.cands = [(epoch, g1, g2, state())]
             return
         if g2 < self.ratio * self.best_g2:
@@ -182,9 +193,14 @@ class Selector:
         self.cands = [c for c in keep if c[2] >= self.ratio * self.best_g2]
         self.cands.append((epoch, g1, g2, state()))
 
+    def _key(self, g1: float, g2: float) -> float:
+        if self.mode == "maxmin":
+            return min(g1 / self.norms[0], g2 / self.norms[1])
+        return g1 if self.mode == "g1" else g2
+
     def selected(self) -> tuple[int, float, float, dict[str, torch.Tensor]]:
         """``(epoch, g1, g2, state)`` of the selection so far."""
-        if self.mode in ("g1", "g2"):
+        if self.mode in ("g1", "g2", "maxmin"):
             return self.cands[0]
         ok = [c for c in self.cands if c[2] >= self.ratio * self.best_g2]
         return max(ok, key=lambda c: c[1])
@@ -210,8 +226,10 @@ class RunResult:
     stopped: str = ""
 
 
-def _selection_mode(role: str) -> str:
-    return {"ssnr-teacher": "g1", "sinr-teacher": "g2"}.get(role, "balanced")
+def _selection_mode(role: str, objective: Objective, preset: Preset) -> str:
+    if role in ("ssnr-teacher", "sinr-teacher"):
+        return "g1" if role == "ssnr-teacher" else "g2"
+    return preset.select if objective.kind == "student" else "balanced"
 
 
 def fit(nets: DistributedNets, objective: Objective, role: str, scenario: Any,
@@ -241,7 +259,9 @@ def fit(nets: DistributedNets, objective: Objective, role: str, scenario: Any,
     fixed = role == "ssnr-teacher"
     epochs = preset.ssnr_epochs if fixed else preset.max_epochs
     n_train = (preset.drops - val_csi.shape[0]) if preset.fresh else train_csi.shape[0]
-    selector = Selector(_selection_mode(role), preset.select_ratio)
+    selector = Selector(_selection_mode(role, objective, preset), preset.select_ratio,
+                        (objective.g1max, objective.g2max) if objective.kind == "student"
+                        else None)
     history: list[dict[str, float]] = []
     stopped = "epoch cap"
     t0 = time.perf_counter()
@@ -343,7 +363,7 @@ def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
         w.writerows(rows)
 
 
-def train(scenario: str = "pos2", users: int = 8, arch: str = "unet", preset: str = "cpu",
+def train(scenario: str = "pos2", users: int = 8, arch: str = "gram-mlp", preset: str = "cpu",
           device: str = "auto", out: str | Path | None = None,
           roles: tuple[str, ...] = ("ssnr-teacher", "sinr-teacher", "student"),
           seed: int = 0, beta: float = 0.5, lam: float = LAMBDA_0, threads: int | None = None,

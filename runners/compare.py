@@ -63,6 +63,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="torch device for learned policies")
     p.add_argument("--jobs", type=_cli.positive_int, default=None,
                    help="worker processes for heavy solvers (default: all cores)")
+    p.add_argument("--frontier", action="store_true",
+                   help="add each policy's frontier efficiency: mean SSNR / the best SSNR a "
+                        "central design reaches at its own min-SINR (one joint SDP per drop, "
+                        "on the heavy drops)")
     p.add_argument("--no-train", action="store_true",
                    help="skip learned policies without a checkpoint instead of training one")
     return p.parse_args(argv)
@@ -125,6 +129,23 @@ def run_all(specs: list[str], scenario: scenarios.Scenario, drops: Drops, args: 
     return runs, False
 
 
+def add_frontier(rows: list[dict[str, Any]], runs: dict[str, PolicyRun], drops: Drops,
+                 scenario: scenarios.Scenario, heavy_drops: int, progress: bool) -> None:
+    """Add ``frontier_efficiency`` (and ``frontier_drops``) to each row, on the policy's drops
+    among the first ``heavy_drops`` (see :mod:`policies.frontier`)."""
+    from policies.frontier import frontier_ssnr
+
+    for row in rows:
+        run = runs[row["policy"]]
+        keep = (run.index < heavy_drops) & np.isfinite(run.min_sinr)
+        fs = frontier_ssnr(drops.truth[run.index[keep]], run.min_sinr[keep], scenario.system,
+                           progress=progress)
+        ok = np.isfinite(fs)
+        row["frontier_drops"] = int(ok.sum())
+        row["frontier_efficiency"] = float(run.ssnr[keep][ok].mean() / fs[ok].mean()) \
+            if ok.any() else float("nan")
+
+
 def fmt(x: float, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
@@ -136,6 +157,9 @@ def table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
     head = ["policy", "drops", "SSNR mean", "med", "p5", "minSINR mean", "med", "p5",
             "SSNR x cvx", "SINR x cvx", ">=gamma", "time ms (med)", "p95", "timed as",
             "speed-up", "fronthaul", "fallback", "over-P", "errors"]
+    frontier = any("frontier_efficiency" in r for r in rows)
+    if frontier:
+        head.insert(10, "frontier")
     body = []
     for r in rows:
         body.append([r["policy"], str(r["drops"]), fmt(r["ssnr"]["mean"]),
@@ -146,6 +170,8 @@ def table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
                      fmt(r["time_ms"]["p95"]), r["timing"], fmt(r.get("speedup")),
                      str(r["fronthaul"]), str(r["fallbacks"]), str(r["over_budget"]),
                      str(r["errors"])])
+        if frontier:
+            body[-1].insert(10, fmt(r.get("frontier_efficiency")))
     for name, err in failed.items():
         body.append([name, "0"] + ["-"] * (len(head) - 3) + [f"FAILED: {err[:60]}"])
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
@@ -256,6 +282,8 @@ def compare(args: argparse.Namespace) -> int:
     failed = {k: v for k, v in results.items() if isinstance(v, str)}
     ref = runs.get(REFERENCE)
     rows = [summary(r, ref) for r in runs.values()]
+    if args.frontier and not interrupted:
+        add_frontier(rows, runs, drops, scenario, args.heavy_drops, not args.quiet)
     print(f"\n{scenario.name}: N = {scenario.system.N} UEs, L = {scenario.system.L} APs x "
           f"M = {scenario.system.M} antennas; {args.drops} drops (seed {args.seed}), heavy "
           f"solvers on the first {min(args.heavy_drops, args.drops)}")

@@ -26,6 +26,16 @@ def test_selector_balanced_rule():
     assert all(c[2] >= 0.94 * 2.05 for c in sel.cands)  # unselectable states are dropped
 
 
+def test_selector_maxmin_picks_the_epoch_closest_to_both_teachers():
+    sel = Selector("maxmin", norms=(4.0, 2.0))
+    # min(g1/4, g2/2): 0.25, 0.5, 0.475, 0.25 -> epoch 1.
+    for epoch, (g1, g2) in enumerate([(3.0, 0.5), (2.0, 1.5), (1.9, 1.8), (1.0, 2.0)]):
+        sel.offer(epoch, g1, g2, dict)
+    assert sel.selected()[0] == 1
+    with pytest.raises(ValueError, match="norms"):
+        Selector("maxmin")
+
+
 def test_selector_single_metric_modes():
     for mode, expected in (("g1", 0), ("g2", 3)):
         sel = Selector(mode)
