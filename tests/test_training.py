@@ -9,9 +9,9 @@ import torch
 
 import scenarios
 from cfisac_env import metrics
-from policies.nets import DistributedNets
 from policies import checkpoint_store as store
 from policies.checkpoint_store import CheckpointError
+from policies.nets import DistributedNets
 from policies.training import Selector, evaluate, train
 
 
