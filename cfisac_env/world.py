@@ -92,6 +92,8 @@ class World:
         self.system = scenario.system
         self.channel = ChannelModel.of(scenario.config)
         self.csi_error = CsiError.of(scenario.config)
+        #: whether the channel or the CSI draws random numbers (else no streams are spawned)
+        self.random_channel = self.channel.model != "los" or not self.csi_error.perfect
         env = scenario.config["env"]
         self.road = scenario.kind == "road"
         self.dt = float(env["dt"]) if self.road else 0.0
@@ -137,12 +139,19 @@ class World:
         return true, obs
 
     def _refresh(self, idx: np.ndarray) -> None:
-        """Channels of worlds ``idx`` at their current positions, each from its own streams."""
-        if self.observed is self.true_csi and not self.csi_error.perfect:
+        """Channels of worlds ``idx`` at their current positions (the true ones in one batch,
+        the estimates each from its world's own streams)."""
+        true = self.channel.csi(self.system, self.ue_xy[idx], self.target_xy[idx],
+                                self._field(idx))
+        self.true_csi[idx] = true
+        if self.csi_error.perfect:
+            return
+        if self.observed is self.true_csi:
             self.observed = self.true_csi.copy()
-        for i in idx:
-            t, o = self._channels(i, self.ue_xy[i], self.target_xy[i], None, self._est[i])
-            self.true_csi[i], self.observed[i] = t, o
+        for k, i in enumerate(idx):
+            self.observed[i] = self.csi_error.estimate(true[k], self.system, self.channel,
+                                                       self.ue_xy[i], self.target_xy[i],
+                                                       self._est[i])
 
     # ---- stepping -------------------------------------------------------------------------
     def reset(self, rngs: list[np.random.Generator], idx: np.ndarray | None = None,
@@ -158,8 +167,9 @@ class World:
             self._est = [None] * self.batch
         for i in idx:
             self._rngs[i] = rngs[i]
-            chan, e1, e2 = rngs[i].spawn(3)
-            self._chan[i], self._est[i] = chan, (e1, e2)
+            if self.random_channel:
+                chan, e1, e2 = rngs[i].spawn(3)
+                self._chan[i], self._est[i] = chan, (e1, e2)
             ue, tg = self.scenario.sample(rngs[i])
             if ue_xy is not None or target_xy is not None:
                 ue = ue if ue_xy is None else ue_xy
@@ -170,7 +180,8 @@ class World:
                 explicit = None if target_xy is None else tg
                 self.roads[i] = RoadTraffic(self.scenario.config, ue, rngs[i], explicit)
                 self._sync(i)
-            self._draw_scattering(chan, np.array([i]))
+            if self.random_channel:
+                self._draw_scattering(self._chan[i], np.array([i]))
         self._refresh(idx)
 
     def _sync(self, i: int) -> None:
