@@ -104,6 +104,7 @@ class JointSDPSolver:
         self._qc = [cp.Parameter((R, R), complex=True) for _ in range(s.N)]   # conj(h h^H)
         self._qg = [cp.Parameter((R, R), complex=True) for _ in range(s.N)]   # conj(h h^H)/gamma
         self._ac = cp.Parameter((R, R), complex=True)                         # conj(blkdiag a a^H)
+        self._rhs = cp.Parameter(s.N, nonneg=True)                            # sigma_n^2, scaled
         self._f = [cp.Variable((R, R), hermitian=True) for _ in range(s.Q)]
         total = cp.sum(self._f) if s.Q > 1 else self._f[0]
         cons = [f >> 0 for f in self._f]
@@ -111,7 +112,7 @@ class JointSDPSolver:
             others = cp.sum([cp.real(cp.sum(cp.multiply(self._qc[n], self._f[q])))
                              for q in range(s.Q) if q != n])
             own = cp.real(cp.sum(cp.multiply(self._qg[n], self._f[n])))
-            cons.append(own - others >= s.ue_noise)
+            cons.append(own - others >= self._rhs[n])
         for l in range(s.L):
             block = slice(l * self.r, (l + 1) * self.r)
             cons.append(cp.real(cp.trace(total[block, block])) <= s.P[l])
@@ -132,10 +133,14 @@ class JointSDPSolver:
         s = self.system
         basis = span_basis(hc)                                 # (L, M, r)
         h = reduce(basis, hc[..., : s.N])                      # (R, N)
+        # SINR row n is divided by ||h_n||^2 / gamma, so that every row is of order one and the
+        # solver's tolerances mean the same at any SNR.
+        scale = gamma / np.sum(np.abs(h) ** 2, axis=0)
         for n in range(s.N):
-            q = np.conj(np.outer(h[:, n], h[:, n].conj()))
+            q = np.conj(np.outer(h[:, n], h[:, n].conj())) * scale[n]
             self._qc[n].value = q
             self._qg[n].value = q / gamma
+        self._rhs.value = s.ue_noise * scale
         a = basis.conj().transpose(0, 2, 1) @ hc[..., s.N:]   # (L, r, 1)
         blocks = np.zeros((s.L * self.r,) * 2, dtype=complex)
         for l in range(s.L):

@@ -122,16 +122,20 @@ class MaxMinSINR:
         basis = span_basis(hc[..., : s.N])                     # (L, M, r)
         self._gh.value = reduce(basis, hc[..., : s.N]).conj().T
         leak = np.einsum("lmn,lm->n", hc[..., : s.N].conj(), sense)
-        self._noise.value = np.sqrt(np.abs(leak) ** 2 + s.ue_noise)
+        noise = np.sqrt(np.abs(leak) ** 2 + s.ue_noise)
+        # Solve for X / nu (t / nu): the same problem at unit noise scale, so the solver's
+        # tolerances mean the same at any SNR.
+        nu = float(np.max(noise))
+        self._noise.value = noise / nu
         csi = np.stack([hc.real, hc.imag], axis=-3)            # float64 layout
         state = {"comm": None, "solves": 0, "status": "no feasible gamma"}
 
         def feasible(gamma: float) -> bool:
             t, status = self._power_scale(gamma, deadline)
             state["solves"] += 1
-            if not t <= 1.0:
+            if not t * nu <= 1.0:
                 return False
-            comm = expand(basis, self._x.value)                # (L, M, N)
+            comm = expand(basis, self._x.value * nu)           # (L, M, N)
             beams = np.concatenate([comm, sense[..., None]], axis=-1)
             w = np.stack([beams.real, beams.imag], axis=-3)
             ok_sinr = metrics.min_sinr(csi, w, s) >= gamma * (1.0 - CHECK_RTOL)
