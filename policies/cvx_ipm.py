@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Stopping rule: relative duality gap and relative primal / dual infeasibility.
-IPM_TOL = 1e-9
+IPM_TOL = 1e-8
 IPM_MAX_ITERS = 80
 #: Accuracy accepted as optimal when the iterates stop being numerically definite before IPM_TOL.
 NEAR_TOL = 1e-7
@@ -58,13 +58,15 @@ def _ip(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.real(np.einsum("kab,kba->", a, b)))
 
 
-def _max_step(x: np.ndarray, dx: np.ndarray) -> float:
-    """Largest ``alpha`` with ``x + alpha dx`` PSD for Hermitian PD block stacks (inf if none)."""
-    low = np.linalg.cholesky(x)
-    linv = np.linalg.inv(low)
-    lam = np.linalg.eigvalsh(_herm(linv @ dx @ np.conj(np.swapaxes(linv, -1, -2))))
-    worst = float(lam.min())
-    return np.inf if worst >= 0 else -1.0 / worst
+def _max_steps(linv: np.ndarray, d: np.ndarray, K: int) -> tuple[float, float]:
+    """Largest steps ``alpha`` keeping ``X + alpha dX`` and ``Z + alpha dZ`` PSD.
+
+    ``linv``: inverse Cholesky factors of ``X`` and ``Z`` stacked ``(2K, R, R)``; ``d``: the
+    directions ``(dX, dZ)`` stacked the same way. One batched eigenvalue call for both.
+    """
+    lam = np.linalg.eigvalsh(_herm(linv @ d @ np.conj(np.swapaxes(linv, -1, -2))))
+    worst = lam[:K].min(), lam[K:].min()
+    return tuple(np.inf if w >= 0 else -1.0 / float(w) for w in worst)
 
 
 def _max_step_lp(x: np.ndarray, dx: np.ndarray) -> float:
@@ -176,21 +178,24 @@ def sdp_ipm(C: np.ndarray, A: np.ndarray, A_lp: np.ndarray, b: np.ndarray,
             break
         mu = gap / nn
         try:
-            Zinv = np.linalg.inv(Z)
-            it = {"X": X, "x": x, "Z": Z, "z": z, "Zinv": Zinv, "rp": rp, "Rd": Rd,
+            linv = np.linalg.inv(np.linalg.cholesky(np.concatenate([X, Z])))   # (2K, R, R)
+            Zinv = np.conj(np.swapaxes(linv[K:], -1, -2)) @ linv[K:]           # Z^-1
+            it = {"X": X, "x": x, "z": z, "Zinv": Zinv, "rp": rp, "Rd": Rd,
                   "rd_lp": rd_lp, "XRZ": X @ Rd @ Zinv, "xrz": x * rd_lp / z,
                   "chol": np.linalg.cholesky(d.schur(X, Zinv, x, z))}
             # Predictor (affine scaling) step.
             dX, dx, dy, dZ, dz = _direction(d, it, 0.0, None)
-            ap = min(1.0, _max_step(X, dX), _max_step_lp(x, dx))
-            ad = min(1.0, _max_step(Z, dZ), _max_step_lp(z, dz))
+            sx, sz = _max_steps(linv, np.concatenate([dX, dZ]), K)
+            ap = min(1.0, sx, _max_step_lp(x, dx))
+            ad = min(1.0, sz, _max_step_lp(z, dz))
             new_gap = _ip(X + ap * dX, Z + ad * dZ) + float((x + ap * dx) @ (z + ad * dz))
             sigma = min(1.0, (max(new_gap, 0.0) / gap) ** 3)
             # Corrector with the second-order term.
             dX, dx, dy, dZ, dz = _direction(d, it, sigma * mu, (dX @ dZ @ Zinv, dx * dz / z))
             frac = 0.9 + 0.09 * min(ap, ad)
-            ap = min(1.0, frac * _max_step(X, dX), frac * _max_step_lp(x, dx))
-            ad = min(1.0, frac * _max_step(Z, dZ), frac * _max_step_lp(z, dz))
+            sx, sz = _max_steps(linv, np.concatenate([dX, dZ]), K)
+            ap = min(1.0, frac * sx, frac * _max_step_lp(x, dx))
+            ad = min(1.0, frac * sz, frac * _max_step_lp(z, dz))
         except np.linalg.LinAlgError:
             # Near the optimum of a rank-deficient face the iterates lose definiteness in double
             # precision; the current iterate is kept when it is already accurate.

@@ -1,31 +1,47 @@
 """Time the ``cvx`` policy per drop against a plain cvxpy implementation of the same maths.
 
-    python runners/bench_cvx.py                  # N = 2, 5, 8; 3 drops each
-    python runners/bench_cvx.py --users 5 --drops 5
+    python runners/bench_cvx.py                          # N = 2, 5, 8; 5 drops each
+    python runners/bench_cvx.py --users 5 --users 8 --drops 5
+    python runners/bench_cvx.py --road track-highway     # warm vs cold starts on a moving road
 
 The plain version is what a first implementation looks like: the NS+OPT bisection builds a fresh
 cvxpy feasibility SOCP per midpoint (no Parameters) and trusts SCS's status at its default
-tolerances, then a fresh SDP over the full ``LM x LM`` matrices, also SCS defaults. The fast one
-is ``policies.make("cvx", system)`` (DPP Parameters, per-AP subspace reduction, power-scale
-feasibility, Clarabel). Both run one drop at a time in this process on the same seeded ``pos1``
-drops; the table shows median seconds per drop, their ratio and how far apart the results are.
+tolerances, then a fresh SDP over the full ``LM x LM`` matrices, also SCS defaults. It is kept as
+it was, so the ratio stays honest. Beside it, on the same seeded drops and one drop at a time in
+this process (interleaved, so both suffer the same machine load), the arms of
+``policies.make("cvx", system, ...)`` that show what each step gives:
+
+- ``dpp``: the earlier default (cvxpy DPP bisection over all 13 midpoints, subspace-reduced SDP
+  through cvxpy and SCS): ``bisection="reference", solver="SCS"``;
+- ``+root``: the same SDP, ``gamma_high`` by root finding on the power-scale SOCP sent to
+  Clarabel directly, then the reference bisection replayed (``solver="SCS"``);
+- ``+ipm``: the reference bisection, the SDP by the built-in interior-point method
+  (``bisection="reference"``);
+- ``fast``: both (the default ``cvx``).
+
+Accuracy columns, for the default: ``|dgamma|`` = largest gap of ``gamma_high`` to the cvxpy
+bisection with tight Clarabel tolerances (the reference's own answer, <= the bisection tolerance
+0.01 expected), ``dSSNR`` / ``dSINR`` = largest relative gap of the beams' SSNR and min-SINR to a
+tight-tolerance Clarabel solve of the same SDP (<= 0.1 % expected), and the largest AP power
+over its budget. ``--road`` runs the default policy over the decision instants of a recorded
+road (the tracking stress loop's drops) once with warm starts (each decision starts from the
+previous one's ``gamma*``) and once cold, and reports the median time per decision.
 Writes ``runs/<date>-bench-cvx/bench.json``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
 import time
 import warnings
-from pathlib import Path
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
 
 import policies
-import scenarios
 from cfisac_env import metrics
 from cfisac_env.layout import to_complex, to_layout
 from cfisac_env.runs import run_dir
@@ -33,18 +49,31 @@ from cfisac_env.system import System
 from policies.classic import ns_sensing_all
 from policies.cvx_sdp import extract_beams
 from policies.cvx_socp import bisection_midpoints
+from runners import _cli
+
+#: The arms timed beside the plain implementation: name -> cvx options.
+ARMS: dict[str, dict[str, Any]] = {
+    "dpp": {"bisection": "reference", "solver": "SCS"},
+    "+root": {"solver": "SCS"},
+    "+ipm": {"bisection": "reference"},
+    "fast": {},
+}
+#: Tight Clarabel settings of the accuracy reference.
+TIGHT = {"tol_feas": 1e-10, "tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[1:]))
-    p.add_argument("--users", type=int, action="append", default=None,
+def parse_args(argv: list[str] | None = None):
+    p = _cli.parser(__doc__, "bench_cvx")
+    p.add_argument("--users", type=_cli.positive_int, action="append", default=None,
                    help="N to bench (repeatable; default 2, 5, 8)")
-    p.add_argument("--drops", type=int, default=3, help="drops per N")
-    p.add_argument("--rho", type=float, default=0.5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None, help="run folder")
+    p.add_argument("--drops", type=_cli.positive_int, default=5, help="drops per N (default 5)")
+    p.add_argument("--rho", type=_cli.float_in(0.0, 1.0, lo_open=True), default=0.5)
+    p.add_argument("--road", default=None, metavar="SCENARIO",
+                   help="instead: warm vs cold starts over a road scenario's decision instants "
+                        "(e.g. track-highway)")
+    p.add_argument("--seconds", type=_cli.positive_float, default=4.0,
+                   help="length of the --road run, s (default 4)")
+    _cli.add_common(p, scenario="pos1", threads=None, skip=("users", "threads"))
     return p.parse_args(argv)
 
 
@@ -109,64 +138,134 @@ def plain_cvx(hc: np.ndarray, system: System, rho: float) -> tuple[np.ndarray, f
     return plain_sdp(hc, gamma, system), gamma
 
 
-def bench_users(users: int, drops: int, rho: float, seed: int) -> dict[str, object]:
-    """Median seconds per drop of fast vs plain at ``users`` UEs, and their result gaps."""
-    sc = scenarios.load("pos1", users=users)
-    system = sc.system
-    x, _, _ = sc.drops(np.random.default_rng(seed), drops + 1)
-    fast = policies.make("cvx", system, rho=rho)
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def bench_users(args, users: int) -> dict[str, Any]:
+    """Median seconds per drop of every arm and of the plain version at ``users`` UEs, and the
+    default's accuracy against tight-tolerance cvxpy solves."""
+    sc = _cli.load_scenario(args, users=users)
+    system, drops, rho = sc.system, args.drops, args.rho
+    x, _, _ = sc.drops(np.random.default_rng(args.seed), drops + 1)
+    arms = {name: policies.make("cvx", system, rho=rho, **opts) for name, opts in ARMS.items()}
+    # The accuracy reference: cvxpy bisection and SDP, tight Clarabel tolerances.
+    tight = policies.make("cvx", system, rho=rho, bisection="reference", solver="CLARABEL",
+                          solver_options=TIGHT)
     t0 = time.perf_counter()
-    fast.decide(x[drops:])                    # one-off DPP compilation, on an extra drop
+    for pol in arms.values():
+        pol.decide(x[drops:])                 # one-off compilation, on an extra drop
     compile_s = time.perf_counter() - t0
-    print(f"  N={users}: first call (compiles the cvxpy problems) {compile_s:.2f} s", flush=True)
-    fast_s, plain_s, gaps = [], [], []
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    say(f"  N={users}: first calls (compile the cvxpy problems) {compile_s:.2f} s")
+    times: dict[str, list[float]] = {name: [] for name in [*ARMS, "plain"]}
+    gaps = []
     for i in range(drops):
-        dec = fast.decide(x[i:i + 1])
-        fast_s.append(dec.seconds)
+        one = x[i:i + 1]
+        decs = {}
+        for name, pol in arms.items():
+            decs[name] = pol.decide(one)
+            times[name].append(decs[name].seconds)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             beams, gamma = plain_cvx(to_complex(x[i].astype(float)), system, rho)
-        plain_s.append(time.perf_counter() - t0)
+        times["plain"].append(time.perf_counter() - t0)
+        ref = tight.decide(one)
+        fast = decs["fast"]
+        f_ssnr, f_sinr = metrics.g1_g2(x[i], fast.beams[0], system)
+        r_ssnr, r_sinr = metrics.g1_g2(x[i], ref.beams[0], system)
         wp, _ = metrics.project_power(to_layout(beams), system)
-        f_ssnr, f_sinr = metrics.g1_g2(x[i], dec.beams[0], system)
         p_ssnr, p_sinr = metrics.g1_g2(x[i], wp, system)
-        gaps.append({"gamma_fast": float(dec.info["gamma_high"][0]), "gamma_plain": gamma,
-                     "ssnr_rel": float(f_ssnr / p_ssnr - 1), "sinr_rel": float(f_sinr / p_sinr - 1),
-                     "fallback": bool(dec.info["fallback"][0])})
-        print(f"  N={users} drop {i}: fast {fast_s[-1]:.3f} s, plain {plain_s[-1]:.2f} s, "
-              f"gamma {gaps[-1]['gamma_fast']:.4f} vs {gamma:.4f}", flush=True)
-    return {"users": users, "drops": drops, "first_call_s": compile_s, "fast_s": fast_s,
-            "plain_s": plain_s, "gaps": gaps,
-            "median_fast_s": float(np.median(fast_s)),
-            "median_plain_s": float(np.median(plain_s)),
-            "median_ratio": float(np.median(np.array(plain_s) / np.array(fast_s)))}
+        gaps.append({
+            "gamma_fast": float(fast.info["gamma_high"][0]),
+            "gamma_tight": float(ref.info["gamma_high"][0]), "gamma_plain": float(gamma),
+            "ssnr_rel": float(f_ssnr / r_ssnr - 1), "sinr_rel": float(f_sinr / r_sinr - 1),
+            "ssnr_rel_plain": float(f_ssnr / p_ssnr - 1),
+            "sinr_rel_plain": float(f_sinr / p_sinr - 1),
+            "power_over": float(np.max(metrics.ap_power(fast.beams[0]) / system.P - 1)),
+            "fallback": bool(fast.info["fallback"][0]), "solves": int(fast.info["solves"][0]),
+            "ref_fallback": bool(ref.info["fallback"][0])})
+        g = gaps[-1]
+        say(f"  N={users} drop {i}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items())
+            + f"; gamma {g['gamma_fast']:.4f} (tight {g['gamma_tight']:.4f}, plain "
+            f"{g['gamma_plain']:.4f}), {g['solves']} SOCP solves")
+    plain = np.array(times["plain"])
+    return {"users": users, "drops": drops, "first_call_s": compile_s, "times_s": times,
+            "gaps": gaps, "load_1min": _load(),
+            "median_s": {k: float(np.median(v)) for k, v in times.items()},
+            "median_ratio": {k: float(np.median(plain / np.array(v))) for k, v in times.items()
+                             if k != "plain"}}
+
+
+def bench_road(args) -> dict[str, Any]:
+    """Warm vs cold per-decision time of the default ``cvx`` over a road's decision instants."""
+    from cfisac_env.stress import trajectory
+
+    sc = _cli.load_scenario(args, users=(args.users or [None])[0])
+    traj = trajectory(sc, args.seconds, args.seed)
+    every = max(1, int(round(float(sc.config["env"]["decision_interval"]) / traj.dt)))
+    x = traj.csi(sc.system)[::every]
+    pols = {"warm": policies.make("cvx", sc.system, rho=args.rho),
+            "cold": policies.make("cvx", sc.system, rho=args.rho, warm_start=False)}
+    out: dict[str, Any] = {k: {"seconds": [], "solves": [], "gamma": []} for k in pols}
+    for i in range(len(x)):                   # interleaved, one decision at a time
+        for name, pol in pols.items():
+            dec = pol.decide(x[i:i + 1])
+            out[name]["seconds"].append(dec.seconds)
+            out[name]["solves"].append(int(dec.info["solves"][0]))
+            out[name]["gamma"].append(float(dec.info["gamma_high"][0]))
+    gap = float(np.nanmax(np.abs(np.array(out["warm"]["gamma"]) - out["cold"]["gamma"])))
+    summary = {k: {"median_s": float(np.median(v["seconds"][1:])),
+                   "mean_solves": float(np.mean(v["solves"][1:]))} for k, v in out.items()}
+    print(f"\n{args.road} (N = {sc.system.N}, {len(x)} decisions every "
+          f"{every * traj.dt:.2f} s; first decision left out of the medians; load "
+          f"{_load():.1f}):")
+    for k, v in summary.items():
+        print(f"  {k}: median {v['median_s'] * 1e3:.1f} ms per decision, "
+              f"{v['mean_solves']:.2f} SOCP solves per decision")
+    print(f"  cold / warm: {summary['cold']['median_s'] / summary['warm']['median_s']:.2f}x; "
+          f"largest |gamma_high warm - cold| = {gap:.2e}")
+    return {"scenario": args.road, "users": sc.system.N, "decisions": len(x), "runs": out,
+            "summary": summary, "max_gamma_gap": gap, "load_1min": _load()}
+
+
+def body(args) -> int:
+    out = run_dir("bench-cvx", args.out)                # created and checked before any work
+    print(f"load average (1 min) at start: {_load():.2f}")
+    if args.road:
+        args.scenario = args.road
+        result: dict[str, Any] = {"road": bench_road(args)}
+    else:
+        users = args.users or [2, 5, 8]
+        rows = [bench_users(args, n) for n in users]
+        print(f"\nmedian seconds per drop (load {_load():.1f}; plain/arm ratios are medians over "
+              "drops of the per-drop ratio):")
+        print(f"{'N':>3} {'plain':>8} " + " ".join(f"{k:>14}" for k in ARMS)
+              + f" {'|dgamma|':>9} {'dSSNR':>8} {'dSINR':>8} {'over-P':>8}")
+        for r in rows:
+            g = r["gaps"]
+            cells = " ".join(f"{r['median_s'][k]:>7.3f} {r['median_ratio'][k]:>5.0f}x"
+                             for k in ARMS)
+            print(f"{r['users']:>3} {r['median_s']['plain']:>8.2f} {cells} "
+                  f"{max(abs(e['gamma_fast'] - e['gamma_tight']) for e in g):>9.4f} "
+                  f"{max(abs(e['ssnr_rel']) for e in g):>8.3%} "
+                  f"{max(abs(e['sinr_rel']) for e in g):>8.3%} "
+                  f"{max(e['power_over'] for e in g):>8.1e}")
+        print("(arms: dpp = cvxpy DPP bisection + SCS SDP (the earlier default); +root = root "
+              "finding for gamma_high; +ipm = the SDP by the built-in IPM; fast = both, the "
+              "default. d* = default vs a tight-tolerance Clarabel solve; over-P = largest AP "
+              "power over budget, relative. One-off compilations are timed apart.)")
+        result = {"rows": rows}
+    config = {k: (str(v) if k == "out" else v) for k, v in vars(args).items()}
+    (out / "bench.json").write_text(json.dumps({"config": config | {"out": str(out)}, **result},
+                                               indent=2, default=str))
+    print(f"wrote {out}/bench.json")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    users = args.users or [2, 5, 8]
-    if args.drops < 1 or min(users) < 1 or not 0 < args.rho <= 1:
-        print("error: --drops and --users must be >= 1 and --rho in (0, 1]", file=sys.stderr)
-        return 2
-    rows = [bench_users(n, args.drops, args.rho, args.seed) for n in users]
-    print(f"\n{'N':>3} {'fast s':>8} {'plain s':>8} {'ratio':>7} {'max|dgamma|':>11} "
-          f"{'max|dSSNR|':>10} {'max|dSINR|':>10}")
-    for r in rows:
-        g = r["gaps"]
-        print(f"{r['users']:>3} {r['median_fast_s']:>8.3f} {r['median_plain_s']:>8.2f} "
-              f"{r['median_ratio']:>6.1f}x "
-              f"{max(abs(e['gamma_fast'] - e['gamma_plain']) for e in g):>11.4f} "
-              f"{max(abs(e['ssnr_rel']) for e in g):>10.2%} "
-              f"{max(abs(e['sinr_rel']) for e in g):>10.2%}")
-    print("(median over drops of plain/fast time per drop; d* = fast vs plain results; the fast "
-          "policy's one-off compilation is timed apart, on an extra drop)")
-    out = run_dir("bench-cvx", args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps({"config": vars(args) | {"out": str(out)},
-                                                "rows": rows}, indent=2))
-    print(f"wrote {out}/bench.json")
-    return 0
+    return _cli.run(lambda: body(parse_args(argv)), "bench_cvx")
 
 
 if __name__ == "__main__":
