@@ -38,6 +38,13 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(USAGE, f"error: {self.prog}: {one_line(message)} (see --help)\n")
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # argparse drops a lone "--" value (``--threads=--``) and stores [] without calling
+        # ``type``: make it the user error it is.
+        if arg_strings == ["--"] and action.nargs not in (argparse.PARSER, argparse.REMAINDER):
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
+
 
 def parser(doc: str | None, prog: str | None = None) -> Parser:
     """A :class:`Parser` described by a module docstring (first line; the rest as epilog)."""
