@@ -94,21 +94,18 @@ class _ConvexPolicy(Policy):
             raise ValueError(f"bisection must be one of {BISECTIONS}, got {self.bisection!r}")
         self.timeout_s = _timeout_option(options.pop("timeout_s", None))
         self.warm_start = bool(options.pop("warm_start", True))
-        self._gamma_star: float | None = None        # previous decision's gamma* (warm start)
+        self._warm: tuple[float, float | None] | None = None   # from the previous decision
         super().__init__(system, **options)
 
-    def _guess(self) -> float | None:
-        """First ``gamma`` of the next drop's root finding (None: cold start)."""
-        return self._gamma_star if self.warm_start else None
 
     def _bisect_drop(self, hc: np.ndarray, sense: np.ndarray, need_beams: bool,
                      deadline: float | None):
         """``gamma_high`` (and beams) of one drop with the configured bisection."""
         if self.bisection == "fast":
-            res = self._fast.solve(hc, sense, need_beams=need_beams, guess=self._guess(),
+            res = self._fast.solve(hc, sense, need_beams=need_beams,
+                                   warm=self._warm if self.warm_start else None,
                                    deadline=deadline)
-            if np.isfinite(self._fast.gamma_star):
-                self._gamma_star = self._fast.gamma_star
+            self._warm = self._fast.warm_state
             return res
         return self._bisect.solve(hc, sense, deadline=deadline)
 
@@ -145,7 +142,7 @@ class _ConvexPolicy(Policy):
             if timed_out:
                 beams = None
                 row["status"] = "timeout"
-                self._gamma_star = None                  # no trustworthy warm start from it
+                self._warm = None                        # no trustworthy warm start from it
             row["timeout"] = timed_out
             row["fallback"] = beams is None
             if beams is None:

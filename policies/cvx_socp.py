@@ -393,7 +393,8 @@ class FastMaxMinSINR:
         return rzf if rzf > GAMMA_LOW else 0.1 * bound
 
     @staticmethod
-    def _next_gamma(feas: list, infeas: list, state: dict, g: float) -> float:
+    def _next_gamma(feas: list, infeas: list, state: dict, g: float,
+                    slope: float | None = None) -> float:
         """Next trial ``gamma``: root finding on ``y = 1/t*^2`` against ``x = 1/gamma``, about
         linear (``y = k (x - 1/gamma_inf)`` when the power grows like ``gamma / (1 - gamma /
         gamma_inf)``), aimed so that the trial also decides the first undecided midpoint."""
@@ -402,7 +403,10 @@ class FastMaxMinSINR:
             return max(GAMMA_LOW, 0.3 * g)                 # the solve failed: try lower
         near = sorted(pts, key=lambda p: abs(p[1] - 1.0))
         x1, y1 = near[0]
-        if len(pts) == 1:
+        if len(pts) == 1 and slope and abs(1.0 - y1) < 0.1:
+            # A warm start that landed close: the previous drop's slope is a good guess.
+            est = x1 + (1.0 - y1) / slope
+        elif len(pts) == 1:
             # Half the step of the line through the origin (no coupling): coupled drops have
             # a much lower gamma* than that line says.
             est = x1 + 0.5 * (x1 / y1 - x1)
@@ -429,18 +433,23 @@ class FastMaxMinSINR:
         return float(np.clip(1.0 / est, GAMMA_LOW, GAMMA_HIGH)) if est > 0 else GAMMA_HIGH
 
     def solve(self, hc: np.ndarray, sense: np.ndarray, need_beams: bool = True,
-              guess: float | None = None, deadline: float | None = None) -> MaxMinResult:
+              warm: tuple[float, float | None] | None = None,
+              deadline: float | None = None) -> MaxMinResult:
         """``gamma_high`` (and, with ``need_beams``, the beams there) for one drop.
 
         Args:
             hc: complex CSI ``(L, M, Q)``; sense: fixed sensing beams ``(L, M)``.
             need_beams: also return the verified communication beams at ``gamma_high``.
-            guess: a first ``gamma`` (e.g. the previous drop's ``gamma*`` on a moving road);
-                default :meth:`cold_guess`.
+            warm: ``self.warm_state`` after the previous drop (a warm start; on a moving road
+                consecutive drops are close): ``(ratio, slope)``, the previous drop's
+                ``gamma* /`` :meth:`cold_guess` and ``d(1/t*^2) / d(1/gamma)`` at its root. The
+                first trial is then this drop's cold guess times that ratio, the second uses the
+                slope when the first landed close. Default: cold start.
             deadline: ``time.perf_counter()`` value; past it a :class:`TimeoutError` is raised.
 
         Returns:
-            :class:`MaxMinResult`; ``self.gamma_star`` holds the root estimate (for warm starts).
+            :class:`MaxMinResult`; ``self.gamma_star`` holds the root estimate and
+            ``self.warm_state`` what the next drop's warm start needs (None when unknown).
         """
         import time
 
@@ -466,17 +475,22 @@ class FastMaxMinSINR:
                 (feas if comm is not None else infeas).append((1.0 / g, 1.0 / t ** 2))
             return comm is not None
 
-        g0 = guess if guess is not None and np.isfinite(guess) and guess > 0 else \
-            self.cold_guess(hc, sense)
-        g = float(np.clip(g0, GAMMA_LOW, GAMMA_HIGH))
+        cold = self.cold_guess(hc, sense)
+        ratio, slope = warm if warm else (1.0, None)
+        g = float(np.clip(cold * ratio, GAMMA_LOW, GAMMA_HIGH))
         while state["solves"] < ROOT_SOLVES and \
                 undecided_midpoint(state["lo"], state["hi"]) is not None:
             ok = evaluate(g)
             if (ok and g >= GAMMA_HIGH) or (not ok and g <= GAMMA_LOW):
                 continue                                    # the replay decides every midpoint
-            g = self._next_gamma(feas, infeas, state, g)
+            g = self._next_gamma(feas, infeas, state, g, slope)
         gamma_high, _, _ = reference_gamma(evaluate, known_lo=state["lo"], known_hi=state["hi"])
         self.gamma_star = _root_estimate(feas, infeas, gamma_high)
+        self.warm_state = None
+        if feas and infeas and np.isfinite(self.gamma_star) and cold > 0:
+            (a, fa), (b, fb) = min(feas), max(infeas)
+            slope = (fa - fb) / (a - b) if a != b and fa > fb else None
+            self.warm_state = (self.gamma_star / cold, slope)
         comm, status = None, "no feasible gamma"
         if np.isfinite(gamma_high):
             status = "optimal"
