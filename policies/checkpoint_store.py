@@ -18,6 +18,7 @@ that rebuilds it.
 from __future__ import annotations
 
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,8 @@ def read(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
-            ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+            ValueError, TypeError, AttributeError, KeyError, IndexError, struct.error,
+            UnicodeDecodeError, MemoryError, OverflowError) as e:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"checkpoint {path} is unreadable or not a cfisac checkpoint "
                               f"({first}); {_rebuild_hint(path)}") from None

@@ -193,13 +193,8 @@ def test_compare_unbuildable_learned_policy_is_a_failed_row(monkeypatch, tmp_pat
     assert (out / "bars.png").stat().st_size > 0
 
 
-LEAD_TODO = pytest.mark.xfail(strict=False, reason="checkpoint loader lets struct.error through "
-                              "for a few truncated-pickle bytes")
-
-
 @pytest.mark.parametrize("content", [b"", b"garbage, not a checkpoint", b"PK\x03\x04trunc",
-                                     pytest.param(b"M", marks=LEAD_TODO),
-                                     pytest.param(b"r", marks=LEAD_TODO)])
+                                     b"M", b"r"])
 def test_broken_checkpoint_is_a_value_error_naming_the_file(content, tmp_path):
     path = tmp_path / "broken.pt"
     path.write_bytes(content)
