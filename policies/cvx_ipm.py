@@ -148,13 +148,13 @@ def sdp_ipm(C: np.ndarray, A: np.ndarray, A_lp: np.ndarray, b: np.ndarray,
     K, R = C.shape[0], C.shape[-1]
     n = A_lp.shape[1]
     nn = K * R + n
-    norm_a = max(float(np.max(np.sqrt(np.sum(np.abs(A) ** 2, axis=(1, 2, 3))
-                                      + np.sum(A_lp ** 2, axis=1)))), 1.0)
     norm_c = max(float(np.sqrt(np.sum(np.abs(C) ** 2))), 1.0)
     norm_b = float(np.linalg.norm(b))
-    # SDPT3-style starting point: X = xi I, Z = eta I, y = 0.
-    xi = max(10.0, np.sqrt(R), float(np.max((1.0 + np.abs(b)) / (1.0 + norm_a))) * R)
-    eta = max(10.0, np.sqrt(R), norm_c, norm_a)
+    # Starting point X = xi I, Z = eta I, y = 0. The rows are scaled to order one (jsc_data), so
+    # a small X (power ~ xi per coordinate) and Z ~ ||C|| take fewer iterations than SDPT3's
+    # generic max(10, sqrt(R), ...) (13.5 vs 15.8 on pos2 N = 8 drops).
+    xi = 0.1
+    eta = max(1.0, norm_c)
     X = xi * np.eye(R, dtype=complex)[None].repeat(K, axis=0)
     Z = eta * np.eye(R, dtype=complex)[None].repeat(K, axis=0)
     x, z, y = np.full(n, xi), np.full(n, eta), np.zeros(A_lp.shape[0])
