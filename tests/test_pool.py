@@ -86,3 +86,29 @@ def test_bad_input_is_value_error(drops):
         decide_many("no-such-policy", system, x, progress=False)
     with pytest.raises(ValueError, match="jobs"):
         decide_many("ns-rzf", system, x, jobs=0, progress=False)
+
+
+def test_ctrl_c_inside_a_cvx_solve_keeps_finished_drops(monkeypatch):
+    # SCS catches SIGINT itself; the drop it was solving must not turn into a silent NS+RZF
+    # fallback: the interrupt reaches decide_many, which keeps the drops finished before it.
+    import scs
+
+    sc = scenarios.load("pos1", users=5)
+    x, _, _ = sc.drops(np.random.default_rng(0), 4)
+    real, calls, timers = scs.solve, [], []
+
+    def interrupted_solve(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:                         # the third drop's SDP
+            timers.append(threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)))
+            timers[0].start()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scs, "solve", interrupted_solve)
+    try:
+        out = decide_many("cvx", sc.system, x, {"solver": "SCS"}, jobs=1, progress=False)
+    finally:
+        for t in timers:
+            t.cancel()
+    assert [d.info["drop"] for d in out] == [0, 1]
+    assert not any(d.info["fallback"][0] for d in out)
