@@ -23,6 +23,7 @@ from cfisac_env.validation import check_beams
 from cfisac_env.world import drop_channels
 from policies.base import Decision, Policy
 from policies.registry import make, resolve
+from policies.stats import mean_ci, ratio_ci
 from scenarios.loader import Scenario
 
 GAMMA_RTOL = 0.01  # min-SINR "reaches gamma_high" within this relative tolerance
@@ -77,6 +78,8 @@ class PolicyRun:
     gamma_high: np.ndarray
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
+    cached: np.ndarray | None = None      #: ``(K,)`` bool: decision taken from the cache
+    drop_errors: dict[int, str] = field(default_factory=dict)   #: drop -> error message
 
 
 def build(spec: str, scenario: Scenario, **options: Any) -> Policy:
@@ -93,80 +96,137 @@ def _checked(decision: Decision, policy: Policy) -> np.ndarray:
                        what=f"beams returned by {policy.name!r}")
 
 
-def _decisions(policy: Policy, spec: str, drops: Drops, index: np.ndarray, jobs: int | None,
-               options: dict[str, Any], progress: bool
-               ) -> tuple[list[Decision | Exception], bool]:
-    """One timed decision per drop (exceptions kept in place), and whether Ctrl-C cut it short."""
+def _run(policy: Policy, spec: str, csi: np.ndarray, jobs: int | None, options: dict[str, Any],
+         progress: bool, on_done: Any = None) -> tuple[dict[int, Decision | Exception], bool]:
+    """One timed decision per row of ``csi (K, L, 2, M, Q)``, keyed by row (exceptions kept in
+    place; ``on_done(row, decision)`` after each serial one), and whether Ctrl-C cut it short."""
+    if not len(csi):
+        return {}, False
     if policy.heavy and (jobs or 0) != 1:
         from policies.pool import decide_many
 
-        done = decide_many(spec, policy.system, drops.csi[index], options=options, jobs=jobs,
+        done = decide_many(spec, policy.system, csi, options=options, jobs=jobs,
                            progress=progress, desc=spec)
-        return list(done), len(done) < len(index)
-    out: list[Decision | Exception] = []
+        out: dict[int, Decision | Exception] = {}
+        for k, d in enumerate(done):
+            out[int(d.info.pop("drop", k))] = d
+        return out, len(done) < len(csi)
+    out = {}
     try:
-        for i in tqdm(index, desc=spec, disable=not progress, leave=False):
+        for i in tqdm(range(len(csi)), desc=spec, disable=not progress, leave=False):
             try:
-                out.append(policy.decide(drops.csi[i: i + 1]))
+                out[i] = policy.decide(csi[i: i + 1])
             except Exception as e:  # a policy's failure is a result, not a crash
-                out.append(e)
+                out[i] = e
+                continue
+            if on_done is not None:
+                on_done(i, out[i])
     except KeyboardInterrupt:
         return out, True
     return out, False
 
 
+def _decisions(policy: Policy, spec: str, drops: Drops, index: np.ndarray, jobs: int | None,
+               options: dict[str, Any], progress: bool, cache: Any = None
+               ) -> tuple[dict[int, Decision | Exception], bool]:
+    """Decisions on ``drops.csi[index]`` keyed by position in ``index``; with a ``cache`` (see
+    :mod:`policies.cache`) for a cacheable policy, cached drops are not decided again and new
+    decisions are stored as they finish."""
+    from policies.cache import cacheable, decision_key
+
+    if cache is None or not cacheable(policy):
+        return _run(policy, spec, drops.csi[index], jobs, options, progress)
+    keys = [decision_key(policy, options, drops.csi[i: i + 1]) for i in index]
+    hits = cache.get_many(keys)
+    out: dict[int, Decision | Exception] = {j: hits[k] for j, k in enumerate(keys) if k in hits}
+    todo = np.array([j for j in range(len(index)) if j not in out], dtype=int)
+    serial = not (policy.heavy and (jobs or 0) != 1)
+
+    def store(row: int, d: Decision) -> None:
+        cache.put_many([(keys[todo[row]], d)])
+
+    new, interrupted = _run(policy, spec, drops.csi[index[todo]], jobs, options, progress,
+                            store if serial else None)
+    if not serial:
+        cache.put_many([(keys[todo[r]], d) for r, d in new.items() if isinstance(d, Decision)])
+    out.update({int(todo[r]): d for r, d in new.items()})
+    return out, interrupted
+
+
 def evaluate(spec: str, scenario: Scenario, drops: Drops, index: np.ndarray | None = None,
-             jobs: int | None = None, progress: bool = True, **options: Any) -> PolicyRun:
+             jobs: int | None = None, progress: bool = True, cache: Any = None,
+             **options: Any) -> PolicyRun:
     """Score policy ``spec`` on ``drops[index]`` (all drops by default), one decision per drop.
 
     Policies decide on ``drops.csi`` (estimated); the metrics use ``drops.truth``. Beams must be
     finite and shaped ``(L, 2, M, Q)``; an AP over its budget is scaled down as
     the environment would and counted in ``over_budget``; a policy exception or bad beams on a
-    drop is recorded in ``errors`` and that drop scores NaN.
+    drop is recorded in ``errors`` and that drop scores NaN. ``cache``: a
+    :class:`policies.cache.DecisionCache` (or None) for heavy policies' decisions.
     """
-    index = np.arange(len(drops)) if index is None else np.asarray(index)
     policy = build(spec, scenario, **options)
-    system = scenario.system
+    return evaluate_policy(policy, spec, drops, index, jobs=jobs, progress=progress,
+                           options=options, cache=cache)
+
+
+def evaluate_policy(policy: Policy, spec: str, drops: Drops, index: np.ndarray | None = None, *,
+                    jobs: int | None = None, progress: bool = True,
+                    options: dict[str, Any] | None = None, cache: Any = None) -> PolicyRun:
+    """:func:`evaluate` with a policy already built from ``spec`` and ``options`` (the sweep
+    engines build each policy once per worker)."""
+    index = np.arange(len(drops)) if index is None else np.asarray(index)
+    options = dict(options or {})
+    system = policy.system
     k = len(index)
     ssnr, sinr, secs, gamma = (np.full(k, np.nan) for _ in range(4))
-    fallback, over = np.zeros(k, bool), np.zeros(k, bool)
+    fallback, over, cached = np.zeros(k, bool), np.zeros(k, bool), np.zeros(k, bool)
     errors: list[str] = []
-    decisions, interrupted = _decisions(policy, spec, drops, index, jobs, options, progress)
-    for j, d in enumerate(decisions):
+    drop_errors: dict[int, str] = {}
+    decisions, interrupted = _decisions(policy, spec, drops, index, jobs, options, progress,
+                                        cache)
+    for j, d in decisions.items():
         try:
             if isinstance(d, Exception):
                 raise d
             beams = _checked(d, policy)
         except Exception as e:
-            errors.append(f"drop {index[j]}: {type(e).__name__}: {e}")
+            msg = f"{type(e).__name__}: {e}"
+            errors.append(f"drop {index[j]}: {msg}")
+            drop_errors[int(index[j])] = msg
             continue
         over[j] = bool(np.any(metrics.ap_power(beams) > system.P * (1 + 1e-4)))
         s = score(drops.truth[index[j]: index[j] + 1], beams, system)
         ssnr[j], sinr[j], secs[j] = s.ssnr[0], s.min_sinr[0], d.seconds
         fallback[j] = bool(np.any(d.info.get("fallback", False)))
+        cached[j] = bool(d.info.get("cached", False))
         gamma[j] = float(np.asarray(d.info.get("gamma_high", [np.nan]), float).ravel()[0])
-    n = len(decisions)
+    keep = np.array(sorted(decisions), dtype=int)
     return PolicyRun(policy.name, policy.timing, policy.distributed, policy.heavy,
-                     policy.fronthaul(), index[:n], ssnr[:n], sinr[:n], secs[:n],
-                     fallback[:n], over[:n], gamma[:n], errors, interrupted)
+                     policy.fronthaul(), index[keep], ssnr[keep], sinr[keep], secs[keep],
+                     fallback[keep], over[keep], gamma[keep], errors, interrupted, cached[keep],
+                     drop_errors)
 
 
-def _stats(x: np.ndarray) -> dict[str, float]:
+def _stats(x: np.ndarray) -> dict[str, Any]:
+    ci = mean_ci(x)
     x = x[np.isfinite(x)]
     if not len(x):
-        return {"mean": np.nan, "median": np.nan, "p5": np.nan}
+        return {"mean": np.nan, "median": np.nan, "p5": np.nan, "ci": [np.nan, np.nan]}
     return {"mean": float(x.mean()), "median": float(np.median(x)),
-            "p5": float(np.percentile(x, 5))}
+            "p5": float(np.percentile(x, 5)), "ci": [ci["lo"], ci["hi"]]}
 
 
 def summary(run: PolicyRun, reference: PolicyRun | None = None) -> dict[str, Any]:
     """Aggregate figures of one run; head-to-head ones against ``reference`` (the ``cvx`` run)
-    use only the drops both scored.
+    use only the drops both scored (paired).
 
-    Keys: ``ssnr``/``min_sinr`` (mean, median, p5), ``time_ms`` (median, p95), ``timing``,
-    ``fronthaul``, ``drops``, ``errors``, ``fallbacks``, ``over_budget``, and with a reference:
-    ``reach_gamma`` (share of common drops with min-SINR >= the reference's gamma_high, within
-    1 %), ``ssnr_vs_ref``/``min_sinr_vs_ref`` (ratio of means on common drops), ``speedup``.
+    Keys: ``ssnr``/``min_sinr`` (mean, median, p5, ``ci``: the mean's 95 % Student-t interval
+    ``[lo, hi]``), ``time_ms`` (median, p95), ``timing``, ``fronthaul``, ``drops``, ``errors``,
+    ``fallbacks``, ``over_budget``, ``cached`` (decisions taken from the cache), and with a
+    reference: ``common_drops``, ``reach_gamma`` (share of common drops with min-SINR >= the
+    reference's gamma_high, within 1 %), ``ssnr_vs_ref``/``min_sinr_vs_ref`` (ratio of means on
+    the common drops) with ``ssnr_vs_ref_ci``/``min_sinr_vs_ref_ci`` (95 % paired intervals, see
+    :func:`policies.stats.ratio_ci`), ``speedup`` (ratio of median times).
     """
     t = run.seconds[np.isfinite(run.seconds)] * 1e3
     out: dict[str, Any] = {
@@ -177,6 +237,7 @@ def summary(run: PolicyRun, reference: PolicyRun | None = None) -> dict[str, Any
                     "p95": float(np.percentile(t, 95)) if len(t) else np.nan},
         "errors": len(run.errors), "fallbacks": int(run.fallback.sum()),
         "over_budget": int(run.over_budget.sum()), "interrupted": run.interrupted,
+        "cached": int(run.cached.sum()) if run.cached is not None else 0,
     }
     if reference is not None:
         common, a, b = np.intersect1d(run.index, reference.index, return_indices=True)
@@ -185,10 +246,10 @@ def summary(run: PolicyRun, reference: PolicyRun | None = None) -> dict[str, Any
         out["common_drops"] = int(len(common))
         out["reach_gamma"] = (float(np.mean(run.min_sinr[a][ok] >= gamma[ok] * (1 - GAMMA_RTOL)))
                               if ok.any() else np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["ssnr_vs_ref"] = float(np.nanmean(run.ssnr[a]) / np.nanmean(reference.ssnr[b]))
-            out["min_sinr_vs_ref"] = float(np.nanmean(run.min_sinr[a])
-                                           / np.nanmean(reference.min_sinr[b]))
-        ref_t = np.nanmedian(reference.seconds)
+        for m in ("ssnr", "min_sinr"):
+            r = ratio_ci(getattr(run, m)[a], getattr(reference, m)[b])
+            out[f"{m}_vs_ref"] = r["ratio"]
+            out[f"{m}_vs_ref_ci"] = [r["lo"], r["hi"]]
+        ref_t = np.nanmedian(reference.seconds) if np.isfinite(reference.seconds).any() else np.nan
         out["speedup"] = float(ref_t / np.nanmedian(run.seconds)) if len(t) else np.nan
     return out

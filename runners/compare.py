@@ -4,12 +4,17 @@
     python runners/compare.py --scenario pos1 --users 5 --policy cvx --policy student \\
         --policy examples/power_split_mrt.py:PowerSplitMRT --drops 500 --seed 1
 
-Every policy acts on the same seeded drops (identical CSI). Per policy: mean / median / 5th
-percentile of SSNR and min-SINR, the share of drops whose min-SINR reaches the ``cvx`` gamma_high,
-compute time per decision (distributed policies: the slowest AP's own time; central ones: the
-whole solve), speed-up vs ``cvx``, fronthaul per decision and failure counts. Heavy solvers
+Every policy acts on the same seeded drops (identical CSI). Per policy: mean (with its 95 %
+Student-t interval) / median / 5th percentile of SSNR and min-SINR, the share of drops whose
+min-SINR reaches the ``cvx`` gamma_high, compute time per decision (distributed policies: the
+slowest AP's own time; central ones: the whole solve), speed-up vs ``cvx``, fronthaul per
+decision and failure counts. Heavy solvers
 (``cvx``, ``ns-opt``, ``cb-opt``) run on the first ``--heavy-drops`` drops in a process pool; the
-head-to-head columns (``x cvx``) compare every policy with ``cvx`` on exactly those drops.
+head-to-head columns (``x cvx``) compare every policy with ``cvx`` on exactly those drops, paired
+per drop, with 95 % intervals (:mod:`policies.stats`). Heavy solvers' decisions are kept in a
+content-addressed cache (:mod:`policies.cache`; ``--cache PATH``, ``$CFISAC_CACHE``, default
+``runs/cache/decisions.sqlite``; ``--no-cache``): a second run on the same drops solves nothing
+and reports the original solve times.
 
 Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json``, ``drops.csv`` (per drop),
 ``summary.json``, ``tradeoff.png`` and ``bars.png``; the folder is created (and checked) before any
@@ -42,6 +47,7 @@ import scenarios  # noqa: E402
 from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_text  # noqa: E402
 from policies.evaluation import Drops, PolicyRun, evaluate, summary  # noqa: E402
 from policies.registry import BUILTINS  # noqa: E402
+from policies.stats import pm  # noqa: E402
 from runners import _cli  # noqa: E402
 
 DEFAULT_POLICIES = BUILTINS
@@ -69,7 +75,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "on the heavy drops)")
     p.add_argument("--no-train", action="store_true",
                    help="skip learned policies without a checkpoint instead of training one")
+    add_cache_flags(p)
     return p.parse_args(argv)
+
+
+def add_cache_flags(p: argparse.ArgumentParser) -> None:
+    """``--cache PATH`` / ``--no-cache``: the decision cache of heavy solvers."""
+    from policies.cache import DEFAULT_PATH, ENV
+
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--cache", type=Path, default=None, metavar="PATH",
+                   help=f"decision cache of heavy solvers (cvx, ns-opt, cb-opt): a drop solved "
+                        f"once is never solved again (default ${ENV} or {DEFAULT_PATH})")
+    g.add_argument("--no-cache", action="store_true", help="solve every drop, cache nothing")
+
+
+def open_cache(args: argparse.Namespace) -> Any:
+    """The :class:`policies.cache.DecisionCache` the flags name (None: no cache)."""
+    from policies.cache import DecisionCache
+
+    if args.no_cache:
+        return None
+    return DecisionCache.open(args.cache if args.cache is not None else "default")
 
 
 def learned_options(spec: str, scenario: scenarios.Scenario, device: str, train: bool,
@@ -96,7 +123,7 @@ def learned_options(spec: str, scenario: scenarios.Scenario, device: str, train:
 
 
 def run_all(specs: list[str], scenario: scenarios.Scenario, drops: Drops, args: argparse.Namespace,
-            log: list[str]) -> tuple[dict[str, PolicyRun | str], bool]:
+            log: list[str], cache: Any = None) -> tuple[dict[str, PolicyRun | str], bool]:
     """Evaluate each policy; a policy that cannot be built (any exception, e.g. a broken
     checkpoint) or fails as a whole is recorded as its one-line error message.
 
@@ -115,7 +142,7 @@ def run_all(specs: list[str], scenario: scenarios.Scenario, drops: Drops, args: 
                     continue
             heavy = bool(getattr(policies.resolve(spec), "heavy", False))
             run = evaluate(spec, scenario, drops, heavy_index if heavy else None, jobs=args.jobs,
-                           progress=not args.quiet, **options)
+                           progress=not args.quiet, cache=cache, **options)
         except KeyboardInterrupt:
             log.append(f"interrupted during {spec}; keeping the finished policies")
             return runs, True
@@ -152,9 +179,17 @@ def fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:.3g}"
 
 
+def fmt_ci(x: float | None, ci: list[float] | None) -> str:
+    """``mean ±half-width`` of a 95 % interval (``-`` when missing)."""
+    if x is None:
+        return "-"
+    lo, hi = ci if ci else (float("nan"), float("nan"))
+    return pm(x, lo, hi)
+
+
 def table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
     """The aligned terminal table."""
-    head = ["policy", "drops", "SSNR mean", "med", "p5", "minSINR mean", "med", "p5",
+    head = ["policy", "drops", "SSNR mean ±95%", "med", "p5", "minSINR mean ±95%", "med", "p5",
             "SSNR x cvx", "SINR x cvx", ">=gamma", "time ms (med)", "p95", "timed as",
             "speed-up", "fronthaul", "fallback", "over-P", "errors"]
     frontier = any("frontier_efficiency" in r for r in rows)
@@ -162,10 +197,12 @@ def table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
         head.insert(10, "frontier")
     body = []
     for r in rows:
-        body.append([r["policy"], str(r["drops"]), fmt(r["ssnr"]["mean"]),
-                     fmt(r["ssnr"]["median"]), fmt(r["ssnr"]["p5"]), fmt(r["min_sinr"]["mean"]),
+        body.append([r["policy"], str(r["drops"]), fmt_ci(r["ssnr"]["mean"], r["ssnr"]["ci"]),
+                     fmt(r["ssnr"]["median"]), fmt(r["ssnr"]["p5"]),
+                     fmt_ci(r["min_sinr"]["mean"], r["min_sinr"]["ci"]),
                      fmt(r["min_sinr"]["median"]), fmt(r["min_sinr"]["p5"]),
-                     fmt(r.get("ssnr_vs_ref")), fmt(r.get("min_sinr_vs_ref")),
+                     fmt_ci(r.get("ssnr_vs_ref"), r.get("ssnr_vs_ref_ci")),
+                     fmt_ci(r.get("min_sinr_vs_ref"), r.get("min_sinr_vs_ref_ci")),
                      fmt(r.get("reach_gamma"), 2), fmt(r["time_ms"]["median"]),
                      fmt(r["time_ms"]["p95"]), r["timing"], fmt(r.get("speedup")),
                      str(r["fronthaul"]), str(r["fallbacks"]), str(r["over_budget"]),
@@ -236,11 +273,13 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
     buf = io.StringIO(newline="")
     w = csv.writer(buf)
     w.writerow(["policy", "drop", "ssnr", "min_sinr", "seconds", "fallback", "over_budget",
-                "gamma_high"])
+                "gamma_high", "cached"])
     for name, r in runs.items():
+        cached = r.cached if r.cached is not None else np.zeros(len(r.index), bool)
         for j in range(len(r.index)):
             w.writerow([name, int(r.index[j]), r.ssnr[j], r.min_sinr[j], r.seconds[j],
-                        int(r.fallback[j]), int(r.over_budget[j]), r.gamma_high[j]])
+                        int(r.fallback[j]), int(r.over_budget[j]), r.gamma_high[j],
+                        int(cached[j])])
     write_text(out / "drops.csv", buf.getvalue())
     errors = {name: r.errors for name, r in runs.items() if r.errors}
     write_json(out / "summary.json", {"interrupted": interrupted, "policies": rows,
@@ -267,6 +306,7 @@ def compare(args: argparse.Namespace) -> int:
     specs = list(dict.fromkeys(args.policy or DEFAULT_POLICIES))
     for spec in specs:
         policies.resolve(spec)
+    cache = open_cache(args)
     out = run_dir(f"compare-{scenario.name}-N{scenario.system.N}", args.out)
     _cli.set_threads(args.threads)
     t0 = time.perf_counter()
@@ -274,7 +314,7 @@ def compare(args: argparse.Namespace) -> int:
     results: dict[str, PolicyRun | str] = {}
     try:
         drops = Drops.sample(scenario, args.drops, args.seed)
-        results, interrupted = run_all(specs, scenario, drops, args, log)
+        results, interrupted = run_all(specs, scenario, drops, args, log, cache)
     except KeyboardInterrupt:
         interrupted = True
         log.append("interrupted before any policy finished")
@@ -288,8 +328,13 @@ def compare(args: argparse.Namespace) -> int:
           f"M = {scenario.system.M} antennas; {args.drops} drops (seed {args.seed}), heavy "
           f"solvers on the first {min(args.heavy_drops, args.drops)}")
     print(table(rows, failed))
-    print("x cvx: ratio of means on the drops cvx solved; >=gamma: share of those drops with "
-          "min-SINR >= cvx gamma_high (1% tolerance); timed as: what a deployment waits for")
+    print("±95%: half-width of the 95% t-interval of the mean; x cvx: ratio of means on the drops "
+          "cvx solved, paired per drop (±95% delta-method interval); >=gamma: share of those "
+          "drops with min-SINR >= cvx gamma_high (1% tolerance); timed as: what a deployment "
+          "waits for")
+    if cache is not None and cache.hits + cache.stored:
+        log.append(f"decision cache {cache.path}: {cache.hits} drops reused, {cache.stored} "
+                   "solved and stored (times are those of the original solves)")
     for line in log:
         print(f"note: {line}")
     for name, r in runs.items():
