@@ -1,16 +1,22 @@
-"""Drawing the scene: road, APs, UEs, target, other vehicles and each AP's beam pattern."""
+"""Drawing the scene: road, APs, UEs, target, other vehicles and each AP's beam pattern.
+
+Frames are drawn with matplotlib's object-oriented API (a ``Figure`` on its own Agg canvas), so
+rendering never touches ``pyplot`` or switches the user's backend.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+from typing import TYPE_CHECKING
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from cfisac_env.channels import steering  # noqa: E402
-from cfisac_env.layout import to_complex  # noqa: E402
-from scenarios.loader import Scenario  # noqa: E402
+from cfisac_env.channels import steering
+from cfisac_env.layout import to_complex
+
+if TYPE_CHECKING:
+    from scenarios.loader import Scenario
 
 
 def beam_pattern(beams: np.ndarray, antennas: int, spacing: float, phi: np.ndarray
@@ -39,7 +45,9 @@ def draw(scenario: Scenario, ue_xy: np.ndarray, target_xy: np.ndarray, others_xy
     cfg = scenario.config
     road = cfg.get("road", {"x": [0.0, 100.0], "lanes": [5.0, 15.0]})
     x_lo, x_hi = min(road["x"][0], 0.0), max(road["x"][1], 100.0)
-    fig, ax = plt.subplots(figsize=(width, width * 0.45), dpi=80)
+    fig = Figure(figsize=(width, width * 0.45), dpi=80)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     ax.axhspan(0.0, 20.0, color="0.82", zorder=0)
     lanes = np.asarray(road["lanes"], dtype=float)
     for y in (lanes[1:] + lanes[:-1]) / 2:
@@ -71,7 +79,5 @@ def draw(scenario: Scenario, ue_xy: np.ndarray, target_xy: np.ndarray, others_xy
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=7, ncol=4)
     fig.tight_layout()
-    fig.canvas.draw()
-    frame = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return frame
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -6,6 +6,8 @@
 - :func:`atomic_path`, :func:`write_text` and :func:`write_json` write to a temporary file in the
   same folder and rename it into place, so Ctrl-C while writing never leaves a truncated file.
 - :func:`write_json` stores non-finite floats (NaN, inf) as ``null``: the files are strict JSON.
+- :func:`provenance` is what a run folder's ``config.json`` records about where it was made:
+  package versions, the git commit (and whether the tree had uncommitted changes) and platform.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ import contextlib
 import json
 import math
 import os
+import platform
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +135,36 @@ def json_safe(obj: Any) -> Any:
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented, strict JSON (no bare NaN: see :func:`json_safe`), atomically."""
     write_text(path, json.dumps(json_safe(obj), indent=2, allow_nan=False))
+
+
+#: distributions whose versions :func:`provenance` records (absent ones are ``None``)
+PACKAGES = ("cfisac", "numpy", "scipy", "torch", "gymnasium", "cvxpy", "scs", "clarabel", "simpy",
+            "matplotlib", "pettingzoo", "stable-baselines3", "onnx", "onnxruntime")
+
+
+def _git(*args: str) -> str | None:
+    """Output of ``git args`` in this source tree, or None (no git, not a checkout)."""
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def provenance() -> dict[str, Any]:
+    """Where and with what a run was made: ``{"packages": {name: version or None},
+    "git": {"commit": sha or None, "dirty": bool or None}, "python": version,
+    "platform": platform string, "machine": architecture, "argv": command line}``."""
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"packages": versions,
+            "git": {"commit": commit, "dirty": None if status is None else bool(status)},
+            "python": platform.python_version(), "platform": platform.platform(),
+            "machine": platform.machine(), "argv": list(sys.argv)}

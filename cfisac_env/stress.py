@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from cfisac_env.tracking import Latency, LoopResult, Trajectory, closed_loop, record, retention
 from cfisac_env.traffic import validate
-from scenarios.loader import Scenario
+
+if TYPE_CHECKING:
+    from scenarios.loader import Scenario
 
 DEFAULTS: dict[str, Any] = {
     "duration": 6.0, "sweep_duration": None, "threshold": 0.9, "covered": [0.0, 100.0],
@@ -117,7 +119,7 @@ def at_speed(scenario: Scenario, speed: float, settings: StressSettings
     cfg["target"]["speed"] = float(speed)
     cfg["target"]["x"] = 0.5 * (x0 + x1) - heading * speed * seconds / 2
     validate(cfg)
-    return Scenario(scenario.name, cfg, scenario.system), seconds
+    return type(scenario)(scenario.name, cfg, scenario.system), seconds
 
 
 def trajectory(scenario: Scenario, seconds: float, seed: int) -> Trajectory:

@@ -37,7 +37,7 @@ Conventions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -45,7 +45,9 @@ import simpy
 from cfisac_env.scoring import score
 from cfisac_env.system import System
 from cfisac_env.world import World, interval_steps, steps_of
-from scenarios.loader import Scenario
+
+if TYPE_CHECKING:
+    from scenarios.loader import Scenario
 
 LATENCY_MODES = ("measured", "fixed", "zero")
 __all__ = ["LATENCY_MODES", "Latency", "LoopResult", "Trajectory", "closed_loop", "record",

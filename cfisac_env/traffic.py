@@ -110,6 +110,9 @@ class RoadTraffic:
                  target_xy: np.ndarray | None = None) -> None:
         validate(cfg)
         self.cfg, self.rng = cfg, rng
+        # what a copy needs to replay this road (SimPy processes are generators: unpicklable)
+        self._origin = (rng.bit_generator.state, np.array(ue_xy, dtype=float),
+                        None if target_xy is None else np.array(target_xy, dtype=float))
         self.dt = float(cfg["env"]["dt"])
         self.road = cfg["road"]
         self.traffic = cfg["traffic"]
@@ -143,6 +146,25 @@ class RoadTraffic:
         n = len(self.ue_xy)
         self.ue_vel = rng.uniform(lo, hi, n) * rng.choice([-1.0, 1.0], n)
         self.sim.process(self._walk())
+
+    # ---- copies -------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle/deepcopy support: the road is stored as its origin (config, initial
+        positions, the generator's state at construction) plus the elapsed steps, and
+        :meth:`__setstate__` replays it (SimPy processes are generators, which cannot be
+        pickled). The generator itself is stored too, so objects sharing it still share it."""
+        return {"cfg": self.cfg, "origin": self._origin, "now": self.sim.now, "rng": self.rng}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        bits, ue0, target0 = state["origin"]
+        replay = np.random.Generator(getattr(np.random, bits["bit_generator"])())
+        replay.bit_generator.state = bits
+        self.__init__(state["cfg"], ue0, replay, target0)
+        self.sim.run(until=state["now"])
+        if replay.bit_generator.state != state["rng"].bit_generator.state:
+            raise RuntimeError("replaying the road did not reproduce its random state; was its "
+                               "generator used by something else after the road was built?")
+        self.rng = state["rng"]
 
     # ---- public state -------------------------------------------------------------------
     @property

@@ -21,6 +21,7 @@ positions are the same under every channel model and the defaults reproduce the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,7 +29,9 @@ from cfisac_env.estimation import CsiError
 from cfisac_env.propagation import ChannelModel
 from cfisac_env.traffic import RoadTraffic
 from cfisac_env.validation import check_positions
-from scenarios.loader import Scenario
+
+if TYPE_CHECKING:
+    from scenarios.loader import Scenario
 
 
 def steps_of(seconds: float, dt: float) -> int:
@@ -188,15 +191,19 @@ class World:
         road = self.roads[i]
         self.ue_xy[i], self.target_xy[i] = road.ue_xy, road.target_xy
 
-    def interval(self) -> Segment:
+    def interval(self, active: np.ndarray | None = None) -> Segment:
         """The coming decision interval (:attr:`steps_per_decision` steps), then advance."""
-        return self.advance(self.steps_per_decision)
+        return self.advance(self.steps_per_decision, active=active)
 
-    def advance(self, steps: int, detail: bool = False) -> Segment:
+    def advance(self, steps: int, detail: bool = False, active: np.ndarray | None = None
+                ) -> Segment:
         """The next ``steps`` simulation steps of every world, then move on to the step after.
 
-        Static scenarios have one step per decision: ``steps`` must be 1 and the world draws a
-        fresh drop (positions and scattering, from world 0's streams for the whole batch).
+        ``active (B,)`` bool (default all): the worlds that move on; the others stay where they
+        are (their segment repeats their current state) and draw no random numbers.
+
+        Static scenarios have one step per decision: ``steps`` must be 1 and every world draws a
+        fresh drop (positions, scattering and CSI errors) from its own streams.
         Roads advance the SimPy traffic ``dt`` per step and the scattered gains by one
         Gauss-Markov step at each UE's walking speed.
         """
@@ -205,19 +212,18 @@ class World:
                 raise ValueError("a static scenario advances one drop (one step) at a time")
             seg = Segment(self.ue_xy[:, None].copy(), self.target_xy[:, None].copy(),
                           self.true_csi[:, None].copy(), self.observed[:, None].copy())
-            if self.batch == 1:
-                self.ue_xy[0], self.target_xy[0] = self.scenario.sample(self._rngs[0])
-            else:
-                self.ue_xy, self.target_xy = self.scenario.sample(self._rngs[0], self.batch)
-            every = np.arange(self.batch)
-            self._draw_scattering(self._chan[0], every)
-            self.true_csi, obs = self._channels(every, self.ue_xy, self.target_xy, None,
-                                                self._est[0])
-            self.observed = obs if obs is not self.true_csi else self.true_csi
+            idx = np.arange(self.batch) if active is None else np.flatnonzero(active)
+            for i in idx:
+                self.ue_xy[i], self.target_xy[i] = self.scenario.sample(self._rngs[i])
+                if self.random_channel:
+                    self._draw_scattering(self._chan[i], np.array([i]))
+            if len(idx):
+                self._refresh(idx)
             return seg
-        return self._advance_roads(steps, detail)
+        return self._advance_roads(steps, detail, active)
 
-    def _advance_roads(self, steps: int, detail: bool) -> Segment:
+    def _advance_roads(self, steps: int, detail: bool, active: np.ndarray | None = None
+                       ) -> Segment:
         b, n = self.batch, self.system.N
         ue = np.empty((b, steps + 1, n, 2))
         tg = np.empty((b, steps + 1, 2))
@@ -226,6 +232,11 @@ class World:
         speed = np.empty((b, steps))
         others: list[list[np.ndarray]] = [[] for _ in range(b)]
         for i, road in enumerate(self.roads):
+            if active is not None and not active[i]:
+                ue[i], tg[i], true[i] = self.ue_xy[i], self.target_xy[i], self.true_csi[i]
+                obs[i], speed[i] = self.observed[i], road.target.speed
+                others[i] = [road.others_xy()] * steps if detail else []
+                continue
             gains = None if self.gains is None else np.empty((steps + 1, *self.gains.shape[1:]),
                                                               complex)
             for j in range(steps + 1):

@@ -44,7 +44,14 @@ from matplotlib.patches import Patch  # noqa: E402
 
 import policies  # noqa: E402
 import scenarios  # noqa: E402
-from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_text  # noqa: E402
+from cfisac_env.runs import (  # noqa: E402
+    atomic_path,
+    json_safe,
+    provenance,
+    run_dir,
+    write_json,
+    write_text,
+)
 from policies.evaluation import Drops, PolicyRun, evaluate, summary  # noqa: E402
 from policies.registry import BUILTINS  # noqa: E402
 from policies.stats import pm  # noqa: E402
@@ -268,7 +275,8 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
     """Write the run folder (each file atomically; the plots only when a policy scored);
     returns the names of the files written."""
     config = {"args": json_safe(vars(args)), "scenario": scenario.name,
-              "config": scenario.config, "system": scenario.system.to_dict()}
+              "config": scenario.config, "system": scenario.system.to_dict(),
+              "provenance": provenance()}
     write_json(out / "config.json", config)
     buf = io.StringIO(newline="")
     w = csv.writer(buf)

@@ -32,7 +32,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import scenarios  # noqa: E402
-from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_text  # noqa: E402
+from cfisac_env.runs import (  # noqa: E402
+    atomic_path,
+    json_safe,
+    provenance,
+    run_dir,
+    write_json,
+    write_text,
+)
 from policies.checkpoint_store import CheckpointError  # noqa: E402
 from policies.evaluation import build  # noqa: E402
 from policies.robustness import AXES, AgeingRow, Point, ageing, sweep  # noqa: E402
@@ -175,7 +182,8 @@ def robustness(args: argparse.Namespace) -> int:
                                "ageing": [vars(r) for r in rows]}
     files = ["config.json", "summary.json"]
     write_json(out / "config.json", json_safe({"args": vars(args), "axes": {
-        k: [v for v, _ in s] for k, (_, s) in AXES.items()}, "fading": FADING}))
+        k: [v for v, _ in s] for k, (_, s) in AXES.items()}, "fading": FADING,
+        "provenance": provenance()}))
     print(f"\n{sc.name} N={sc.system.N}: mean [95 % interval] over drops, seed {args.seed}")
     if points:
         table = [r for p in points for r in p.rows()]

@@ -40,7 +40,14 @@ import torch  # noqa: E402
 
 import policies  # noqa: E402
 import scenarios  # noqa: E402
-from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_text  # noqa: E402
+from cfisac_env.runs import (  # noqa: E402
+    atomic_path,
+    json_safe,
+    provenance,
+    run_dir,
+    write_json,
+    write_text,
+)
 from cfisac_env.stress import StressSettings, TrackResult, at_speed  # noqa: E402
 from cfisac_env.stress import run as stress_run  # noqa: E402
 from cfisac_env.tracking import LATENCY_MODES, Trajectory  # noqa: E402
@@ -206,7 +213,7 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
     written = ["config.json", "summary.json"]
     config = {"args": json_safe(vars(args)), "scenario": scenario.name,
               "config": scenario.config, "stress": vars(settings),
-              "system": scenario.system.to_dict()}
+              "system": scenario.system.to_dict(), "provenance": provenance()}
     write_json(out / "config.json", config)
     if main and main_traj is not None:
         with io.StringIO(newline="") as f:

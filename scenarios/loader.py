@@ -1,7 +1,8 @@
 """Declarative scenarios: TOML files in this folder, loaded with overrides.
 
 A scenario file has top-level ``description`` and ``kind`` (``static`` or ``road``), an optional
-``base`` (another scenario whose fields it inherits and overrides), and sections: ``system``
+``base`` (another scenario whose fields it inherits and overrides, table by table at every depth:
+:func:`deep_merge`), and sections: ``system``
 (-> :class:`cfisac_env.System`), ``placement`` (uniform boxes for static drops and the initial
 positions), ``env`` (reward, episode length, timing) and, for ``road``, ``road``, ``traffic``,
 ``target`` and ``walkers``.
@@ -69,12 +70,21 @@ def _read(name: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any],
     if base in seen:
         raise ValueError(f"scenario {path.stem!r}: circular base {base!r}")
     merged, lineage = _read(base, (*seen, path.stem))
-    for key, value in cfg.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
+    return deep_merge(merged, cfg), (path.stem, *lineage)
+
+
+def deep_merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """``child`` over ``parent``, table by table at every depth: a child's
+    ``[stress.fixed_latency] cvx = 2.0`` changes that one entry and keeps the parent's other
+    ``stress.fixed_latency`` entries. Non-table values (numbers, strings, arrays) replace the
+    parent's. Neither input is modified."""
+    out = dict(parent)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
         else:
-            merged[key] = value
-    return merged, (path.stem, *lineage)
+            out[key] = value
+    return out
 
 
 def _fields(cfg: dict[str, Any], prefix: str = "") -> list[str]:

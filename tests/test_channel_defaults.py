@@ -32,7 +32,12 @@ def test_env_unchanged(tag, scenario, users, seed):
 
 
 def test_vector_env_unchanged():
+    # The vector env seeds sub-env i with seed + i, as Gymnasium's SyncVectorEnv does; the stored
+    # vec_* arrays are the sync vector env's (three single envs), and the batched one matches.
     got = vec_run(2, 3)
+    sync = vec_run(2, 3, "sync")
+    np.testing.assert_array_equal(got["obs"], sync["obs"])
+    np.testing.assert_allclose(got["reward"], sync["reward"], rtol=1e-6)
     np.testing.assert_array_equal(got["obs"], REF["vec_obs"])
     for k in ("reward", "ssnr"):
         np.testing.assert_allclose(got[k], REF[f"vec_{k}"], rtol=1e-6, err_msg=k)

@@ -37,9 +37,11 @@ def env_run(scenario: str, users: int, seed: int, steps: int) -> dict[str, np.nd
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def vec_run(seed: int, steps: int) -> dict[str, np.ndarray]:
+def vec_run(seed: int, steps: int, mode: str = "vector_entry_point") -> dict[str, np.ndarray]:
+    """The road vector env (``mode``: ``vector_entry_point`` or Gymnasium's ``sync``, which must
+    give the same numbers: sub-env ``i`` is seeded ``seed + i`` either way)."""
     env = gym.make_vec("cfisac/CellFreeISAC-v0", num_envs=3,
-                       vectorization_mode="vector_entry_point", scenario="road", users=3)
+                       vectorization_mode=mode, scenario="road", users=3)
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(7)
     out = {"obs": [obs], "reward": [], "ssnr": [], "actions": []}
