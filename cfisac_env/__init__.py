@@ -1,8 +1,18 @@
 """cfisac_env: physics, traffic and the Gymnasium environment of the cfisac testbed.
 
 Importing it registers ``cfisac/CellFreeISAC-v0`` (also makeable as
-``"cfisac_env:CellFreeISAC-v0"``).
+``"cfisac_env:CellFreeISAC-v0"``); :func:`parallel_env` gives the PettingZoo view with one agent
+per AP (:mod:`cfisac_env.multiagent`).
+
+Layering: the physics modules (``system``, ``channels``, ``propagation``, ``estimation``,
+``metrics``, ``traffic``) import nothing from :mod:`scenarios`; :mod:`scenarios` builds on them;
+the environment modules (``core``, ``env``, ``vector_env``, ``world``, ``render``) import
+:mod:`scenarios` only when they need to load one, so either package can be imported first.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
@@ -22,4 +32,18 @@ for _id in (ENV_ID, "CellFreeISAC-v0"):
             vector_entry_point="cfisac_env.vector_env:CellFreeISACVectorEnv",
         )
 
-__all__ = ["ENV_ID", "System", "csi", "metrics", "steering", "to_complex", "to_layout"]
+
+
+def parallel_env(scenario: Any = "pos2", users: int | None = None, **kwargs: Any) -> Any:
+    """The PettingZoo ``ParallelEnv`` view, agents ``ap_0 .. ap_{L-1}``
+    (:class:`cfisac_env.multiagent.CellFreeISACParallelEnv`; needs ``pettingzoo``)."""
+    try:
+        from cfisac_env.multiagent import CellFreeISACParallelEnv
+    except ImportError as e:  # pragma: no cover - depends on the installed extras
+        raise ImportError(f"the multi-agent view needs PettingZoo ({e}); install it with "
+                          "pip install 'cfisac[ecosystem]'") from e
+    return CellFreeISACParallelEnv(scenario, users, **kwargs)
+
+
+__all__ = ["ENV_ID", "System", "csi", "metrics", "parallel_env", "steering", "to_complex",
+           "to_layout"]
