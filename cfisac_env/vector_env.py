@@ -35,9 +35,11 @@ if TYPE_CHECKING:
 def with_masks(info: dict[str, np.ndarray], present: dict[str, np.ndarray]
                ) -> dict[str, np.ndarray]:
     """``info`` plus Gymnasium's ``_key`` masks: ``present[k] (B,)`` bool, sub-envs that have
-    key ``k`` (entries of the others are zero)."""
+    key ``k`` (entries of the others are zero); a key no sub-env has is left out."""
     out: dict[str, np.ndarray] = {}
     for k, v in info.items():
+        if not present[k].any():
+            continue
         out[k] = v
         out[f"_{k}"] = present[k]
     return out
