@@ -1,0 +1,413 @@
+"""Sweep a grid of scenarios x N x policies (x options x seeds) on shared seeded drops.
+
+    python runners/sweep.py --scenario pos2 --users 2 5 8 --policy cvx --policy student \\
+        --policy ns-rzf --drops 100 --engine ray --out runs/fig16
+    python runners/sweep.py sweeps/paper-fig16.toml            # the seed paper's Fig. 16
+    python runners/sweep.py sweeps/tradeoff.toml               # trade-off plane + CVX frontier
+
+Every cell (scenario, N, policy, options) is scored on the same drops per (scenario, N, seed),
+drawn and scored exactly as ``runners/compare.py`` does (same seed, same numbers). Heavy solvers
+are scored on the first ``--heavy-drops`` drops (default: all). Policy options: ``SPEC@KEY=VALUE``
+(``--policy cvx@rho=0.25``); a sweep file may give lists (``rho = [0.25, 0.5, 0.75]``).
+
+Engines: ``--engine local`` (default; ``--jobs`` worker processes, 1 = this process) or
+``--engine ray`` (``--address auto|HOST:PORT`` joins a running cluster, none starts a local
+instance with ``--jobs`` CPUs). Tasks are chunks of drops of one cell sized to take about
+``--task-seconds``; each worker runs ``--threads`` torch/BLAS threads.
+
+The run folder (``--out DIR``; default ``runs/<date>-sweep-<name>/``) holds ``results.sqlite``
+(the result store, written a chunk at a time), ``results.csv`` (one row per policy x drop:
+``scenario, users, policy, options, seed, drop, ssnr, min_sinr, seconds, timing, fallback,
+over_budget, error`` and ``gamma_high, cached, sample, cell``), ``summary.csv`` /
+``summary.json`` (per cell: means with 95 % t-intervals, medians, time per decision, paired
+ratios to ``cvx`` with intervals), ``config.json`` and the figures: ``fig16a-<scenario>.png``
+(SSNR and min-SINR vs N), ``fig16b-<scenario>.png`` (compute time vs N) and
+``tradeoff-<scenario>-N<n>.png`` (mean points and, with ``--frontier-drops``, the CVX frontier).
+Rerunning with the same ``--out`` skips the drops already stored; heavy solvers' decisions come
+from the decision cache (``--cache``, ``--no-cache``). Ctrl-C keeps every finished chunk, writes
+the tables and exits 130; a user error exits 2 with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import policies  # noqa: E402
+from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_text  # noqa: E402
+from policies import sweep as lib  # noqa: E402
+from policies.stats import pm  # noqa: E402
+from policies.store import ALL, ResultStore, to_csv  # noqa: E402
+from runners import _cli  # noqa: E402
+from runners.compare import add_cache_flags, open_cache  # noqa: E402
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+DEFAULTS = {"scenario": ["pos2"], "users": [8], "policy": ["cvx", "ns-rzf", "mrt-target"],
+            "seed": [0], "drops": 100, "heavy_drops": None, "engine": "local", "address": None,
+            "jobs": None, "task_seconds": 2.0, "chunk": None, "frontier_drops": 0,
+            "frontier_points": 9, "name": None}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = _cli.parser(__doc__, "sweep")
+    p.add_argument("file", nargs="?", type=Path, default=None,
+                   help="sweep file (TOML); flags given on the command line override it")
+    p.add_argument("--scenario", action="append", default=None,
+                   help="scenario name or .toml path (repeatable; default pos2)")
+    p.add_argument("--users", type=_cli.positive_int, nargs="+", default=None,
+                   help="numbers of UEs N (default 8)")
+    p.add_argument("--policy", action="append", default=None, metavar="SPEC[@K=V,...]",
+                   help="policy (repeatable): registered name, module:Class or file.py:Class, "
+                        "options after @ (cvx@rho=0.25)")
+    p.add_argument("--seed", type=_cli.seed_type, nargs="+", default=None,
+                   help="seeds of the drops (one or more; default 0)")
+    p.add_argument("--drops", type=_cli.positive_int, default=None,
+                   help="drops per (scenario, N, seed) (default 100)")
+    p.add_argument("--heavy-drops", type=_cli.positive_int, default=None,
+                   help="heavy solvers (cvx, ...) on the first ones only (default: all)")
+    p.add_argument("--engine", choices=lib.ENGINES, default=None,
+                   help="local process pool (default) or ray")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join: auto or HOST:PORT (default: start a local one)")
+    p.add_argument("--jobs", type=_cli.positive_int, default=None,
+                   help="local worker processes / CPUs of a local Ray instance (default: all "
+                        "cores; 1: serial in this process)")
+    p.add_argument("--task-seconds", type=_cli.positive_float, default=None,
+                   help="target duration of one task (chunk of drops), s (default 2)")
+    p.add_argument("--chunk", type=_cli.positive_int, default=None,
+                   help="drops per task (overrides --task-seconds)")
+    p.add_argument("--frontier-drops", type=_cli.nonnegative_int, default=None,
+                   help="drops (the first ones) on which the CVX frontier of the trade-off "
+                        "figures is solved (default 0: no frontier)")
+    p.add_argument("--frontier-points", type=_cli.int_in(2, 200), default=None,
+                   help="SINR targets of the frontier (default 9)")
+    p.add_argument("--name", default=None, help="name of the run folder (default from the grid)")
+    add_cache_flags(p)
+    _cli.add_common(p, skip=("scenario", "users", "seed"), threads=1)
+    return p.parse_args(argv)
+
+
+def _value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_policy(text: str) -> tuple[str, dict[str, Any]]:
+    """``"cvx@rho=0.25,solver=IPM"`` -> ``("cvx", {"rho": 0.25, "solver": "IPM"})``."""
+    spec, _, rest = text.partition("@")
+    if not spec:
+        raise ValueError(f"--policy {text!r}: empty policy name")
+    opts: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        k, eq, v = item.partition("=")
+        if not eq or not k.strip():
+            raise ValueError(f"--policy {text!r}: options must be KEY=VALUE after @, got {item!r}")
+        opts[k.strip()] = _value(v.strip())
+    return spec, opts
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """A sweep file as settings (keys of :data:`DEFAULTS`); ValueError naming the problem."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"sweep file {path} not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"sweep file {path}: {e}") from None
+    out: dict[str, Any] = {"name": raw.pop("name", path.stem)}
+    aliases = {"scenarios": "scenario", "seeds": "seed", "policies": "policy"}
+    for k, v in list(raw.items()):
+        key = aliases.get(k, k).replace("-", "_")
+        if key == "set":
+            out["set"] = list(v.items()) if isinstance(v, dict) else v
+        elif key == "policy":
+            out["policy"] = [(p["spec"], dict(p.get("options", {}))) if isinstance(p, dict)
+                             else parse_policy(str(p)) for p in v]
+        elif key in DEFAULTS or key == "description":
+            out[key] = v
+        else:
+            raise ValueError(f"sweep file {path}: unknown key {k!r}; known: "
+                             f"{', '.join(sorted(set(DEFAULTS) | set(aliases) | {'set'}))}")
+    for key in ("scenario", "users", "seed"):
+        if key in out and not isinstance(out[key], list):
+            out[key] = [out[key]]
+    return out
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Command line over sweep file over defaults; policies as ``(spec, options)``."""
+    file = read_file(args.file) if args.file is not None else {}
+    s: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        cli = getattr(args, key, None)
+        s[key] = cli if cli is not None else file.get(key, default)
+    s["policy"] = [parse_policy(p) if isinstance(p, str) else p for p in s["policy"]]
+    s["set"] = list(args.set) or file.get("set", [])
+    for key in ("users", "seed"):
+        bad = [v for v in s[key] if not isinstance(v, int) or isinstance(v, bool) or v < 0]
+        if bad or (key == "users" and 0 in s[key]):
+            raise ValueError(f"{key} must be {'positive' if key == 'users' else 'non-negative'} "
+                             f"integers, got {s[key]}")
+    for key in ("drops", "heavy_drops"):
+        v = s[key]
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ValueError(f"{key} must be an integer >= 1, got {v!r}")
+    if s["engine"] not in lib.ENGINES:
+        raise ValueError(f"engine must be one of {lib.ENGINES}, got {s['engine']!r}")
+    if s["address"] and s["engine"] != "ray":
+        raise ValueError("--address needs --engine ray")
+    return s
+
+
+# ---- figures ----------------------------------------------------------------------------------
+
+def _series(summary: list[dict[str, Any]], scenario: str) -> dict[str, list[dict[str, Any]]]:
+    by: dict[str, list[dict[str, Any]]] = {}
+    for r in summary:
+        if r["scenario"] == scenario and r["drops"] and r["seed"] == summary[0]["seed"]:
+            by.setdefault(r["policy"], []).append(r)
+    return {k: sorted(v, key=lambda r: r["users"]) for k, v in by.items()}
+
+
+def _colors(names: list[str]) -> dict[str, Any]:
+    return {n: f"C{i % 10}" for i, n in enumerate(sorted(names))}
+
+
+def plot_fig16a(summary: list[dict[str, Any]], scenario: str, path: Path) -> None:
+    """Seed Fig. 16a: mean SSNR and min-SINR vs N per policy, 95 % intervals as error bars."""
+    series = _series(summary, scenario)
+    colors = _colors(list(series))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, m, label in zip(axes, ("ssnr", "min_sinr"), ("SSNR (linear)", "min-SINR (linear)"),
+                            strict=True):
+        for name, rs in series.items():
+            x = [r["users"] for r in rs]
+            y = np.array([r[f"{m}_mean"] for r in rs])
+            err = np.array([[r[f"{m}_mean"] - r[f"{m}_lo"], r[f"{m}_hi"] - r[f"{m}_mean"]]
+                            for r in rs]).T
+            ax.errorbar(x, y, yerr=np.nan_to_num(err), fmt="o", capsize=4, color=colors[name],
+                        label=f"{name} ({rs[0]['drops']} drops)",
+                        ls="--" if rs[0]["timing"] == "central" else "-")
+        ax.set(xlabel="number of UEs N", ylabel=label)
+        ax.set_xticks(sorted({r["users"] for r in summary}))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{scenario}: mean with 95 % confidence interval (dashed: central policies)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def plot_fig16b(summary: list[dict[str, Any]], scenario: str, path: Path) -> None:
+    """Seed Fig. 16b: compute time per decision vs N (median, p95 as the bar's top)."""
+    series = _series(summary, scenario)
+    colors = _colors(list(series))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, rs in series.items():
+        x = [r["users"] for r in rs]
+        med = np.array([r["time_ms_median"] for r in rs])
+        p95 = np.array([r["time_ms_p95"] for r in rs])
+        central = rs[0]["timing"] == "central"
+        ax.errorbar(x, med, yerr=[np.zeros_like(med), np.nan_to_num(p95 - med)], capsize=4,
+                    fmt="--s" if central else "-o", color=colors[name],
+                    label=f"{name} ({rs[0]['timing']})")
+    ax.set_yscale("log")
+    ax.set(xlabel="number of UEs N", ylabel="compute time per decision (ms; median, bar to p95)",
+           title=f"{scenario}: slowest AP (distributed) vs whole solve (central)")
+    ax.set_xticks(sorted({r["users"] for r in summary}))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def plot_tradeoff(summary: list[dict[str, Any]], scenario: str, users: int,
+                  frontier: dict[str, Any] | None, bound: float, path: Path) -> None:
+    """Each policy's mean point (95 % intervals on both axes) on the SSNR vs min-SINR plane,
+    with the CVX frontier (joint SDP over a gamma sweep, averaged over drops)."""
+    rows = [r for r in summary if r["scenario"] == scenario and r["users"] == users
+            and r["drops"] and r["seed"] == summary[0]["seed"]]
+    colors = _colors([r["policy"] for r in rows])
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    if frontier is not None:
+        g, s = np.asarray(frontier["gamma"], float), np.asarray(frontier["ssnr"], float)
+        ax.plot(g, s, "-", color="k", lw=1.5, marker=".",
+                label=f"CVX frontier (joint SDP, mean of {frontier['drops']} drops)")
+    ax.axhline(bound, color="0.6", ls="--", lw=0.8, label=f"SSNR bound {bound:g}")
+    for r in rows:
+        xe = [[r["min_sinr_mean"] - r["min_sinr_lo"]], [r["min_sinr_hi"] - r["min_sinr_mean"]]]
+        ye = [[r["ssnr_mean"] - r["ssnr_lo"]], [r["ssnr_hi"] - r["ssnr_mean"]]]
+        ref = r["policy"].startswith("cvx")
+        ax.errorbar(r["min_sinr_mean"], r["ssnr_mean"], xerr=np.nan_to_num(xe),
+                    yerr=np.nan_to_num(ye), fmt="*" if ref else "o", ms=14 if ref else 8,
+                    color=colors[r["policy"]], mec="k", capsize=3,
+                    label=f"{r['policy']} ({r['drops']} drops)")
+    ax.set(xlabel="mean min-SINR (linear)", ylabel="mean SSNR (linear)",
+           title=f"{scenario}, N = {users}: mean points with 95 % intervals")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+# ---- the run ----------------------------------------------------------------------------------
+
+def frontiers(cells: list[lib.Cell], k: int, points: int, out: Path, progress: bool
+              ) -> dict[tuple[str, int], dict[str, Any]]:
+    """CVX frontier (:func:`policies.sweep.frontier_curve`) per (scenario, N) on the first
+    ``k`` drops (first seed), kept in ``frontier.json`` and reused by a rerun."""
+    import scenarios
+
+    path = out / "frontier.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    res: dict[tuple[str, int], dict[str, Any]] = {}
+    for c in cells:
+        g = (c.scenario_label, c.users)
+        if g in res or c.seed != cells[0].seed:
+            continue
+        key = f"{c.scenario_label}|N={c.users}|seed={c.seed}|sample={c.drops}|k={k}|p={points}"
+        if key in old:
+            res[g] = old[key]
+            continue
+        sc = scenarios.load(c.scenario, users=c.users, overrides=dict(c.overrides))
+        drops = lib.Drops.sample(sc, c.drops, c.seed)
+        f = lib.frontier_curve(drops.truth[: min(k, c.drops)], sc.system, points,
+                               progress=progress)
+        res[g] = {"gamma": f["gamma"].tolist(), "ssnr": f["ssnr"].tolist(),
+                  "solved": f["solved"].tolist(), "fraction": f["fraction"].tolist(),
+                  "drops": int(min(k, c.drops))}
+        old[key] = res[g]
+        write_json(path, old)
+    return res
+
+
+def table(summary: list[dict[str, Any]]) -> str:
+    head = ["scenario", "N", "policy", "drops", "SSNR mean ±95%", "minSINR mean ±95%",
+            "SSNR x cvx", "SINR x cvx", "time ms", "timed as", "cached", "fb", "err"]
+    body = []
+    for r in summary:
+        if r["failed"]:
+            body.append([r["scenario"], str(r["users"]), r["policy"], "0", "FAILED (see note)"]
+                        + ["-"] * (len(head) - 5))
+            continue
+        body.append([r["scenario"], str(r["users"]), r["policy"], str(r["drops"]),
+                     pm(r["ssnr_mean"], r["ssnr_lo"], r["ssnr_hi"]),
+                     pm(r["min_sinr_mean"], r["min_sinr_lo"], r["min_sinr_hi"]),
+                     pm(r["ssnr_vs_cvx"], r["ssnr_vs_cvx_lo"], r["ssnr_vs_cvx_hi"]),
+                     pm(r["min_sinr_vs_cvx"], r["min_sinr_vs_cvx_lo"], r["min_sinr_vs_cvx_hi"]),
+                     f"{r['time_ms_median']:.3g}", r["timing"], str(r["cached"]),
+                     str(r["fallbacks"]), str(r["errors"])])
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in
+                       enumerate(zip(row, widths, strict=True))) for row in [head, *body]]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
+    return _cli.run(lambda: sweep(parse_args(argv)), "sweep")
+
+
+def sweep(args: argparse.Namespace) -> int:
+    """Check everything, create the run folder, run the grid, write tables and figures."""
+    import scenarios
+
+    s = settings(args)
+    for spec, _ in s["policy"]:
+        policies.resolve(spec)
+    for sc in s["scenario"]:
+        for n in s["users"]:
+            scenarios.load(sc, users=n, overrides=dict(s["set"]))
+    cells = lib.expand(s["scenario"], s["users"], s["policy"], s["seed"], s["drops"],
+                       s["heavy_drops"], dict(s["set"]))
+    if s["engine"] == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ValueError("--engine ray needs Ray: pip install -e '.[ray]' (or use "
+                             "--engine local)") from None
+    cache = open_cache(args)
+    name = s["name"] or "-".join([*s["scenario"], "N" + "-".join(map(str, s["users"]))])
+    out = run_dir(f"sweep-{Path(name).stem}", args.out)
+    store = ResultStore(out / "results.sqlite")
+    before = len(store)
+    _cli.set_threads(args.threads)
+    config = {"args": json_safe(vars(args)), "settings": json_safe(s),
+              "cells": [c.key for c in cells]}
+    write_json(out / "config.json", config)
+    if before:
+        print(f"resuming: {before} rows already in {out / 'results.sqlite'}", file=sys.stderr)
+    t0 = time.perf_counter()
+    res = lib.run_sweep(cells, store, engine=s["engine"], jobs=s["jobs"], address=s["address"],
+                        cache=cache, task_seconds=s["task_seconds"], chunk=s["chunk"],
+                        threads=args.threads, progress=not args.quiet)
+    rows = store.rows([c.key for c in cells])
+    summary = lib.summarize(cells, rows, res.failed)
+    write_text(out / "results.csv", to_csv(rows, ALL))
+    write_text(out / "summary.csv", to_csv(summary, lib.SUMMARY_COLUMNS))
+    timing = {"wall_s": res.seconds, "tasks": res.tasks, "inline_tasks": res.inline,
+              "drops_scored": res.rows, "drops_skipped": res.skipped,
+              "task_s_median": float(np.median(res.task_seconds)) if res.task_seconds else None,
+              "workers": sorted(res.workers), "engine": s["engine"]}
+    write_json(out / "summary.json", {"interrupted": res.interrupted, "cells": summary,
+                                      "run": timing, "notes": res.log})
+    files = ["results.sqlite", "results.csv", "summary.csv", "summary.json", "config.json"]
+    if not res.interrupted and any(r["drops"] for r in summary):
+        fr = {}
+        if s["frontier_drops"]:
+            fr = frontiers(cells, s["frontier_drops"], s["frontier_points"], out,
+                           not args.quiet)
+        bound = scenarios.load(cells[0].scenario, users=cells[0].users,
+                               overrides=dict(s["set"])).system.ssnr_bound
+        for sc in dict.fromkeys(c.scenario_label for c in cells):
+            plot_fig16a(summary, sc, out / f"fig16a-{sc}.png")
+            plot_fig16b(summary, sc, out / f"fig16b-{sc}.png")
+            files += [f"fig16a-{sc}.png", f"fig16b-{sc}.png"]
+            for n in s["users"]:
+                f = fr.get((sc, n))
+                plot_tradeoff(summary, sc, n, f, bound, out / f"tradeoff-{sc}-N{n}.png")
+                files.append(f"tradeoff-{sc}-N{n}.png")
+    print()
+    print(table(summary))
+    print("±95%: half-width of the 95% t-interval; x cvx: paired ratio of means to the cvx cell "
+          "on common drops (±95% delta-method interval); time: median per decision")
+    for line in res.log:
+        print(f"note: {line}")
+    if cache is not None and (cache.hits or cache.stored):
+        print(f"note: decision cache {cache.path}: {cache.hits} drops reused, {cache.stored} "
+              "solved and stored")
+    print(f"{res.rows} drops scored in {len(res.task_seconds)} tasks ({res.tasks} dispatched, "
+          f"engine {s['engine']}), {res.skipped} already stored; "
+          f"{time.perf_counter() - t0:.1f} s")
+    print(f"wrote {out}/ ({', '.join(files)})")
+    if res.interrupted:
+        print("interrupted: kept every finished chunk; rerun with the same --out to resume",
+              file=sys.stderr)
+    done = sum(1 for r in summary if r["drops"])
+    return _cli.outcome(done, len(res.failed), res.interrupted)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
