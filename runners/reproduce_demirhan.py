@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,11 @@ SCHEMES = {"NS+RZF": "ns-rzf", "NS+OPT": "ns-opt", "CB+OPT": "cb-opt", "JSC+Q1":
 #: Where no gamma is feasible the reference keeps zero communication beams and the scheme's
 #: sensing beam; our policies fall back to NS+RZF (flagged), so those drops are re-scored so.
 REFERENCE_ON_FAILURE = {"ns-opt": "ns-sensing", "cb-opt": "cb-sensing"}
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "demirhan2023"
+#: Where the authors' outputs are looked for: ``$CFISAC_DEMIRHAN_REF``, else
+#: ``reference/demirhan2023`` at the repository root (``--ref`` overrides both).
+REF_ENV = "CFISAC_DEMIRHAN_REF"
+REFERENCE = Path(os.environ.get(REF_ENV) or
+                 Path(__file__).resolve().parents[1] / "reference" / "demirhan2023")
 METRICS = ("min_sinr", "ssnr")
 
 
@@ -56,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--distance", action="store_true", help="Fig. 4 trend from distance_sweep")
     p.add_argument("--rho", type=_cli.float_in(0.0, 1.0), action="append", default=None,
                    help="power-sweep rho values to run (repeatable; default: all seven)")
-    p.add_argument("--ref", type=Path, default=REFERENCE, help="folder of the reference .npz")
+    p.add_argument("--ref", type=Path, default=REFERENCE,
+                   help=f"folder of the reference .npz (default ${REF_ENV}, else {REFERENCE})")
     p.add_argument("--solver", default="SCS", choices=("SCS", "CLARABEL"),
                    help="SDP solver of cvx")
     p.add_argument("--jobs", type=_cli.positive_int, default=None,
@@ -69,7 +75,8 @@ def load_reference(folder: Path, name: str) -> dict[str, np.ndarray]:
     """One reference archive as a dict; ValueError naming the path when missing."""
     path = folder / name
     if not path.is_file():
-        raise ValueError(f"reference archive {path} not found; pass --ref <folder with {name}>")
+        raise ValueError(f"reference archive {path} not found; pass --ref <folder with {name}> "
+                         f"or set {REF_ENV}")
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
 
