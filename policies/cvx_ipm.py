@@ -26,6 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from policies.cvx_basis import expand, reduce, span_basis
+from policies.cvx_sdp import SDPResult, extract_beams
+
 #: Stopping rule: relative duality gap and relative primal / dual infeasibility.
 IPM_TOL = 1e-8
 IPM_MAX_ITERS = 80
@@ -267,9 +270,6 @@ class IPMJointSDP:
         """One drop: complex CSI ``(L, M, Q)``, SINR target ``gamma`` ->
         :class:`policies.cvx_sdp.SDPResult` (beams ``(L, M, Q)``, not yet power-projected).
         Raises TimeoutError past ``deadline`` (a ``time.perf_counter()`` value)."""
-        from policies.cvx_basis import expand, reduce, span_basis
-        from policies.cvx_sdp import SDPResult, extract_beams
-
         s = self.system
         basis = span_basis(hc)                                         # (L, M, r)
         h = reduce(basis, hc[..., : s.N])                              # (R, N)

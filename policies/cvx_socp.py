@@ -15,15 +15,22 @@ optimum of a power-scale SOCP (feasible iff ``t* <= 1``):
 
 solved by an accurate interior-point solver (Clarabel) in the per-AP user subspace
 (:mod:`policies.cvx_basis`), and the returned beams are re-checked with :mod:`cfisac_env.metrics`.
-The problem is built once with cvxpy Parameters (DPP), so a bisection step only refills data.
+The problem is built once with cvxpy Parameters (DPP), so a bisection step only refills data
+(:class:`MaxMinSINR`, the reference). The policies' default, :class:`FastMaxMinSINR`, sends the same
+SOCP to Clarabel directly (:class:`PowerScaleSOCP`) and finds the same ``gamma_high`` in about 5
+solves instead of 13. Both solve for ``X / nu`` with ``nu`` the largest noise-plus-leak amplitude,
+so the solver's tolerances mean the same at any SNR.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
+import clarabel
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from cfisac_env import metrics
 from cfisac_env.system import System
@@ -167,10 +174,6 @@ class PowerScaleSOCP:
     """
 
     def __init__(self, system: System, rho: float, tol: float = 1e-9) -> None:
-        import clarabel
-        import scipy.sparse as sp
-
-        self._clarabel = clarabel
         s = system
         self.system, self.rho = s, rho
         self.r = min(s.M, s.N)
@@ -194,9 +197,7 @@ class PowerScaleSOCP:
                     kinds += [("re", n, i), ("im", n, i), ("re", n, i), ("-im", n, i)]
             row += 2 + 2 * N
         budget = np.sqrt(rho * s.P)
-        self._power_rows = []
         for l in range(L):
-            self._power_rows.append(row)
             rows.append(row)
             cols.append(nx - 1)
             kinds.append(("t", l, 0))
@@ -224,7 +225,8 @@ class PowerScaleSOCP:
         self._gamma_entries = self._kind <= 1
         self._A_pattern = sp.csc_matrix((np.ones(len(self._rows)), (self._rows, self._cols)),
                                         shape=(row, nx))
-        assert np.array_equal(self._A_pattern.indices, self._rows)
+        if not np.array_equal(self._A_pattern.indices, self._rows):
+            raise RuntimeError("power-scale SOCP: constraint entries are not in CSC order")
         self._P = sp.csc_matrix((nx, nx))
         self._q = np.zeros(nx)
         self._q[-1] = 1.0
@@ -268,11 +270,9 @@ class PowerScaleSOCP:
         kind = self._kind[g]
         self._values[g] = c * np.where(kind == 0, self._h_re_c, self._h_im_c)
         if self._solver is None:
-            import scipy.sparse as sp
-
             A = sp.csc_matrix((self._values.copy(), self._A_pattern.indices,
                                self._A_pattern.indptr), shape=self._A_pattern.shape)
-            self._solver = self._clarabel.DefaultSolver(self._P, self._q, A, self._b,
+            self._solver = clarabel.DefaultSolver(self._P, self._q, A, self._b,
                                                         self._cones, self._settings)
         else:
             self._solver.update(A=self._values, b=self._b)
@@ -362,11 +362,13 @@ class FastMaxMinSINR:
 
     ``t*(gamma)`` (the least power scale that meets ``gamma``) is increasing, so ``gamma`` is
     feasible iff ``gamma <= gamma*`` where ``t*(gamma*) = 1``. Each solve returns ``t*`` itself,
-    not only a yes/no, so ``gamma*`` is found by root finding on ``log t*`` against ``log gamma``
-    (secant steps, then Illinois regula falsi once bracketed), until no midpoint of the
-    reference bisection lies between the largest verified-feasible and the smallest infeasible
-    ``gamma``; the bisection is then replayed (:func:`reference_gamma`) and gives the same
-    ``gamma_high``. A midpoint left undecided is solved explicitly, as the reference does.
+    not only a yes/no, and ``1/t*^2`` is nearly linear in ``1/gamma``, so ``gamma*`` is found by
+    secant steps in those coordinates (from the RZF beams' min-SINR, or from the previous drop's
+    root and slope: a warm start), each aimed to also decide the next undecided midpoint, until
+    no midpoint of the reference bisection lies between the largest verified-feasible and the
+    smallest infeasible ``gamma``; the bisection is then replayed (:func:`reference_gamma`) and
+    gives the same ``gamma_high``. A midpoint left undecided is solved explicitly, as the
+    reference does. About 5 solves per drop instead of 13.
 
     Args:
         system, rho: as :class:`MaxMinSINR`.
@@ -451,8 +453,6 @@ class FastMaxMinSINR:
             :class:`MaxMinResult`; ``self.gamma_star`` holds the root estimate and
             ``self.warm_state`` what the next drop's warm start needs (None when unknown).
         """
-        import time
-
         socp = self.socp
         socp.load(hc, sense)
         state = {"lo": -np.inf, "hi": np.inf, "solves": 0}
