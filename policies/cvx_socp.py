@@ -252,7 +252,9 @@ class PowerScaleSOCP:
         self.nu = float(np.max(noise))
         self._b[:] = 0.0
         self._b[self._noise_rows] = noise / self.nu
-        hr, hi = h.real[self._ki, self._kn], h.imag[self._ki, self._kn]
+        chan = self._kind <= 4                                    # entries that hold channels
+        ki, kn = np.where(chan, self._ki, 0), np.where(chan, self._kn, 0)
+        hr, hi = h.real[ki, kn], h.imag[ki, kn]
         v = np.select([self._kind == 2, self._kind == 3, self._kind == 4, self._kind == 6],
                       [-hr, -hi, hi, -np.ones_like(hr)], 0.0)
         t_rows = self._kind == 5

@@ -188,3 +188,18 @@ def test_high_snr_keeps_gamma_and_beams():
         ref.act(x)
         np.testing.assert_allclose(ref.last_info["gamma_high"], info["gamma_high"],
                                    atol=GAMMA_TOL)
+
+
+@pytest.mark.parametrize("users", [1, 3])
+def test_fast_bisection_any_number_of_users(users):
+    sc = scenarios.load("pos2", users=users)
+    x, _, _ = sc.drops(np.random.default_rng(users), 3)
+    fast = policies.make("cvx", sc.system, rho=0.3)
+    ref = policies.make("ns-opt", sc.system, rho=0.3, bisection="reference")
+    beams = fast.act(x)
+    ref.act(x)
+    assert not fast.last_info["fallback"].any()
+    np.testing.assert_allclose(fast.last_info["gamma_high"], ref.last_info["gamma_high"],
+                               atol=1e-9)
+    assert np.all(metrics.min_sinr(x, beams, sc.system)
+                  >= fast.last_info["gamma_high"] * (1 - 1e-3))
