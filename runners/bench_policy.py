@@ -7,11 +7,13 @@
 ``--threads`` torch threads (1 by default): median and 95th percentile over ``--repeats`` calls
 after a warm-up, per architecture at N = 2, 5, 8 UEs, plus the throughput of batched calls
 (drops per second per AP at ``--batch``). Untrained weights: the latency does not depend on them.
-The target is <= 1 ms per AP for the U-net F3 at N = 8.
+The target is <= 1 ms per AP for the U-net F3 at N = 8. The ``ort ms`` column is the same network
+exported to ONNX (:mod:`policies.export`) and run by onnxruntime on as many threads, batch 1,
+median (``--no-onnx`` skips it; it needs the ``onnxruntime`` and ``onnxscript`` packages).
 
 ``quality``: mean SSNR and min-SINR of every shipped (or ``--checkpoints DIR``) learned role and
 of the ``cvx`` policy on the same held-out drops (seed ``--seed``, never used in training), with
-the ratios the issue's quality bar asks for. cvx is solved with ``policies.pool.decide_many``
+the ratios of the quality bar (student vs cvx). cvx is solved with ``policies.pool.decide_many``
 (seconds per drop) and cached in the run folder; ``--no-cvx`` uses the published JSC means where
 they exist (pos1, N=5).
 
@@ -42,9 +44,29 @@ LEARNED = ROLES
 PUBLISHED_CVX = {("pos1", 5): (2.103, 3.747)}
 
 
-def ap_latency(arch: str, users: int, repeats: int, batch: int, width: int | None = None
-               ) -> dict[str, float]:
-    """Latency (ms, batch 1: median, p95) and batched throughput (drops/s) of AP 0's network."""
+def onnx_latency(net: torch.nn.Module, x1: np.ndarray, repeats: int, threads: int) -> float:
+    """Median latency (ms, batch 1) of ``net`` exported to ONNX and run by onnxruntime."""
+    import tempfile
+
+    from policies import export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export.export_onnx(net, Path(tmp) / "ap.onnx")
+        sess = export.onnx_session(path, threads)
+        for _ in range(max(20, repeats // 10)):
+            export.run_onnx(sess, x1)
+        times = np.empty(repeats)
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            export.run_onnx(sess, x1)
+            times[i] = time.perf_counter() - t0
+    return 1e3 * float(np.median(times))
+
+
+def ap_latency(arch: str, users: int, repeats: int, batch: int, width: int | None = None,
+               onnx: bool = False, threads: int = 1) -> dict[str, float]:
+    """Latency (ms, batch 1: median, p95) and batched throughput (drops/s) of AP 0's network;
+    with ``onnx`` also onnxruntime's median latency (``ort_median_ms``, else None)."""
     import scenarios
 
     sc = scenarios.load("pos2", users=users)
@@ -65,9 +87,10 @@ def ap_latency(arch: str, users: int, repeats: int, batch: int, width: int | Non
         for _ in range(reps):
             net(xb)
         thr = reps * batch / (time.perf_counter() - t0)
+    ort_ms = onnx_latency(net, x1.numpy(), repeats, threads) if onnx else None
     return {"arch": arch, "users": users, "median_ms": 1e3 * float(np.median(times)),
             "p95_ms": 1e3 * float(np.percentile(times, 95)), "throughput": thr,
-            "params": sum(p.numel() for p in net.parameters())}
+            "ort_median_ms": ort_ms, "params": sum(p.numel() for p in net.parameters())}
 
 
 def cmd_latency(args: argparse.Namespace) -> dict:
@@ -75,14 +98,15 @@ def cmd_latency(args: argparse.Namespace) -> dict:
     rows = []
     print(f"per-AP CPU latency, batch 1, torch threads={args.threads} "
           f"(distributed: each AP runs its own net)")
+    onnx = not args.no_onnx
     print(f"{'arch':8s} {'N':>2s} {'params':>8s} {'median ms':>10s} {'p95 ms':>8s} "
-          f"{'drops/s @' + str(args.batch):>14s}")
+          f"{'drops/s @' + str(args.batch):>14s}" + (f" {'ort ms':>8s}" if onnx else ""))
     for arch in args.arch or ["cnn", "cae", "unet-f3", "unet-f5", "unet-f7"]:
         for n in args.users or [2, 5, 8]:
-            r = ap_latency(arch, n, args.repeats, args.batch)
+            r = ap_latency(arch, n, args.repeats, args.batch, onnx=onnx, threads=args.threads)
             rows.append(r)
             print(f"{arch:8s} {n:2d} {r['params']:8d} {r['median_ms']:10.3f} {r['p95_ms']:8.3f} "
-                  f"{r['throughput']:14.0f}")
+                  f"{r['throughput']:14.0f}" + (f" {r['ort_median_ms']:8.3f}" if onnx else ""))
     target = [r for r in rows if r["arch"] == "unet-f3" and r["users"] == 8]
     if target:
         ok = target[0]["median_ms"] <= 1.0
@@ -207,6 +231,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="N (repeatable; default 2, 5, 8)")
     lat.add_argument("--repeats", type=_cli.int_in(1, 10_000_000), default=2000)
     lat.add_argument("--batch", type=_cli.int_in(1, 1_000_000), default=1000)
+    lat.add_argument("--no-onnx", action="store_true",
+                     help="skip the onnxruntime column (export + timing of each network)")
     _cli.add_common(lat, threads=1, skip=("scenario", "users", "set", "seed"))
     q = sub.add_parser("quality", help="learned roles vs cvx on held-out drops")
     _cli.add_common(q, scenario="pos2", users=8, seed=20_241_224, threads=1)

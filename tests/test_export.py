@@ -122,3 +122,15 @@ def test_export_runner_user_errors_exit_2_before_writing(argv, match, tmp_path, 
     err = capsys.readouterr().err
     assert rc == 2 and match in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_bench_policy_latency_has_an_onnxruntime_column(tmp_path, capsys):
+    from runners import bench_policy
+
+    out = tmp_path / "bench"
+    rc = bench_policy.main(["latency", "--arch", "gram-mlp", "--users", "2", "--repeats", "5",
+                            "--batch", "4", "--out", str(out)])
+    assert rc == 0
+    assert "ort ms" in capsys.readouterr().out
+    row = json.loads((out / "latency.json").read_text())["rows"][0]
+    assert row["ort_median_ms"] > 0 and row["median_ms"] > 0
