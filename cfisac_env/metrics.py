@@ -1,8 +1,9 @@
 """The ISAC metrics: per-UE SINR (seed eq. 2), SSNR (eq. 6), g1/g2 and the power budget.
 
 ONE implementation for NumPy (evaluation) and torch (training): every function takes arrays in the
-float layout of DESIGN.md and works on ``numpy.ndarray`` (computed in float64) or ``torch.Tensor``
-(differentiable, in the tensor's dtype/device), batched over any leading axes.
+float layout ``(..., L, 2, M, Q)`` (docs/system.md) and works on ``numpy.ndarray`` (computed in
+float64) or ``torch.Tensor`` (differentiable, in the tensor's dtype/device), batched over any
+leading axes.
 
 Notation (per AP ``l``): CSI ``H_l = [h_l1 ... h_lN, a_l]`` and beams ``W_l = [w_l1 ... w_lQ]``,
 both ``(..., L, 2, M, Q)``; the last beam (index ``N``) is the sensing beam.

@@ -9,7 +9,7 @@ from cfisac_env.system import System
 
 def check_beams(beams: object, system: System, batch: int | None = None,
                 what: str = "beams") -> np.ndarray:
-    """Validate beams in the DESIGN.md layout and return them as a float array.
+    """Validate beams in the ``(L, 2, M, Q)`` real/imag layout and return them as a float array.
 
     Args:
         beams: ``(L, 2, M, Q)`` when ``batch`` is None, else ``(batch, L, 2, M, Q)``.

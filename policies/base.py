@@ -1,4 +1,4 @@
-"""The Policy protocol: CSI in, beams out, in the layout of DESIGN.md.
+"""The Policy protocol: CSI in, beams out, in the ``(L, 2, M, Q)`` layout (docs/system.md).
 
 A policy is a class constructed as ``Cls(system, **options)`` with
 

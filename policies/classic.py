@@ -1,6 +1,6 @@
 """Classic beamformers: MRT, the null-space (NS) and conventional (CB) sensing beams, NS+RZF.
 
-Notation of DESIGN.md: per AP ``l`` the CSI ``H_l = [h_l1 ... h_lN, a_l]`` (M x Q) and beams
+Notation (docs/system.md): per AP ``l`` the CSI ``H_l = [h_l1 ... h_lN, a_l]`` (M x Q) and beams
 ``W_l = [w_l1 ... w_lN, s_l]``; ``rho`` is the share of each AP's budget ``P_l`` given to the
 communication beams, ``1 - rho`` the sensing beam's share (Demirhan & Alkhateeb, section IV).
 

@@ -1,4 +1,4 @@
-"""Classic beams against hand-derived values and the Demirhan reference (fixture, no ../shared)."""
+"""Classic beams against hand-derived values and the Demirhan reference (a stored fixture)."""
 
 
 import numpy as np
