@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cfisac_env import metrics  # noqa: E402
-from cfisac_env.runs import atomic_path, run_dir, write_json  # noqa: E402
+from cfisac_env.runs import atomic_path, provenance, run_dir, write_json  # noqa: E402
 from policies.checkpoint_store import ROLES, checkpoint_name  # noqa: E402
 from policies.nets import ARCHS, DistributedNets  # noqa: E402
 from policies.training import default_width  # noqa: E402
@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     result = cmd_latency(args) if args.cmd == "latency" else cmd_quality(args, out)
     name = "latency.json" if args.cmd == "latency" else \
         f"quality-{args.scenario}-N{args.users}.json"
-    write_json(out / name, result)
+    write_json(out / name, {**result, "provenance": provenance()})
     print(f"wrote {out / name}")
     return _cli.OK
 

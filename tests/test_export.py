@@ -134,3 +134,4 @@ def test_bench_policy_latency_has_an_onnxruntime_column(tmp_path, capsys):
     assert "ort ms" in capsys.readouterr().out
     row = json.loads((out / "latency.json").read_text())["rows"][0]
     assert row["ort_median_ms"] > 0 and row["median_ms"] > 0
+    assert json.loads((out / "latency.json").read_text())["provenance"]["git"]
