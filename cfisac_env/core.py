@@ -150,21 +150,22 @@ class Core:
         self.steps[idx] = 0
         self.beams[idx] = 0.0
 
-    def to_beams(self, actions: np.ndarray) -> np.ndarray:
-        """Validated actions ``(B, L, 2, M, Q)`` -> beams before the budget projection
-        (``"normalized"``: each AP onto its full budget, eqs. 17-18)."""
-        layout = "action" if self.batch == 1 else "actions"
-        a = check_beams(actions, self.system, batch=self.batch, what=layout)
+    def to_beams(self, actions: np.ndarray, checked: bool = False) -> np.ndarray:
+        """Actions ``(B, L, 2, M, Q)`` -> beams before the budget projection (``"normalized"``:
+        each AP onto its full budget, eqs. 17-18); validated unless ``checked``."""
+        a = actions if checked else check_beams(actions, self.system, batch=self.batch,
+                                                 what="actions")
         if self.action_mode == "normalized":
             a = metrics.normalize_power(np.clip(a, -1.0, 1.0), self.system)
         return a
 
-    def step(self, actions: np.ndarray, active: np.ndarray | None = None
+    def step(self, actions: np.ndarray, active: np.ndarray | None = None, checked: bool = False
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Score ``actions (B, L, 2, M, Q)`` on the drops the current observation describes.
 
         ``active (B,)`` bool (default all): episodes that move on; the others (about to be
-        reset) are scored in place but draw nothing and do not advance.
+        reset) are scored in place but draw nothing and do not advance. ``checked``: the
+        actions were validated already (finite real floats of the right shape).
 
         Returns:
             ``reward (B,)`` float, ``truncated (B,)`` bool (episode length reached or, on a
@@ -174,7 +175,7 @@ class Core:
             ``power_scaled_any (B,)`` and the positions at the decision instant ``ap_xy
             (B, L, 2)``, ``ue_xy (B, N, 2)``, ``target_xy (B, 2)`` metres.
         """
-        beams = self.to_beams(actions)
+        beams = self.to_beams(actions, checked)
         seg = self.world.interval(active)             # K steps: (B, K, ...), beams held
         scored = score(seg.true_csi, beams[:, None], self.system, self.reward_kind, self.beta)
         self.beams = scored.beams[:, 0].astype(np.float32)

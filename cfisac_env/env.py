@@ -32,12 +32,9 @@ __all__ = ["CellFreeISACEnv", "make_scenario", "observed_bounded", "spaces_for"]
 
 
 def unbatch_info(info: dict[str, np.ndarray], i: int = 0) -> dict[str, Any]:
-    """Episode ``i``'s ``info`` out of a batched one: scalars as Python floats/bools."""
-    out: dict[str, Any] = {}
-    for k, v in info.items():
-        x = v[i]
-        out[k] = x.item() if np.ndim(x) == 0 else x.copy()
-    return out
+    """Episode ``i``'s ``info`` out of a batched one (whose arrays are fresh, not the env's
+    state): per-episode scalars as Python floats/bools, arrays as views."""
+    return {k: v[i].item() if v.ndim == 1 else v[i] for k, v in info.items()}
 
 
 class CellFreeISACEnv(gym.Env):
@@ -122,7 +119,7 @@ class CellFreeISACEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         a = check_beams(action, self.system, what="action")
-        reward, truncated, info = self.core.step(a[None])
+        reward, truncated, info = self.core.step(a[None], checked=True)
         return self.core.obs()[0], float(reward[0]), False, bool(truncated[0]), \
             unbatch_info(info)
 
