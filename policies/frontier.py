@@ -49,7 +49,7 @@ class Frontier:
         return float(self.ssnr[ok].mean() / self.frontier_ssnr[ok].mean())
 
 
-def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: str = "SCS",
+def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: str = "IPM",
                   progress: bool = False) -> np.ndarray:
     """The joint SDP's optimum SSNR at SINR target ``gamma[i]`` on drop ``i``.
 
@@ -57,7 +57,8 @@ def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: st
         csi: ``(B, L, 2, M, Q)`` float32, the true channel of each drop.
         gamma: ``(B,)`` linear SINR targets (a policy's min-SINR on each drop).
         system: the system.
-        solver: SDP solver (see :class:`policies.cvx_sdp.JointSDPSolver`).
+        solver: ``"IPM"`` (default: :class:`policies.cvx_ipm.IPMJointSDP`, the fast solver of
+            ``cvx``) or a cvxpy SDP solver for :class:`policies.cvx_sdp.JointSDPSolver`.
         progress: tqdm bar over the drops.
 
     Returns:
@@ -66,11 +67,12 @@ def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: st
     """
     from tqdm.auto import tqdm
 
+    from policies.cvx_ipm import IPMJointSDP
     from policies.cvx_sdp import JointSDPSolver
 
     csi = np.asarray(csi)
     hc = csi[:, :, 0].astype(np.float64) + 1j * csi[:, :, 1]            # (B, L, M, Q)
-    sdp = JointSDPSolver(system, solver)
+    sdp = IPMJointSDP(system) if solver.upper() == "IPM" else JointSDPSolver(system, solver)
     out = np.full(len(csi), np.nan)
     try:
         for i in tqdm(range(len(csi)), desc="frontier", disable=not progress, leave=False):
@@ -81,7 +83,7 @@ def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: st
     return out
 
 
-def frontier(csi: np.ndarray, beams: np.ndarray, system: System, solver: str = "SCS",
+def frontier(csi: np.ndarray, beams: np.ndarray, system: System, solver: str = "IPM",
              progress: bool = False) -> Frontier:
     """The frontier of ``beams`` on every drop (:func:`frontier_ssnr` at their min-SINR).
 

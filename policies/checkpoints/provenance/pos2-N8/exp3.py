@@ -1,0 +1,6 @@
+import sys, json
+from policies.training import train
+sc, n, out, roles, init, epochs = sys.argv[1], int(sys.argv[2]), sys.argv[3], tuple(sys.argv[4].split(",")), sys.argv[5], int(sys.argv[6])
+po = dict(max_epochs=epochs, time_limit=None, select="maxmin")
+res = train(sc, n, "gram-mlp", "cpu", "cpu", out, roles, 1, threads=1, progress=False, preset_overrides=po, init=init)
+print(json.dumps(res.summary, indent=1))
