@@ -105,7 +105,28 @@ def unimage_eq16(y: torch.Tensor) -> torch.Tensor:
     return unflatten_eq15(y.reshape(b, -1), m, two_q // 2)
 
 
-class UNet(nn.Module):
+class _SkipNet(nn.Module):
+    """Encoder ``enc`` (4 layers), ``bridge``, decoder ``dec`` (3 layers) and ``out`` on the
+    eq. 14 image, each decoder layer fed the level below concatenated with the matching encoder
+    map (set by the subclass); ``(B, 2, M, Q) -> (B, 2, M, Q)``."""
+
+    enc: nn.ModuleList
+    bridge: nn.Module
+    dec: nn.ModuleList
+    out: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips, h = [], image_eq14(x)
+        for layer in self.enc:
+            h = layer(h)
+            skips.append(h)
+        h = self.bridge(h)
+        for layer, skip in zip(self.dec, skips[:0:-1], strict=True):
+            h = layer(torch.cat([h, skip], dim=1))
+        return unimage_eq16(self.out(torch.cat([h, skips[0]], dim=1)))
+
+
+class UNet(_SkipNet):
     """The seed's U-net (Table 1), no pooling: ``(B, 2, M, Q) -> (B, 2, M, Q)`` unnormalised.
 
     On the eq. 14 image ``(B, 1, 2Q, M)``, size kept everywhere (``filt x filt``, zero padding
@@ -129,22 +150,13 @@ class UNet(nn.Module):
         self.dec = nn.ModuleList(_conv2d(2 * c[k], c[k - 1], filt) for k in (3, 2, 1))
         self.out = nn.Conv2d(2 * c[0], 1, filt, padding=filt // 2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips, h = [], image_eq14(x)
-        for layer in self.enc:
-            h = layer(h)
-            skips.append(h)
-        h = self.bridge(h)
-        for layer, skip in zip(self.dec, skips[:0:-1], strict=True):
-            h = layer(torch.cat([h, skip], dim=1))
-        return unimage_eq16(self.out(torch.cat([h, skips[0]], dim=1)))
 
 
 # The CAE's encoder filters (Table 1); the decoder mirrors them with transposed convolutions.
 CAE_FILTERS = ((3, 5), (2, 5), (1, 3), (1, 3))
 
 
-class CAE(nn.Module):
+class CAE(_SkipNet):
     """The seed's convolutional auto-encoder (Table 1): ``(B, 2, M, Q) -> (B, 2, M, Q)``.
 
     On the eq. 14 image ``(B, 1, 2Q, M)``, no padding: the encoder convs (16, 32, 64, 128
@@ -170,14 +182,7 @@ class CAE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] < 11:
             raise ValueError(f"the CAE's filters need M >= 11 antennas, got {x.shape[-2]}")
-        skips, h = [], image_eq14(x)
-        for layer in self.enc:
-            h = layer(h)
-            skips.append(h)
-        h = self.bridge(h)
-        for layer, skip in zip(self.dec, skips[:0:-1], strict=True):
-            h = layer(torch.cat([h, skip], dim=1))
-        return unimage_eq16(self.out(torch.cat([h, skips[0]], dim=1)))
+        return super().forward(x)
 
 
 def build_body(arch: str, system: System, width: int = 16) -> nn.Module:
