@@ -17,9 +17,12 @@ from cfisac_env.tracking import Latency, closed_loop, retention
 from policies.base import Policy
 from runners import stress as runner
 
-#: Median compute time of one ``cvx`` decision (joint SDP, N = 8, L = 2, M = 16, SCS) measured
-#: with ``runners/stress.py --policy cvx`` on the shared 2-core development machine, s.
-CVX_SECONDS = 1.6
+#: Median compute time of one ``cvx`` decision (N = 8, L = 2, M = 16, interior-point SDP) on the
+#: shared 2-core development machine, s (``[stress.fixed_latency]`` of track-highway).
+CVX_SECONDS = 0.15
+#: The earlier SCS-based ``cvx``'s median (1.6 s): a central solve slow enough to miss a moving
+#: target for most of its crossing.
+SLOW_SECONDS = 1.6
 
 
 class Timed(Policy):
@@ -129,11 +132,12 @@ def test_stale_beam_ssnr_falls_as_target_speed_rises():
 
 @pytest.mark.parametrize("speed", [0.0, 30.0, 60.0])
 def test_cvx_like_latency_loses_retention_where_a_fast_policy_keeps_it(speed):
-    """Same ns-rzf beams, charged the scenario's fixed (measured) compute times of ns-rzf and of
-    cvx: only the latency differs."""
+    """Same ns-rzf beams, charged the scenario's fixed compute time of ns-rzf and the earlier
+    cvx's 1.6 s: only the latency differs."""
     sc, settings, traj = sweep_case(speed)
     settings.latency = "fixed"
     assert settings.fixed_latency["cvx"] == CVX_SECONDS
+    settings.fixed_latency["cvx"] = SLOW_SECONDS
     fast = evaluate("ns-rzf", policies.make("ns-rzf", sc.system), sc, traj, settings)
     slow = evaluate("cvx", policies.make("ns-rzf", sc.system), sc, traj, settings)
     assert fast.retention == 1.0
@@ -144,7 +148,7 @@ def test_cvx_like_latency_loses_retention_where_a_fast_policy_keeps_it(speed):
         assert (slow.loop.landed < traj.steps).sum() <= 1       # busy for most of the crossing
 
 
-@pytest.mark.parametrize("latency,delay", [(0.05, 0.0), (0.5, 0.2), (CVX_SECONDS, 1.0)])
+@pytest.mark.parametrize("latency,delay", [(0.05, 0.0), (0.5, 0.2), (SLOW_SECONDS, 1.0)])
 @pytest.mark.parametrize("name", ["ns-rzf", "mrt-target"])
 def test_stopped_target_keeps_retention_one(latency, delay, name):
     sc, settings, traj = sweep_case(0.0)
@@ -221,7 +225,7 @@ def test_real_cvx_loses_retention_at_60_mps_where_classic_keeps_it():
     sc, settings, traj = sweep_case(60.0)
     cvx = evaluate("cvx", policies.make("cvx", sc.system), sc, traj, settings)
     fast = evaluate("ns-rzf", policies.make("ns-rzf", sc.system), sc, traj, settings)
-    assert cvx.loop.compute_s[0] > 0.5                         # a real solve, seconds
+    assert cvx.loop.compute_s[0] > 0.01                        # a real solve, not zero
     assert cvx.retention < 0.8 <= fast.retention
 
 
