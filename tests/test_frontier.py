@@ -44,3 +44,19 @@ def test_frontier_falls_as_sinr_rises_and_solvers_agree(drops):
                                hi[:2], rtol=2e-3)
     # No SINR constraint binds at gamma <= 0: the sensing bound.
     assert frontier_ssnr(csi[:1], np.zeros(1), system)[0] == system.ssnr_bound
+
+
+def test_compare_frontier_column(tmp_path):
+    import json
+
+    from runners import compare
+
+    out = tmp_path / "run"
+    rc = compare.main(["--scenario", "pos2", "--users", "2", "--policy", "cvx", "--policy",
+                       "ns-rzf", "--drops", "4", "--heavy-drops", "3", "--frontier", "--quiet",
+                       "--no-cache", "--out", str(out)])
+    assert rc == 0
+    rows = {r["policy"]: r for r in json.loads((out / "summary.json").read_text())["policies"]}
+    assert rows["cvx"]["frontier_efficiency"] == pytest.approx(1.0, abs=0.01)
+    assert 0 < rows["ns-rzf"]["frontier_efficiency"] < 1
+    assert rows["ns-rzf"]["frontier_drops"] == 3
