@@ -59,8 +59,8 @@ class Preset:
         max_epochs: epoch cap of the other roles.
         patience: epochs without a better validation metric before stopping.
         select_ratio: the balanced selection's min-SINR threshold (share of the run's best).
-        select: the students' selection, ``"balanced"`` (the seed's 94 % rule) or
-            ``"maxmin"`` (see :class:`Selector`); fixed-beta always uses the seed's rule.
+        select: the students' selection, ``"balanced"`` (the seed's 94 % rule), ``"maxmin"``
+            or ``"last"`` (see :class:`Selector`); fixed-beta always uses the seed's rule.
         width: first-layer channels of the CAE/U-net, hidden units of ``gram-mlp``; None =
             :func:`default_width` of the architecture.
         fresh: draw new training drops every epoch (an endless data set) instead of reusing them.
@@ -163,12 +163,14 @@ class Selector:
     ``mode``: ``"g1"`` (best val SSNR), ``"g2"`` (best val min-SINR), ``"balanced"`` (the seed's
     rule: highest val SSNR among epochs with val min-SINR >= ``ratio`` x the best seen) or
     ``"maxmin"`` (highest ``min(g1 / norms[0], g2 / norms[1])``: the epoch closest to both
-    teachers at once, the balance eq. 12 steers to; needs ``norms = (g1max, g2max)``).
+    teachers at once, the balance eq. 12 steers to; needs ``norms = (g1max, g2max)``) or
+    ``"last"`` (the latest epoch: with fresh drops every epoch nothing overfits, and the final
+    state is where eq. 12's balance has settled).
     """
 
     def __init__(self, mode: str, ratio: float = 0.94,
                  norms: tuple[float, float] | None = None) -> None:
-        if mode not in ("g1", "g2", "balanced", "maxmin"):
+        if mode not in ("g1", "g2", "balanced", "maxmin", "last"):
             raise ValueError(f"unknown selection mode {mode!r}")
         if mode == "maxmin" and not norms:
             raise ValueError("the maxmin selection needs norms = (g1max, g2max)")
@@ -181,6 +183,9 @@ class Selector:
         """Consider epoch ``epoch`` with val means ``g1, g2``; ``state()`` copies the weights."""
         if g2 > self.best_g2:
             self.best_g2, self.best_g2_epoch = g2, epoch
+        if self.mode == "last":
+            self.cands = [(epoch, g1, g2, state())]
+            return
         if self.mode in ("g1", "g2", "maxmin"):
             if not self.cands or self._key(g1, g2) > self._key(*self.cands[0][1:3]):
                 self.cands = [(epoch, g1, g2, state())]
@@ -200,7 +205,7 @@ class Selector:
 
     def selected(self) -> tuple[int, float, float, dict[str, torch.Tensor]]:
         """``(epoch, g1, g2, state)`` of the selection so far."""
-        if self.mode in ("g1", "g2", "maxmin"):
+        if self.mode in ("g1", "g2", "maxmin", "last"):
             return self.cands[0]
         ok = [c for c in self.cands if c[2] >= self.ratio * self.best_g2]
         return max(ok, key=lambda c: c[1])

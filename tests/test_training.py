@@ -36,6 +36,14 @@ def test_selector_maxmin_picks_the_epoch_closest_to_both_teachers():
         Selector("maxmin")
 
 
+def test_selector_last_keeps_the_latest_epoch():
+    sel = Selector("last")
+    for epoch, (g1, g2) in enumerate([(3.0, 0.5), (2.0, 1.5), (1.0, 1.0)]):
+        sel.offer(epoch, g1, g2, lambda e=epoch: {"epoch": e})
+    assert sel.selected()[0] == 2 and sel.selected()[3] == {"epoch": 2}
+    assert len(sel.cands) == 1                          # only one state kept
+
+
 def test_selector_single_metric_modes():
     for mode, expected in (("g1", 0), ("g2", 3)):
         sel = Selector(mode)
