@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from policies.base import Decision, Policy
+from policies.sqlite_file import WrongFile, open_versioned
 
 #: Environment variable naming the cache file (``off`` disables the cache).
 ENV = "CFISAC_CACHE"
@@ -230,28 +231,13 @@ class DecisionCache:
         except OSError as e:
             raise CacheError(f"cannot create the cache folder {self.path.parent} "
                              f"({e.strerror or e}); pass another --cache PATH") from None
-        fresh = not self.path.exists() or self.path.stat().st_size == 0
         try:
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 60000")
-            if fresh:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-                conn.execute("CREATE TABLE IF NOT EXISTS decisions (key TEXT PRIMARY KEY, "
-                             "payload BLOB NOT NULL, sha256 TEXT NOT NULL, created REAL)")
-                conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                                 [("format", FORMAT), ("version", VERSION)])
-                conn.execute("COMMIT")
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as e:
-            raise CacheError(f"{self.path} is not a cfisac decision cache ({e}); delete it or "
-                             "pass another --cache PATH") from None
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            conn.close()
+            conn = open_versioned(self.path, FORMAT, VERSION,
+                                  "CREATE TABLE IF NOT EXISTS decisions (key TEXT PRIMARY KEY, "
+                                  "payload BLOB NOT NULL, sha256 TEXT NOT NULL, created REAL)")
+        except WrongFile as e:
             raise CacheError(f"{self.path} is not a cfisac decision cache of version {VERSION} "
-                             f"(format {meta.get('format')!r}, version {meta.get('version')!r}); "
-                             "delete it or pass another --cache PATH")
+                             f"({e}); delete it or pass another --cache PATH") from None
         self._conn, self._pid = conn, os.getpid()
         return conn
 

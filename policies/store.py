@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from policies.sqlite_file import WrongFile, open_versioned
+
 FORMAT = "cfisac-sweep-store"
 VERSION = "1"
 #: The tidy table's public columns, in order.
@@ -66,28 +68,14 @@ class ResultStore:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        cols = ", ".join(f"{_q(c)} {_TYPES[c]}" for c in ALL)
         try:
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 60000")
-            if fresh:
-                conn.execute("PRAGMA journal_mode = WAL")
-                cols = ", ".join(f"{_q(c)} {_TYPES[c]}" for c in ALL)
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-                conn.execute(f"CREATE TABLE IF NOT EXISTS results ({cols}, "
-                             'PRIMARY KEY ("cell", "drop"))')
-                conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                                 [("format", FORMAT), ("version", VERSION)])
-                conn.execute("COMMIT")
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path} is not a cfisac sweep store ({e}); choose another "
-                             "--out folder") from None
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            conn.close()
-            raise StoreError(f"{self.path} is not a cfisac sweep store of version {VERSION}; "
-                             "choose another --out folder")
+            conn = open_versioned(self.path, FORMAT, VERSION,
+                                  f"CREATE TABLE IF NOT EXISTS results ({cols}, "
+                                  'PRIMARY KEY ("cell", "drop"))')
+        except WrongFile as e:
+            raise StoreError(f"{self.path} is not a cfisac sweep store of version {VERSION} "
+                             f"({e}); choose another --out folder") from None
         self._conn, self._pid = conn, os.getpid()
         return conn
 
