@@ -185,6 +185,12 @@ class CAE(_SkipNet):
         return super().forward(x)
 
 
+def default_width(arch: str) -> int:
+    """The architecture's own width: 16 channels for the seed's nets (Table 1), 256 hidden units
+    for ``gram-mlp``."""
+    return 256 if arch == "gram-mlp" else 16
+
+
 def build_body(arch: str, system: System, width: int = 16) -> nn.Module:
     """The unnormalised network ``arch`` for one AP of ``system`` (see module docstring)."""
     if arch == "cnn":
@@ -224,11 +230,12 @@ class DistributedNets(nn.Module):
 
     ``forward(csi (B, L, 2, M, Q)) -> beams (B, L, 2, M, Q)``: AP ``l``'s network sees only
     ``csi[:, l]``; the predictions are concatenated so that a loss on the whole system's g1/g2
-    sends gradients to all L networks.
+    sends gradients to all L networks. ``width`` None = :func:`default_width` of ``arch``.
     """
 
-    def __init__(self, system: System, arch: str = "unet", width: int = 16) -> None:
+    def __init__(self, system: System, arch: str = "unet", width: int | None = None) -> None:
         super().__init__()
+        width = default_width(arch) if width is None else width
         self.system, self.arch, self.width = system, arch, width
         self.aps = nn.ModuleList(APNetwork(build_body(arch, system, width), system, l)
                                  for l in range(system.L))

@@ -62,7 +62,7 @@ class Preset:
         select: the students' selection, ``"balanced"`` (the seed's 94 % rule), ``"maxmin"``
             or ``"last"`` (see :class:`Selector`); fixed-beta always uses the seed's rule.
         width: first-layer channels of the CAE/U-net, hidden units of ``gram-mlp``; None =
-            :func:`default_width` of the architecture.
+            :func:`policies.nets.default_width` of the architecture.
         fresh: draw new training drops every epoch (an endless data set) instead of reusing them.
         min_lr: stop once the learning rate has decayed below this.
         time_limit: wall-clock seconds per role (the selection so far is kept); None = no cap.
@@ -108,12 +108,6 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(drops=300, val_fraction=0.2, lr=0.01, batch=60, plateau_factor=0.5,
                    plateau_patience=2, ssnr_epochs=2, max_epochs=3, patience=2, width=4),
 }
-
-
-def default_width(arch: str) -> int:
-    """The architecture's own width: 16 channels for the seed's nets (Table 1), 256 hidden units
-    for ``gram-mlp``."""
-    return 256 if arch == "gram-mlp" else 16
 
 
 def resolve_device(device: str) -> torch.device:
@@ -454,7 +448,7 @@ def train(scenario: str = "pos2", users: int = 8, arch: str = "gram-mlp", preset
             if obj.kind == "student" and obj.adaptive:
                 obj.lam = meta["lambda"]
         else:
-            nets = DistributedNets(system, arch, pre.width or default_width(arch)).to(dev)
+            nets = DistributedNets(system, arch, pre.width).to(dev)
         csv_path = out / f"{role}.csv"
         rows: list[dict[str, float]] = []
 

@@ -37,7 +37,6 @@ from cfisac_env import metrics  # noqa: E402
 from cfisac_env.runs import atomic_path, provenance, run_dir, write_json  # noqa: E402
 from policies.checkpoint_store import ROLES, checkpoint_name  # noqa: E402
 from policies.nets import ARCHS, DistributedNets  # noqa: E402
-from policies.training import default_width  # noqa: E402
 from runners import _cli  # noqa: E402
 
 LEARNED = ROLES
@@ -70,7 +69,7 @@ def ap_latency(arch: str, users: int, repeats: int, batch: int, width: int | Non
     import scenarios
 
     sc = scenarios.load("pos2", users=users)
-    net = DistributedNets(sc.system, arch, width or default_width(arch)).aps[0].eval()
+    net = DistributedNets(sc.system, arch, width).aps[0].eval()
     x1 = torch.from_numpy(sc.drops(np.random.default_rng(0), 1)[0][:, 0])
     xb = torch.from_numpy(sc.drops(np.random.default_rng(1), batch)[0][:, 0])
     with torch.inference_mode():

@@ -15,7 +15,7 @@ import scenarios  # noqa: E402
 from cfisac_env.system import System  # noqa: E402
 from policies import export  # noqa: E402
 from policies.nets import ARCHS, DistributedNets  # noqa: E402
-from policies.training import default_width, save_checkpoint  # noqa: E402
+from policies.training import save_checkpoint  # noqa: E402
 from runners import export as export_runner  # noqa: E402
 
 TOL = 1e-5
@@ -26,7 +26,7 @@ SYSTEM = System(ap_xy=((25.0, 0.0), (75.0, 0.0)), users=3, power=(1.0, 2.0))
 def _nets(arch: str, seed: int = 0) -> DistributedNets:
     """Untrained nets with non-trivial batch-norm statistics (eval mode)."""
     torch.manual_seed(seed)
-    nets = DistributedNets(SYSTEM, arch, default_width(arch))
+    nets = DistributedNets(SYSTEM, arch)
     for m in nets.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -81,7 +81,7 @@ def test_unknown_format_is_an_error(tmp_path):
 def _checkpoint(path, system, arch="gram-mlp"):
     """A student checkpoint of untrained nets, written as training writes one."""
     torch.manual_seed(5)
-    nets = DistributedNets(system, arch, default_width(arch))
+    nets = DistributedNets(system, arch)
     result = SimpleNamespace(
         nets=nets, epoch=0, val_g1=0.0, val_g2=0.0, history=[], stopped="test", seconds=0.0,
         objective=SimpleNamespace(kind="student", beta=None, lam=0.5, g1max=1.0, g2max=1.0))
