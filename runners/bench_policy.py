@@ -13,9 +13,10 @@ median (``--no-onnx`` skips it; it needs the ``onnxruntime`` and ``onnxscript`` 
 
 ``quality``: mean SSNR and min-SINR of every shipped (or ``--checkpoints DIR``) learned role and
 of the ``cvx`` policy on the same held-out drops (seed ``--seed``, never used in training), with
-the ratios of the quality bar (student vs cvx). cvx is solved with ``policies.pool.decide_many``
-(seconds per drop) and cached in the run folder; ``--no-cvx`` uses the published JSC means where
-they exist (pos1, N=5).
+the ratios of the quality bar (student vs cvx) and the student's frontier efficiency. cvx is
+scored as ``runners/compare.py`` scores it, its decisions kept in the decision cache
+(``--cache PATH`` / ``--no-cache``); ``--no-cvx`` uses the published JSC means where they exist
+(pos1, N=5).
 
 The run folder is created (and checked) before any work and the JSON is written atomically; a
 user error exits 2 with one line, Ctrl-C exits 130 (an interrupted cvx solve is never cached).
@@ -34,10 +35,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cfisac_env import metrics  # noqa: E402
-from cfisac_env.runs import atomic_path, provenance, run_dir, write_json  # noqa: E402
+from cfisac_env.runs import provenance, run_dir, write_json  # noqa: E402
 from policies.checkpoint_store import ROLES, checkpoint_name  # noqa: E402
 from policies.nets import ARCHS, DistributedNets  # noqa: E402
 from runners import _cli  # noqa: E402
+from runners.compare import add_cache_flags, open_cache  # noqa: E402
 
 LEARNED = ROLES
 PUBLISHED_CVX = {("pos1", 5): (2.103, 3.747)}
@@ -114,24 +116,15 @@ def cmd_latency(args: argparse.Namespace) -> dict:
     return {"threads": args.threads, "rows": rows}
 
 
-def cvx_scores(sc, csi: np.ndarray, seed: int, jobs: int | None, cache_dir: Path
-               ) -> dict[str, np.ndarray]:
-    """Per-drop SSNR and min-SINR of ``cvx`` (rho 0.5) on the held-out drops, cached in
-    ``cache_dir`` by (scenario, N, seed, drops) since they take seconds per drop."""
-    from policies.pool import decide_many
+def cvx_scores(sc, n: int, seed: int, jobs: int | None, cache) -> dict[str, np.ndarray]:
+    """Per-drop SSNR and min-SINR of ``cvx`` (rho 0.5) on the ``n`` held-out drops of ``seed``,
+    scored as ``runners/compare.py`` scores it (decisions kept in the decision cache)."""
+    from policies.evaluation import Drops, evaluate
 
-    cache = cache_dir / f"cvx-{sc.name}-N{sc.system.N}-seed{seed}-{len(csi)}.npz"
-    if cache.is_file():
-        z = np.load(cache)
-        return {"ssnr": z["ssnr"], "min_sinr": z["min_sinr"]}
-    dec = decide_many("cvx", sc.system, csi, {"rho": 0.5}, jobs)
-    if len(dec) < len(csi):
+    run = evaluate("cvx", sc, Drops.sample(sc, n, seed), jobs=jobs, cache=cache, rho=0.5)
+    if run.interrupted:
         raise KeyboardInterrupt
-    g1, g2 = metrics.g1_g2(csi, np.concatenate([d.beams for d in dec]), sc.system)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(cache) as tmp:
-        np.savez(tmp, ssnr=g1, min_sinr=g2)
-    return {"ssnr": g1, "min_sinr": g2}
+    return {"ssnr": run.ssnr, "min_sinr": run.min_sinr}
 
 
 def cmd_quality(args: argparse.Namespace, out: Path) -> dict:
@@ -167,7 +160,7 @@ def cmd_quality(args: argparse.Namespace, out: Path) -> dict:
             res[role]["frontier_solved"] = int(fr.solved.sum())
     cvx = None
     if not args.no_cvx:
-        z = cvx_scores(sc, csi, args.seed, args.jobs, args.cache)
+        z = cvx_scores(sc, len(csi), args.seed, args.jobs, open_cache(args))
         cvx = {"ssnr": float(z["ssnr"].mean()), "min_sinr": float(z["min_sinr"].mean()),
                "source": f"cvx policy (rho 0.5) on these {args.drops} drops"}
     elif (sc.name, system.N) in PUBLISHED_CVX:
@@ -240,8 +233,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     q.add_argument("--frontier", action="append", default=None, choices=LEARNED,
                    help="roles whose frontier efficiency is computed (one joint SDP per drop; "
                         "default: student)")
-    q.add_argument("--cache", type=Path, default=Path("runs/cache/quality"),
-                   help="folder caching the cvx scores of the held-out drops")
+    add_cache_flags(q)
     q.add_argument("--drops", type=_cli.positive_int, default=200)
     q.add_argument("--jobs", type=_cli.positive_int, default=None, help="cvx worker processes")
     q.add_argument("--no-cvx", action="store_true")
