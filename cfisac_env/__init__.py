@@ -2,7 +2,7 @@
 
 Importing it registers ``cfisac/CellFreeISAC-v0`` (also makeable as
 ``"cfisac_env:CellFreeISAC-v0"``); :func:`parallel_env` gives the PettingZoo view with one agent
-per AP (:mod:`cfisac_env.multiagent`).
+per AP (:mod:`cfisac_env.envs.multiagent`).
 
 Layering: the physics modules (``system``, ``channels``, ``propagation``, ``estimation``,
 ``metrics``, ``traffic``) import nothing from :mod:`scenarios`; :mod:`scenarios` builds on them;
@@ -16,10 +16,10 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
-from cfisac_env import metrics
-from cfisac_env.channels import csi, steering
-from cfisac_env.layout import to_complex, to_layout
-from cfisac_env.system import System
+from cfisac_env.physics import metrics
+from cfisac_env.physics.channels import csi, steering
+from cfisac_env.physics.layout import to_complex, to_layout
+from cfisac_env.physics.system import System
 
 ENV_ID = "cfisac/CellFreeISAC-v0"
 
@@ -28,17 +28,17 @@ for _id in (ENV_ID, "CellFreeISAC-v0"):
     if _id not in registry:
         register(
             id=_id,
-            entry_point="cfisac_env.env:CellFreeISACEnv",
-            vector_entry_point="cfisac_env.vector_env:CellFreeISACVectorEnv",
+            entry_point="cfisac_env.envs.env:CellFreeISACEnv",
+            vector_entry_point="cfisac_env.envs.vector_env:CellFreeISACVectorEnv",
         )
 
 
 
 def parallel_env(scenario: Any = "pos2", users: int | None = None, **kwargs: Any) -> Any:
     """The PettingZoo ``ParallelEnv`` view, agents ``ap_0 .. ap_{L-1}``
-    (:class:`cfisac_env.multiagent.CellFreeISACParallelEnv`; needs ``pettingzoo``)."""
+    (:class:`cfisac_env.envs.multiagent.CellFreeISACParallelEnv`; needs ``pettingzoo``)."""
     try:
-        from cfisac_env.multiagent import CellFreeISACParallelEnv
+        from cfisac_env.envs.multiagent import CellFreeISACParallelEnv
     except ImportError as e:  # pragma: no cover - depends on the installed extras
         raise ImportError(f"the multi-agent view needs PettingZoo ({e}); install it with "
                           "pip install 'cfisac[ecosystem]'") from e

@@ -16,7 +16,7 @@ import numpy as np
 
 import cfisac_env
 import policies
-from cfisac_env.multiagent import act_agents
+from cfisac_env.envs.multiagent import act_agents
 
 #: the one-file policy of examples/power_split_mrt.py (distributed: each AP's own CSI only)
 POWER_SPLIT = f"{Path(__file__).with_name('power_split_mrt.py')}:PowerSplitMRT"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cfisac_env.system import System
+from cfisac_env.physics.system import System
 from policies import DistributedPolicy
 
 

@@ -9,7 +9,8 @@
    overspends and is scaled down every time).
 2. The task is a contextual bandit (the beams never change the next CSI): ``gamma = 0`` and
    ``gae_lambda = 0``, the advantage is the reward minus the value of this drop alone.
-3. :class:`policies.rl.SB3Policy` turns the trained model into a cfisac policy; registered under
+3. :class:`policies.learned.rl.SB3Policy` turns the trained model into a cfisac policy; registered
+under
    ``sb3-ppo`` it is scored by ``runners/compare.py`` on the same seeded drops as ``mrt-target``,
    ``mrt-users`` and ``ns-rzf`` (a table, CSV/JSON and plots in the run folder).
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cfisac_env  # noqa: E402, F401  (registers the env)
 import policies  # noqa: E402
-from policies.rl import SB3Policy  # noqa: E402
+from policies.learned.rl import SB3Policy  # noqa: E402
 from runners import compare  # noqa: E402
 
 ENV = "cfisac/CellFreeISAC-v0"

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cfisac_env.system import System
+from cfisac_env.physics.system import System
 
 
 @dataclass

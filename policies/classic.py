@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from cfisac_env.layout import to_complex, to_layout
-from cfisac_env.system import System
+from cfisac_env.physics.layout import to_complex, to_layout
+from cfisac_env.physics.system import System
 from policies.base import DistributedPolicy, Policy
 
 _EPS = 1e-12

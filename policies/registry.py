@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from cfisac_env.system import System
+from cfisac_env.physics.system import System
 
 ENTRY_POINT_GROUP = "cfisac.policies"
 
@@ -26,14 +26,14 @@ _REGISTRY: dict[str, str | Callable[..., Any]] = {
     "ns-rzf": "policies.classic:NSRZF",
     "ns-sensing": "policies.classic:NSSensing",
     "cb-sensing": "policies.classic:CBSensing",
-    "ns-opt": "policies.cvx:NSOpt",
-    "cb-opt": "policies.cvx:CBOpt",
-    "cvx": "policies.cvx:JointSDP",
-    "ssnr-teacher": "policies.learned:SSNRTeacher",
-    "sinr-teacher": "policies.learned:SINRTeacher",
-    "student": "policies.learned:Student",
-    "fixed-beta": "policies.learned:FixedBeta",
-    "fixed-lambda": "policies.learned:FixedLambda",
+    "ns-opt": "policies.convex.policies:NSOpt",
+    "cb-opt": "policies.convex.policies:CBOpt",
+    "cvx": "policies.convex.policies:JointSDP",
+    "ssnr-teacher": "policies.learned.policies:SSNRTeacher",
+    "sinr-teacher": "policies.learned.policies:SINRTeacher",
+    "student": "policies.learned.policies:Student",
+    "fixed-beta": "policies.learned.policies:FixedBeta",
+    "fixed-lambda": "policies.learned.policies:FixedLambda",
 }
 BUILTINS: tuple[str, ...] = tuple(_REGISTRY)  # the policies shipped with cfisac
 

@@ -42,13 +42,13 @@ import cvxpy as cp
 import numpy as np
 
 import policies
-from cfisac_env import metrics
-from cfisac_env.layout import to_complex, to_layout
+from cfisac_env.physics import metrics
+from cfisac_env.physics.layout import to_complex, to_layout
+from cfisac_env.physics.system import System
 from cfisac_env.runs import run_dir
-from cfisac_env.system import System
 from policies.classic import ns_sensing_all
-from policies.cvx_sdp import extract_beams
-from policies.cvx_socp import bisection_midpoints
+from policies.convex.sdp import extract_beams
+from policies.convex.socp import bisection_midpoints
 from runners import _cli
 
 #: The arms timed beside the plain implementation: name -> cvx options.
@@ -200,7 +200,7 @@ def bench_users(args, users: int) -> dict[str, Any]:
 
 def bench_road(args) -> dict[str, Any]:
     """Warm vs cold per-decision time of the default ``cvx`` over a road's decision instants."""
-    from cfisac_env.stress import trajectory
+    from policies.evaluation.stress import trajectory
 
     sc = _cli.load_scenario(args, users=(args.users or [None])[0])
     traj = trajectory(sc, args.seconds, args.seed)

@@ -8,7 +8,8 @@
 after a warm-up, per architecture at N = 2, 5, 8 UEs, plus the throughput of batched calls
 (drops per second per AP at ``--batch``). Untrained weights: the latency does not depend on them.
 The target is <= 1 ms per AP for the U-net F3 at N = 8. The ``ort ms`` column is the same network
-exported to ONNX (:mod:`policies.export`) and run by onnxruntime on as many threads, batch 1,
+exported to ONNX (:mod:`policies.learned.export`) and run by onnxruntime on as many threads, batch
+1,
 median (``--no-onnx`` skips it; it needs the ``onnxruntime`` and ``onnxscript`` packages).
 
 ``quality``: mean SSNR and min-SINR of every shipped (or ``--checkpoints DIR``) learned role and
@@ -34,10 +35,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cfisac_env import metrics  # noqa: E402
+from cfisac_env.physics import metrics  # noqa: E402
 from cfisac_env.runs import provenance, run_dir, write_json  # noqa: E402
-from policies.checkpoint_store import ROLES, checkpoint_name  # noqa: E402
-from policies.nets import ARCHS, DistributedNets  # noqa: E402
+from policies.learned.checkpoints import ROLES, checkpoint_name  # noqa: E402
+from policies.learned.nets import ARCHS, DistributedNets  # noqa: E402
 from runners import _cli  # noqa: E402
 from runners.compare import add_cache_flags, open_cache  # noqa: E402
 
@@ -49,7 +50,7 @@ def onnx_latency(net: torch.nn.Module, x1: np.ndarray, repeats: int, threads: in
     """Median latency (ms, batch 1) of ``net`` exported to ONNX and run by onnxruntime."""
     import tempfile
 
-    from policies import export
+    from policies.learned import export
 
     with tempfile.TemporaryDirectory() as tmp:
         path = export.export_onnx(net, Path(tmp) / "ap.onnx")
@@ -119,7 +120,7 @@ def cmd_latency(args: argparse.Namespace) -> dict:
 def cvx_scores(sc, n: int, seed: int, jobs: int | None, cache) -> dict[str, np.ndarray]:
     """Per-drop SSNR and min-SINR of ``cvx`` (rho 0.5) on the ``n`` held-out drops of ``seed``,
     scored as ``runners/compare.py`` scores it (decisions kept in the decision cache)."""
-    from policies.evaluation import Drops, evaluate
+    from policies.evaluation.evaluate import Drops, evaluate
 
     run = evaluate("cvx", sc, Drops.sample(sc, n, seed), jobs=jobs, cache=cache, rho=0.5)
     if run.interrupted:
@@ -129,8 +130,8 @@ def cvx_scores(sc, n: int, seed: int, jobs: int | None, cache) -> dict[str, np.n
 
 def cmd_quality(args: argparse.Namespace, out: Path) -> dict:
     import policies
-    from policies import checkpoint_store as store
-    from policies.frontier import frontier
+    from policies.convex.frontier import frontier
+    from policies.learned import checkpoints as store
 
     torch.set_num_threads(args.threads)
     sc = _cli.load_scenario(args)

@@ -28,8 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cfisac_env.runs import atomic_path, run_dir, write_json  # noqa: E402
-from policies.store import ResultStore  # noqa: E402
-from policies.sweep import expand, run_sweep  # noqa: E402
+from policies.evaluation.store import ResultStore  # noqa: E402
+from policies.evaluation.sweep import expand, run_sweep  # noqa: E402
 from runners import _cli  # noqa: E402
 
 

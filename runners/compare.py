@@ -11,8 +11,10 @@ slowest AP's own time; central ones: the whole solve), speed-up vs ``cvx``, fron
 decision and failure counts. Heavy solvers
 (``cvx``, ``ns-opt``, ``cb-opt``) run on the first ``--heavy-drops`` drops in a process pool; the
 head-to-head columns (``x cvx``) compare every policy with ``cvx`` on exactly those drops, paired
-per drop, with 95 % intervals (:mod:`policies.stats`). Heavy solvers' decisions are kept in a
-content-addressed cache (:mod:`policies.cache`; ``--cache PATH``, ``$CFISAC_CACHE``, default
+per drop, with 95 % intervals (:mod:`policies.evaluation.stats`). Heavy solvers' decisions are kept
+in a
+content-addressed cache (:mod:`policies.evaluation.cache`; ``--cache PATH``, ``$CFISAC_CACHE``,
+default
 ``runs/cache/decisions.sqlite``; ``--no-cache``): a second run on the same drops solves nothing
 and reports the original solve times.
 
@@ -52,9 +54,9 @@ from cfisac_env.runs import (  # noqa: E402
     write_json,
     write_text,
 )
-from policies.evaluation import Drops, PolicyRun, evaluate, summary  # noqa: E402
+from policies.evaluation.evaluate import Drops, PolicyRun, evaluate, summary  # noqa: E402
+from policies.evaluation.stats import pm  # noqa: E402
 from policies.registry import BUILTINS  # noqa: E402
-from policies.stats import pm  # noqa: E402
 from runners import _cli  # noqa: E402
 
 DEFAULT_POLICIES = BUILTINS
@@ -88,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def add_cache_flags(p: argparse.ArgumentParser) -> None:
     """``--cache PATH`` / ``--no-cache``: the decision cache of heavy solvers."""
-    from policies.cache import DEFAULT_PATH, ENV
+    from policies.evaluation.cache import DEFAULT_PATH, ENV
 
     g = p.add_mutually_exclusive_group()
     g.add_argument("--cache", type=Path, default=None, metavar="PATH",
@@ -98,8 +100,8 @@ def add_cache_flags(p: argparse.ArgumentParser) -> None:
 
 
 def open_cache(args: argparse.Namespace) -> Any:
-    """The :class:`policies.cache.DecisionCache` the flags name (None: no cache)."""
-    from policies.cache import DecisionCache
+    """The :class:`policies.evaluation.cache.DecisionCache` the flags name (None: no cache)."""
+    from policies.evaluation.cache import DecisionCache
 
     if args.no_cache:
         return None
@@ -109,9 +111,9 @@ def open_cache(args: argparse.Namespace) -> Any:
 def learned_options(spec: str, scenario: scenarios.Scenario, device: str, train: bool,
                     log: list[str]) -> dict[str, Any] | None:
     """Options for a learned policy: its checkpoint (shipped or cached, see
-    :mod:`policies.checkpoint_store`), else (unless ``train`` is False) one trained now with the
+    :mod:`policies.learned.checkpoints`), else (unless ``train`` is False) one trained now with the
     ``cpu`` preset into the cache. None = skip the policy."""
-    from policies import checkpoint_store as store
+    from policies.learned import checkpoints as store
 
     options: dict[str, Any] = {"device": device}
     try:
@@ -166,8 +168,8 @@ def run_all(specs: list[str], scenario: scenarios.Scenario, drops: Drops, args: 
 def add_frontier(rows: list[dict[str, Any]], runs: dict[str, PolicyRun], drops: Drops,
                  scenario: scenarios.Scenario, heavy_drops: int, progress: bool) -> None:
     """Add ``frontier_efficiency`` (and ``frontier_drops``) to each row, on the policy's drops
-    among the first ``heavy_drops`` (see :mod:`policies.frontier`)."""
-    from policies.frontier import frontier_ssnr
+    among the first ``heavy_drops`` (see :mod:`policies.convex.frontier`)."""
+    from policies.convex.frontier import frontier_ssnr
 
     for row in rows:
         run = runs[row["policy"]]

@@ -14,7 +14,8 @@ the largest absolute difference and the run's provenance.
 
 ``--policy`` is a learned policy name (``student``, ``ssnr-teacher``, ...; the shipped checkpoint
 of ``--scenario``/``--users``/``--arch``, or ``--checkpoint PATH``) or any policy whose
-``nets.aps`` are :class:`policies.nets.APNetwork` s. Exit status 2 with one line on a user error
+``nets.aps`` are :class:`policies.learned.nets.APNetwork` s. Exit status 2 with one line on a user
+error
 (unknown policy, no checkpoint, a central policy), before any file is written.
 """
 
@@ -32,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import policies  # noqa: E402
 from cfisac_env.runs import provenance, run_dir, write_json  # noqa: E402
-from policies import export  # noqa: E402
-from policies.learned import LearnedPolicy  # noqa: E402
-from policies.nets import ARCHS  # noqa: E402
+from policies.learned import export  # noqa: E402
+from policies.learned.nets import ARCHS  # noqa: E402
+from policies.learned.policies import LearnedPolicy  # noqa: E402
 from runners import _cli  # noqa: E402
 
 

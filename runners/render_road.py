@@ -24,7 +24,7 @@ from tqdm import tqdm  # noqa: E402
 
 import cfisac_env  # noqa: E402
 from cfisac_env.runs import atomic_path, run_dir  # noqa: E402
-from policies.evaluation import build  # noqa: E402
+from policies.evaluation.evaluate import build  # noqa: E402
 from runners import _cli  # noqa: E402
 
 

@@ -35,11 +35,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import policies  # noqa: E402
-from cfisac_env import metrics  # noqa: E402
-from cfisac_env.channels import csi  # noqa: E402
+from cfisac_env.physics import metrics  # noqa: E402
+from cfisac_env.physics.channels import csi  # noqa: E402
+from cfisac_env.physics.system import System  # noqa: E402
 from cfisac_env.runs import atomic_path, run_dir, write_json, write_text  # noqa: E402
-from cfisac_env.system import System  # noqa: E402
-from policies.pool import decide_many  # noqa: E402
+from policies.evaluation.pool import decide_many  # noqa: E402
 from runners import _cli  # noqa: E402
 
 SCHEMES = {"NS+RZF": "ns-rzf", "NS+OPT": "ns-opt", "CB+OPT": "cb-opt", "JSC+Q1": "cvx"}
@@ -84,7 +84,7 @@ def load_reference(folder: Path, name: str) -> dict[str, np.ndarray]:
 def run_schemes(system: System, x: np.ndarray, rho: float, solver: str, jobs: int | None,
                 progress: bool, label: str) -> dict[str, dict[str, np.ndarray]]:
     """Every scheme on drops ``x (B, L, 2, M, Q)`` at ``rho``: per scheme ``min_sinr``, ``ssnr``,
-    ``fallback`` and ``seconds``, each ``(B,)``, scored with :mod:`cfisac_env.metrics`."""
+    ``fallback`` and ``seconds``, each ``(B,)``, scored with :mod:`cfisac_env.physics.metrics`."""
     out = {}
     for scheme, spec in SCHEMES.items():
         options: dict[str, Any] = {"rho": rho}

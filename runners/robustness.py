@@ -4,11 +4,13 @@
     python runners/robustness.py --policy cvx --policy student --drops 100 --heavy-drops 8 \\
         --axis nmse --axis k_factor_db --no-ageing
 
-Static part (policies.robustness.sweep): on the same seeded drops of ``--scenario``, mean SSNR
+Static part (policies.evaluation.robustness.sweep): on the same seeded drops of ``--scenario``,
+mean SSNR
 and min-SINR with 95 % t-intervals as one field varies: CSI NMSE 0 .. 0.3, Rician K from LoS
 only down to 0 dB, target-angle error 0 .. 10 deg (policies decide on the estimated CSI, the
 metrics use the true channel). Heavy solvers (cvx) use the first ``--heavy-drops`` drops.
-Ageing part (policies.robustness.ageing): the closed-loop tracking stress of ``--tracking``
+Ageing part (policies.evaluation.robustness.ageing): the closed-loop tracking stress of
+``--tracking``
 at zero compute latency, CSI delay 0 .. 100 ms, LoS vs Rician fading (K = 6 dB) ageing with
 the walkers' Doppler; ``--tracking-policy`` picks its policies (default: all but cvx).
 
@@ -40,9 +42,9 @@ from cfisac_env.runs import (  # noqa: E402
     write_json,
     write_text,
 )
-from policies.checkpoint_store import CheckpointError  # noqa: E402
-from policies.evaluation import build  # noqa: E402
-from policies.robustness import AXES, AgeingRow, Point, ageing, sweep  # noqa: E402
+from policies.evaluation.evaluate import build  # noqa: E402
+from policies.evaluation.robustness import AXES, AgeingRow, Point, ageing, sweep  # noqa: E402
+from policies.learned.checkpoints import CheckpointError  # noqa: E402
 from runners import _cli  # noqa: E402
 
 POLICIES = ["cvx", "student", "ns-rzf", "mrt-users", "mrt-target"]

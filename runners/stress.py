@@ -6,7 +6,7 @@
 
 For the scenario as written (one run) and for each target speed of the sweep (the target
 crossing the covered stretch at that speed), the road is simulated once from the seed and every
-policy runs in closed loop on it (cfisac_env.tracking): beams from aged CSI, applied only once
+policy runs in closed loop on it (cfisac_env.sim.tracking): beams from aged CSI, applied only once
 the compute time has passed, scored every ``dt`` against the true positions, beside the same
 policy with zero latency and zero CSI delay. Retention = share of the time (target inside the
 covered stretch) with SSNR >= threshold x that reference.
@@ -48,10 +48,10 @@ from cfisac_env.runs import (  # noqa: E402
     write_json,
     write_text,
 )
-from cfisac_env.stress import StressSettings, TrackResult, at_speed  # noqa: E402
-from cfisac_env.stress import run as stress_run  # noqa: E402
-from cfisac_env.tracking import LATENCY_MODES, Trajectory  # noqa: E402
-from cfisac_env.traffic import validate  # noqa: E402
+from cfisac_env.sim.tracking import LATENCY_MODES, Trajectory  # noqa: E402
+from cfisac_env.sim.traffic import validate  # noqa: E402
+from policies.evaluation.stress import StressSettings, TrackResult, at_speed  # noqa: E402
+from policies.evaluation.stress import run as stress_run  # noqa: E402
 from runners import _cli  # noqa: E402
 
 
@@ -99,8 +99,8 @@ def settings_from(args: argparse.Namespace, scenario: scenarios.Scenario) -> Str
 def make_policy(spec: str, scenario: scenarios.Scenario, trained_on: str) -> Any:
     """Build ``spec`` for the scenario's system; learned policies load the checkpoint trained on
     ``trained_on`` (shipped, else the one ``runners/compare.py`` cached: see
-    :mod:`policies.checkpoint_store`)."""
-    from policies.learned import LearnedPolicy
+    :mod:`policies.learned.checkpoints`)."""
+    from policies.learned.policies import LearnedPolicy
 
     cls = policies.resolve(spec)
     if not (isinstance(cls, type) and issubclass(cls, LearnedPolicy)):

@@ -45,9 +45,9 @@ import numpy as np  # noqa: E402
 
 import policies  # noqa: E402
 from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_text  # noqa: E402
-from policies import sweep as lib  # noqa: E402
-from policies.stats import pm  # noqa: E402
-from policies.store import ALL, ResultStore, to_csv  # noqa: E402
+from policies.evaluation import sweep as lib  # noqa: E402
+from policies.evaluation.stats import pm  # noqa: E402
+from policies.evaluation.store import ALL, ResultStore, to_csv  # noqa: E402
 from runners import _cli  # noqa: E402
 from runners.compare import add_cache_flags, open_cache  # noqa: E402
 
@@ -275,7 +275,8 @@ def plot_tradeoff(summary: list[dict[str, Any]], scenario: str, users: int,
 
 def frontiers(cells: list[lib.Cell], k: int, points: int, out: Path, progress: bool
               ) -> dict[tuple[str, int], dict[str, Any]]:
-    """CVX frontier (:func:`policies.sweep.frontier_curve`) per (scenario, N) on the first
+    """CVX frontier (:func:`policies.evaluation.sweep.frontier_curve`) per (scenario, N) on the
+    first
     ``k`` drops (first seed), kept in ``frontier.json`` and reused by a rerun."""
     import scenarios
 

@@ -13,7 +13,7 @@ progress bar per epoch, and writes to ``runs/<date>-train-<scenario>-N<users>/``
   dashed line, and the student's lambda;
 - ``summary.json``: the selected epoch and metrics of each role, the CVX reference used.
 
-``--install`` copies the checkpoints to ``policies/checkpoints/`` (atomically, once every role
+``--install`` copies the checkpoints to ``policies/learned/shipped/`` (atomically, once every role
 has finished) so that ``policies.make("student", system, scenario=...)`` finds them.
 
 Architectures: ``gram-mlp`` (default: each AP's MLP on its own Gram matrix in a canonical UE
@@ -38,11 +38,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cfisac_env import metrics  # noqa: E402
+from cfisac_env.physics import metrics  # noqa: E402
 from cfisac_env.runs import atomic_path, write_json  # noqa: E402
-from policies.losses import LAMBDA_0  # noqa: E402
-from policies.nets import ARCHS  # noqa: E402
-from policies.training import PRESETS, ROLES, train  # noqa: E402
+from policies.learned.losses import LAMBDA_0  # noqa: E402
+from policies.learned.nets import ARCHS  # noqa: E402
+from policies.learned.training import PRESETS, ROLES, train  # noqa: E402
 from runners import _cli  # noqa: E402
 
 # Published JSC (CVX) means at rho = 0.5 on Demirhan & Alkhateeb's 1000 Pos-1 drops with 5 UEs
@@ -56,7 +56,7 @@ def cvx_reference(scenario: str, users: int, val_csi: np.ndarray | None, system,
     policy is available, else the published means (pos1, N=5), else None."""
     if drops > 0 and val_csi is not None:
         try:
-            from policies.pool import decide_many
+            from policies.evaluation.pool import decide_many
 
             dec = decide_many("cvx", system, val_csi[:drops], {"rho": 0.5}, None)
             beams = np.concatenate([d.beams for d in dec])
@@ -135,11 +135,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="validation drops solved by the cvx policy for the dashed line "
                         "(seconds each; 0 = published means where they exist)")
     p.add_argument("--init", type=Path, default=None,
-                   help="folder of checkpoints to warm-start from (e.g. policies/checkpoints)")
+                   help="folder of checkpoints to warm-start from (e.g. policies/learned/shipped)")
     p.add_argument("--lr", type=_cli.positive_float, default=None,
                    help="override the preset's learning rate")
     p.add_argument("--install", action="store_true",
-                   help="copy the checkpoints to policies/checkpoints/")
+                   help="copy the checkpoints to policies/learned/shipped/")
     p.add_argument("--replot", type=Path, default=None, metavar="RUN",
                    help="only redraw RUN/curves.png from its CSVs (with --cvx-drops)")
     p.add_argument("--no-progress", action="store_true", dest="quiet",

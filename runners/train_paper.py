@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None):
 
 def body(args) -> int:
     from cfisac_env.runs import run_dir, write_json
-    from policies.training import train
+    from policies.learned.training import train
 
     wanted = {tuple(s.split(":")) for s in args.only} if args.only else None
     recipes = [r for r in RECIPES if wanted is None or (r[0], str(r[1])) in wanted]

@@ -9,13 +9,14 @@ positions), ``env`` (reward, episode length, timing) and, for ``road``, ``road``
 
 Overrides name a field by its dotted path (``"traffic.speed"``) or, when unique, by its bare name
 (``"antennas"``); ``users`` is the shortcut for ``system.users``. An unknown name is a
-``ValueError`` that lists what exists. ``[channel]`` (:mod:`cfisac_env.propagation`) and ``[csi]``
-(:mod:`cfisac_env.estimation`) are always present, completed with the seed's defaults (LoS,
+``ValueError`` that lists what exists. ``[channel]`` (:mod:`cfisac_env.physics.propagation`) and
+``[csi]``
+(:mod:`cfisac_env.physics.estimation`) are always present, completed with the seed's defaults (LoS,
 perfect CSI).
 
 Every loaded scenario is checked against :mod:`scenarios.schema` (sections, fields, types,
 finite values, ranges and their order) and, for ``road``, the traffic model's cross-field rules
-(:func:`cfisac_env.traffic.validate`): a bad file or override is one ``ValueError`` naming the
+(:func:`cfisac_env.sim.traffic.validate`): a bad file or override is one ``ValueError`` naming the
 field, never a hang or a crash later.
 """
 
@@ -29,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from cfisac_env.channels import csi
-from cfisac_env.estimation import CSI_DEFAULTS, CsiError
-from cfisac_env.propagation import CHANNEL_DEFAULTS, ChannelModel
-from cfisac_env.system import System
+from cfisac_env.physics.channels import csi
+from cfisac_env.physics.estimation import CSI_DEFAULTS, CsiError
+from cfisac_env.physics.propagation import CHANNEL_DEFAULTS, ChannelModel
+from cfisac_env.physics.system import System
 from scenarios import schema
 
 if sys.version_info >= (3, 11):
@@ -198,7 +199,7 @@ def load(name: str | Path = "pos2", users: int | None = None,
     schema.validate(cfg, lineage[0])
     ChannelModel.of(cfg), CsiError.of(cfg)  # [channel] and [csi]: checked by their models
     if cfg["kind"] == "road":
-        from cfisac_env.traffic import validate as validate_traffic
+        from cfisac_env.sim.traffic import validate as validate_traffic
 
         validate_traffic(cfg)
     try:

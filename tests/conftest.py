@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cfisac_env.channels import csi
-from cfisac_env.system import System
+from cfisac_env.physics.channels import csi
+from cfisac_env.physics.system import System
 
 FIXTURE = Path(__file__).parent / "fixtures" / "demirhan_drops.npz"
 

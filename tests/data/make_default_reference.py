@@ -15,9 +15,9 @@ import numpy as np
 import cfisac_env  # noqa: F401
 import policies
 import scenarios
-from cfisac_env.stress import trajectory
-from cfisac_env.tracking import Latency, closed_loop
-from policies.evaluation import Drops, evaluate
+from cfisac_env.sim.tracking import Latency, closed_loop
+from policies.evaluation.evaluate import Drops, evaluate
+from policies.evaluation.stress import trajectory
 
 OUT = Path(__file__).with_name("default_reference.npz")
 

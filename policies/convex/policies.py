@@ -1,0 +1,268 @@
+"""Convex-optimisation policies of Demirhan & Alkhateeb: NS+OPT, CB+OPT and the joint SDP (``cvx``).
+
+All three are central (they need every AP's CSI) and solve one drop at a time:
+
+- ``ns-opt`` (:class:`NSOpt`): NS sensing beam (power ``(1-rho) P_l``) + max-min SINR
+  communication beams (power ``rho P_l``) by the reference bisection (:mod:`policies.convex.socp`).
+- ``cb-opt`` (:class:`CBOpt`): the same with the conventional sensing beam.
+- ``cvx`` (:class:`JointSDP`): ``gamma_high`` of NS+OPT at ``rho``, then the joint SDP at full
+  budget (:mod:`policies.convex.sdp`); the seed paper's "CVX" benchmark at rho = 0.5.
+
+Speed (``runners/bench_cvx.py``): ``gamma_high`` comes from root finding on the power-scale SOCP,
+solved by Clarabel from real-valued data built once per system, and the reference bisection is
+replayed on what that learned (:class:`policies.convex.socp.FastMaxMinSINR`: the same
+``gamma_high`` in about 5 solves instead of 13); the joint SDP is solved by a small
+interior-point method that works on its ``N + L`` constraints (:mod:`policies.convex.ipm`). The
+cvxpy formulations stay available (``bisection="reference"``, ``solver="SCS"`` / ``"CLARABEL"``).
+A policy object remembers its previous decision: the next drop's root finding starts from its
+``gamma*`` (a warm start; on a moving road consecutive drops are close), which changes the
+number of solves, never ``gamma_high``.
+
+Failures are outcomes: a drop without a feasible ``gamma`` or whose solve fails or whose beams fail
+the metric check gets the NS+RZF beams at the same ``rho`` and is flagged; so does a drop that
+takes longer than the ``timeout_s`` option (status ``"timeout"``). ``last_info`` of every call
+holds, per drop: ``gamma_high (B,)`` float (NaN where none), ``fallback (B,)`` bool,
+``timeout (B,)`` bool, ``status`` (list of B strings), ``solves (B,)`` int (SOCP solves of the
+bisection) and, for ``cvx``, ``ssnr_opt (B,)`` (the SDP optimum). Ctrl-C during a solve raises
+``KeyboardInterrupt`` (a solver that catches SIGINT itself, as SCS does, is checked), never a
+silent fallback.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from cfisac_env.physics import metrics
+from cfisac_env.physics.layout import to_complex
+from cfisac_env.physics.system import System
+from policies.base import Policy
+from policies.classic import cb_sensing_all, check_rho, ns_rzf_complex, ns_sensing_all
+from policies.convex.ipm import IPMJointSDP
+from policies.convex.sdp import JointSDPSolver
+from policies.convex.socp import FastMaxMinSINR, MaxMinSINR
+
+#: Relative SINR shortfall of the joint design's extracted beams that is still accepted.
+JSC_CHECK_RTOL = 1e-3
+#: Errors a solve may raise on a valid input; they turn into a flagged fallback.
+SOLVE_ERRORS = (cp.error.SolverError, np.linalg.LinAlgError, ArithmeticError, ValueError)
+
+
+def _float_layout(hc: np.ndarray) -> np.ndarray:
+    """Complex ``(..., L, M, Q)`` -> float64 ``(..., L, 2, M, Q)``."""
+    return np.stack([hc.real, hc.imag], axis=-3)
+
+
+#: Values of the ``bisection`` option.
+BISECTIONS = ("fast", "reference")
+
+
+def _timeout_option(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"timeout_s must be a number of seconds > 0, got {value!r}") from None
+    if not t > 0 or not np.isfinite(t):
+        raise ValueError(f"timeout_s must be a number of seconds > 0, got {value!r}")
+    return t
+
+
+class _ConvexPolicy(Policy):
+    """Shared options (``rho``, ``solver``, ``bisection``, ``timeout_s``, ``warm_start``), input
+    checks and the per-drop fallback loop."""
+
+    default_solver = "CLARABEL"
+    extra_solvers: tuple[str, ...] = ()
+    heavy = True  # seconds per drop: runners score it on a common subset, in a process pool
+
+    def __init__(self, system: System, **options: Any) -> None:
+        self.rho = check_rho(options.pop("rho", 0.5))
+        if self.rho <= 0.0:
+            raise ValueError("rho must be > 0: the optimised policies need communication power")
+        self.solver = str(options.pop("solver", self.default_solver)).upper()
+        known = (*self.extra_solvers, *cp.installed_solvers())
+        if self.solver not in known:
+            raise ValueError(f"solver {self.solver!r} is not installed; installed: "
+                             f"{', '.join(known)}")
+        self.bisection = str(options.pop("bisection", "fast")).lower()
+        if self.bisection not in BISECTIONS:
+            raise ValueError(f"bisection must be one of {BISECTIONS}, got {self.bisection!r}")
+        self.timeout_s = _timeout_option(options.pop("timeout_s", None))
+        self.warm_start = bool(options.pop("warm_start", True))
+        self._warm: tuple[float, float | None] | None = None   # from the previous decision
+        super().__init__(system, **options)
+
+
+    def _bisect_drop(self, hc: np.ndarray, sense: np.ndarray, need_beams: bool,
+                     deadline: float | None):
+        """``gamma_high`` (and beams) of one drop with the configured bisection."""
+        if self.bisection == "fast":
+            res = self._fast.solve(hc, sense, need_beams=need_beams,
+                                   warm=self._warm if self.warm_start else None,
+                                   deadline=deadline)
+            self._warm = self._fast.warm_state
+            return res
+        return self._bisect.solve(hc, sense, deadline=deadline)
+
+    def _check(self, csi: np.ndarray) -> np.ndarray:
+        x = np.asarray(csi, dtype=float)
+        shape = self.system.csi_shape
+        if x.ndim != 5 or x.shape[1:] != shape:
+            raise ValueError(f"csi must have shape (B, L, 2, M, Q) = (B, *{shape}), "
+                             f"got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("csi contains NaN or inf; expected finite floats (B, L, 2, M, Q)")
+        return x
+
+    def _solve_drop(self, hc: np.ndarray, deadline: float | None
+                    ) -> tuple[np.ndarray | None, dict[str, Any]]:
+        """Beams ``(L, M, Q)`` complex for one drop (None: fall back) and its info entries;
+        raises TimeoutError past ``deadline`` (a ``time.perf_counter()`` value)."""
+        raise NotImplementedError
+
+    def act_batch(self, csi: np.ndarray) -> np.ndarray:
+        hc = to_complex(self._check(csi))                              # (B, L, M, Q)
+        out, rows = np.zeros_like(hc), []
+        for i in range(hc.shape[0]):
+            start = time.perf_counter()
+            deadline = None if self.timeout_s is None else start + self.timeout_s
+            timed_out = False
+            try:
+                beams, row = self._solve_drop(hc[i], deadline)
+                timed_out = deadline is not None and time.perf_counter() > deadline
+            except TimeoutError:
+                beams, row, timed_out = None, {}, True
+            except SOLVE_ERRORS as e:
+                beams, row = None, {"status": f"error: {type(e).__name__}: {e}"}
+            if timed_out:
+                beams = None
+                row["status"] = "timeout"
+                self._warm = None                        # no trustworthy warm start from it
+            row["timeout"] = timed_out
+            row["fallback"] = beams is None
+            if beams is None:
+                beams = ns_rzf_complex(hc[i:i + 1], self.system, self.rho)[0]
+            out[i] = beams
+            rows.append(row)
+        self.last_info = {
+            "gamma_high": np.array([r.get("gamma_high", np.nan) for r in rows]),
+            "fallback": np.array([r["fallback"] for r in rows], dtype=bool),
+            "timeout": np.array([r["timeout"] for r in rows], dtype=bool),
+            "status": [r.get("status", "") for r in rows],
+            "solves": np.array([r.get("solves", 0) for r in rows], dtype=int),
+            **self._extra_info(rows),
+        }
+        w = _float_layout(out)
+        return metrics.project_power(w, self.system)[0].astype(np.float32)
+
+    def _extra_info(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {}
+
+
+class _OptPolicy(_ConvexPolicy):
+    """Fixed sensing beam + max-min SINR communication beams (bisection)."""
+
+    def __init__(self, system: System, **options: Any) -> None:
+        super().__init__(system, **options)
+        self._bisect = MaxMinSINR(system, self.rho, self.solver)
+        self._fast = FastMaxMinSINR(system, self.rho)
+
+    def _sensing(self, hc: np.ndarray) -> np.ndarray:
+        """Sensing beams ``(L, M)`` complex for one drop ``(L, M, Q)``."""
+        raise NotImplementedError
+
+    def _solve_drop(self, hc: np.ndarray, deadline: float | None
+                    ) -> tuple[np.ndarray | None, dict[str, Any]]:
+        sense = self._sensing(hc)
+        res = self._bisect_drop(hc, sense, True, deadline)
+        row = {"gamma_high": res.gamma_high, "status": res.status, "solves": res.solves}
+        if res.comm is None:
+            return None, row
+        return np.concatenate([res.comm, sense[..., None]], axis=-1), row
+
+
+class NSOpt(_OptPolicy):
+    """NS+OPT: NS sensing beam + max-min SINR communication beams (central).
+
+    Options: ``rho`` (default 0.5), ``bisection`` (``"fast"``, default, or ``"reference"``: the
+    cvxpy bisection over every midpoint), ``solver`` of the reference bisection's SOCPs (default
+    ``"CLARABEL"``), ``timeout_s`` (per drop, default none), ``warm_start`` (default True).
+    """
+
+    def _sensing(self, hc: np.ndarray) -> np.ndarray:
+        return ns_sensing_all(hc[None], self.system, self.rho)[0]
+
+
+class CBOpt(_OptPolicy):
+    """CB+OPT: conventional sensing beam + max-min SINR communication beams (central).
+
+    Options: as :class:`NSOpt`.
+    """
+
+    def _sensing(self, hc: np.ndarray) -> np.ndarray:
+        return cb_sensing_all(hc[None], self.system, self.rho)[0]
+
+
+class JointSDP(_ConvexPolicy):
+    """The joint design ``cvx`` (JSC+Q1): ``gamma_high`` of NS+OPT at ``rho``, then the SDP.
+
+    Options:
+        rho: communication share used by the NS+OPT bisection that sets ``gamma_high``
+            (default 0.5); the SDP itself spends each AP's whole budget.
+        solver: solver of the SDP: ``"IPM"`` (default: :mod:`policies.convex.ipm`, tens of
+            milliseconds), or through cvxpy ``"SCS"`` (tolerances 1e-6) or ``"CLARABEL"``
+            (interior point; its dense PSD scaling blocks grow as (L Q)^4).
+        bisection: ``"fast"`` (default, :class:`policies.convex.socp.FastMaxMinSINR`) or
+            ``"reference"`` (the cvxpy bisection over every midpoint); the same ``gamma_high``.
+        bisection_solver: solver of the reference bisection's SOCPs (default ``"CLARABEL"``).
+        solver_options: dict overriding :data:`policies.convex.sdp.SOLVER_OPTIONS` (cvxpy
+            solvers) or the IPM's ``tol`` / ``max_iters``.
+        timeout_s: per-drop time limit in seconds (default none); a drop past it gets the
+            NS+RZF beams, flagged ``timeout``.
+        warm_start: start each drop's root finding from the previous decision's ``gamma*``
+            (default True; only the number of solves changes).
+
+    A drop falls back to NS+RZF when no ``gamma`` is feasible, the SDP fails, or the extracted
+    beams (after power projection) miss ``gamma_high`` by more than :data:`JSC_CHECK_RTOL`.
+    """
+
+    default_solver = "IPM"
+    extra_solvers = ("IPM",)
+
+    def __init__(self, system: System, **options: Any) -> None:
+        bisection_solver = str(options.pop("bisection_solver", "CLARABEL")).upper()
+        solver_options = options.pop("solver_options", None)
+        super().__init__(system, **options)
+        self._bisect = MaxMinSINR(system, self.rho, bisection_solver)
+        self._fast = FastMaxMinSINR(system, self.rho)
+        if self.solver == "IPM":
+            self._sdp = IPMJointSDP(system, **(solver_options or {}))
+        else:
+            self._sdp = JointSDPSolver(system, self.solver, solver_options)
+
+    def _solve_drop(self, hc: np.ndarray, deadline: float | None
+                    ) -> tuple[np.ndarray | None, dict[str, Any]]:
+        sense = ns_sensing_all(hc[None], self.system, self.rho)[0]
+        res = self._bisect_drop(hc, sense, False, deadline)
+        row: dict[str, Any] = {"gamma_high": res.gamma_high, "status": res.status,
+                               "ssnr_opt": np.nan, "solves": res.solves}
+        if not np.isfinite(res.gamma_high):
+            return None, row
+        sdp = self._sdp.solve(hc, res.gamma_high, deadline=deadline)
+        row.update(status=sdp.status, ssnr_opt=sdp.ssnr_opt)
+        if sdp.beams is None:
+            return None, row
+        w, _ = metrics.project_power(_float_layout(sdp.beams), self.system)
+        achieved = float(metrics.min_sinr(_float_layout(hc), w, self.system))
+        if achieved < res.gamma_high * (1.0 - JSC_CHECK_RTOL):
+            row["status"] = f"{sdp.status}; beams reach SINR {achieved:.4g} < {res.gamma_high:.4g}"
+            return None, row
+        return sdp.beams, row
+
+    def _extra_info(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"ssnr_opt": np.array([r.get("ssnr_opt", np.nan) for r in rows])}

@@ -1,0 +1,231 @@
+"""The tracking stress experiment: settings, the target-speed sweep and one policy's evaluation.
+
+A ``track-*`` scenario carries a ``[stress]`` section (defaults in :data:`DEFAULTS`):
+
+- ``duration`` (s): length of the run of the scenario as written; ``sweep_duration`` (s):
+  observation time per speed of the sweep (default: ``duration``);
+  ``threshold``: retention share (0.9 = 90 % of the zero-latency SSNR); ``covered``
+  ([x0, x1] m): the stretch of road over which retention counts;
+- ``latency`` (``measured`` | ``fixed`` | ``zero``), ``hardware_scale`` (factor on measured
+  compute times), ``csi_delay`` (s), ``fixed_latency`` ({policy name: s} for ``fixed``);
+- ``speeds`` (m/s): the default target-speed sweep (may be empty).
+
+:func:`evaluate` runs one policy in closed loop (:mod:`cfisac_env.sim.tracking`) beside its own
+zero-latency, zero-delay reference on one recorded trajectory; :func:`run` is the whole
+experiment (the scenario as written, then the speed sweep, every policy on each trajectory) and
+returns a :class:`StressReport`; ``runners/stress.py`` is its command line. The scenario's
+``[channel]`` and ``[csi]`` apply: policies decide on estimated CSI, ``csi_delay`` also ages the
+fading, and the metrics use the true channel.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tqdm import tqdm
+
+from cfisac_env.sim.tracking import Latency, LoopResult, Trajectory, closed_loop, record, retention
+from cfisac_env.sim.traffic import validate
+
+if TYPE_CHECKING:
+    from scenarios.loader import Scenario
+
+DEFAULTS: dict[str, Any] = {
+    "duration": 6.0, "sweep_duration": None, "threshold": 0.9, "covered": [0.0, 100.0],
+    "latency": "measured", "hardware_scale": 1.0, "csi_delay": 0.0, "fixed_latency": {},
+    "speeds": [],
+}
+
+
+@dataclass
+class StressSettings:
+    """The ``[stress]`` section of a scenario, completed with :data:`DEFAULTS` and checked."""
+
+    duration: float
+    sweep_duration: float
+    threshold: float
+    covered: tuple[float, float]
+    latency: str
+    hardware_scale: float
+    csi_delay: float
+    fixed_latency: dict[str, float] = field(default_factory=dict)
+    speeds: list[float] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> StressSettings:
+        """Read ``scenario.config["stress"]``; unknown keys or bad values raise ``ValueError``."""
+        if scenario.kind != "road":
+            raise ValueError(f"scenario {scenario.name!r} is {scenario.kind!r}; tracking stress "
+                             "tests need a road scenario (e.g. track-highway)")
+        raw = dict(scenario.config.get("stress", {}))
+        unknown = set(raw) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown [stress] fields {sorted(unknown)}; fields: "
+                             f"{', '.join(DEFAULTS)}")
+        s = {**copy.deepcopy(DEFAULTS), **raw}
+        sweep = s["duration"] if s["sweep_duration"] is None else s["sweep_duration"]
+        out = cls(float(s["duration"]), float(sweep), float(s["threshold"]),
+                  tuple(map(float, s["covered"])), str(s["latency"]),
+                  float(s["hardware_scale"]), float(s["csi_delay"]),
+                  {k: float(v) for k, v in s["fixed_latency"].items()},
+                  [float(v) for v in s["speeds"]])
+        out.check()
+        return out
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the first bad setting."""
+        if not (self.duration > 0 and self.sweep_duration > 0):
+            raise ValueError("stress.duration and stress.sweep_duration must be > 0 s, got "
+                             f"{self.duration} and {self.sweep_duration}")
+        if not self.covered[0] < self.covered[1]:
+            raise ValueError(f"stress.covered must be [x0, x1] with x0 < x1 m, got {self.covered}")
+        if not self.csi_delay >= 0:
+            raise ValueError(f"CSI delay must be >= 0 s, got {self.csi_delay}")
+        for seconds in self.fixed_latency.values():
+            Latency("fixed", seconds)
+        Latency(self.latency, 0.0, self.hardware_scale)
+        retention(np.zeros(0), np.zeros(0), self.threshold)
+
+    def latency_for(self, policy: str) -> Latency:
+        """The :class:`Latency` of ``policy`` under these settings (``fixed`` needs its entry)."""
+        if self.latency == "fixed" and policy not in self.fixed_latency:
+            raise ValueError(f"no fixed latency for policy {policy!r}; give one with "
+                             f"--fixed-latency {policy}=SECONDS (known: "
+                             f"{', '.join(sorted(self.fixed_latency)) or 'none'})")
+        return Latency(self.latency, self.fixed_latency.get(policy, 0.0), self.hardware_scale)
+
+
+def at_speed(scenario: Scenario, speed: float, settings: StressSettings
+             ) -> tuple[Scenario, float]:
+    """The scenario with its target cruising at ``speed`` m/s across the covered stretch.
+
+    Every speed is watched for the same time, ``T = min(sweep_duration, covered length /
+    speed)`` s (the whole stretch when the target crosses it sooner), centred on the middle of
+    the covered stretch: the target passes the middle at ``T / 2`` (a stopped target sits there).
+    The profile is kept; the sweep is meant for cruising scenarios.
+
+    Returns:
+        the modified scenario and ``T`` in s. A speed outside ``[0, road.max_speed]`` raises.
+    """
+    cfg = copy.deepcopy(scenario.config)
+    x0, x1 = settings.covered
+    seconds = settings.sweep_duration
+    if speed > 0:
+        seconds = min(seconds, (x1 - x0) / speed)
+    heading = int(cfg["road"]["directions"][int(cfg["target"]["lane"])])
+    cfg["target"]["speed"] = float(speed)
+    cfg["target"]["x"] = 0.5 * (x0 + x1) - heading * speed * seconds / 2
+    validate(cfg)
+    return type(scenario)(scenario.name, cfg, scenario.system), seconds
+
+
+def trajectory(scenario: Scenario, seconds: float, seed: int) -> Trajectory:
+    """The road of ``scenario`` for ``seconds``, from one seed: UEs placed by the scenario's
+    sampler, then the SimPy traffic and the channel, all from ``np.random.default_rng(seed)``
+    (the road ``env.reset(seed=seed)`` drives)."""
+    return record(scenario, seconds, np.random.default_rng(seed))
+
+
+@dataclass
+class TrackResult:
+    """One policy on one trajectory: its closed ``loop``, its zero-latency ``reference``,
+    ``covered (S,)`` bool (target inside the covered stretch), ``retention`` (SSNR) and
+    ``retention_sinr`` (the same rule applied to min-SINR), the :class:`Latency` used and how
+    its compute time is counted (``timing``: slowest AP or central)."""
+
+    policy: str
+    timing: str
+    latency: Latency
+    loop: LoopResult
+    reference: LoopResult
+    covered: np.ndarray
+    retention: float
+    retention_sinr: float
+
+
+def evaluate(name: str, policy: Any, scenario: Scenario, traj: Trajectory,
+             settings: StressSettings) -> TrackResult:
+    """Closed loop of ``policy`` (registered as ``name``) and its reference on ``traj``."""
+    latency = settings.latency_for(name)
+    interval = float(scenario.config["env"]["decision_interval"])
+    system = scenario.system
+    loop = closed_loop(policy, traj, system, interval, latency, settings.csi_delay)
+    same = latency.mode == "zero" and settings.csi_delay == 0
+    ref = loop if same else closed_loop(policy, traj, system, interval)
+    x0, x1 = settings.covered
+    covered = (traj.target_xy[:, 0] >= x0) & (traj.target_xy[:, 0] <= x1)
+    return TrackResult(name, getattr(policy, "timing", "central"), latency, loop, ref, covered,
+                       retention(loop.ssnr, ref.ssnr, settings.threshold, covered),
+                       retention(loop.min_sinr, ref.min_sinr, settings.threshold, covered))
+
+
+@dataclass
+class StressReport:
+    """The outcome of :func:`run`: the ``trajectory`` of the scenario as written (None if
+    interrupted before it), ``main`` ``{policy: TrackResult}`` on it, ``sweep``
+    ``{speed m/s: {policy: TrackResult}}``, ``failed`` ``{policy: one-line error}`` and whether
+    Ctrl-C cut the run short (what finished is kept)."""
+
+    scenario: Scenario
+    settings: StressSettings
+    seed: int
+    trajectory: Trajectory | None = None
+    main: dict[str, TrackResult] = field(default_factory=dict)
+    sweep: dict[float, dict[str, TrackResult]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def done(self) -> set[str]:
+        """Policies with at least one finished result."""
+        return set(self.main) | {n for res in self.sweep.values() for n in res}
+
+
+def run(scenario: Scenario, policies: dict[str, Any], settings: StressSettings, seed: int = 0,
+        progress: bool = False, failed: dict[str, str] | None = None) -> StressReport:
+    """The tracking stress experiment.
+
+    For the scenario as written (``settings.duration`` s) and for each speed of
+    ``settings.speeds`` (:func:`at_speed`), the road is recorded once from ``seed``
+    (:func:`trajectory`) and every policy runs in closed loop on it (:func:`evaluate`).
+
+    Args:
+        scenario: a road scenario (``track-*``).
+        policies: ``{name: policy}`` (:class:`policies.Policy` for ``scenario.system``); a None
+            entry is a policy that could not be built and is skipped.
+        settings: the stress settings (:meth:`StressSettings.of`, possibly overridden).
+        seed: the one seed of every trajectory.
+        progress: show a tqdm bar.
+        failed: ``{name: error}`` already known (copied into the report).
+
+    A policy raising during its run is recorded in ``failed`` and the others go on; Ctrl-C stops
+    the run and the report keeps what finished (``interrupted = True``).
+    """
+    report = StressReport(scenario, settings, seed, failed=dict(failed or {}))
+    cases = [(None, scenario, settings.duration),
+             *((v, *at_speed(scenario, v, settings)) for v in settings.speeds)]
+    bar = tqdm(total=len(cases) * len(policies), desc="stress", unit="run", disable=not progress)
+    try:
+        for speed, sc, seconds in cases:
+            traj = trajectory(sc, seconds, seed)
+            if speed is None:
+                report.trajectory = traj
+            for name, pol in policies.items():
+                bar.set_postfix_str(f"{name} @ {'scenario' if speed is None else f'{speed:g} m/s'}")
+                if pol is not None and name not in report.failed:
+                    try:
+                        r = evaluate(name, pol, sc, traj, settings)
+                    except Exception as e:  # a failing policy is a result, not a crash
+                        report.failed[name] = " ".join(f"{type(e).__name__}: {e}".split())
+                    else:
+                        (report.main if speed is None else report.sweep.setdefault(speed, {})
+                         )[name] = r
+                bar.update()
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        bar.close()
+    return report

@@ -1,0 +1,111 @@
+"""The compare runner and the evaluation library: plugins, shared drops, error paths."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import policies
+import scenarios
+from policies import DistributedPolicy, Policy
+from policies.evaluation.evaluate import Drops, evaluate, summary
+from runners import compare
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = f"{ROOT}/examples/power_split_mrt.py:PowerSplitMRT"
+
+
+class Recorder(Policy):
+    """Central test policy that remembers the CSI it was given and aims at the target."""
+
+    seen: list = []
+
+    def act_batch(self, csi):
+        Recorder.seen.append(csi.copy())
+        w = np.zeros_like(csi)
+        w[..., -1] = csi[..., -1] / np.sqrt(self.system.M)
+        return w
+
+
+class Broken(DistributedPolicy):
+    def act_ap(self, l, csi_l):
+        raise RuntimeError("boom")
+
+
+class WrongShape(Policy):
+    def act_batch(self, csi):
+        return csi[..., :-1]
+
+
+class Greedy(Policy):
+    """Spends 4x the budget on the target beam."""
+
+    def act_batch(self, csi):
+        w = np.zeros_like(csi)
+        w[..., -1] = 2 * csi[..., -1] / np.sqrt(self.system.M)
+        return w
+
+
+def test_every_policy_sees_identical_csi():
+    sc = scenarios.load("pos2", users=3)
+    drops = Drops.sample(sc, 6, seed=4)
+    Recorder.seen = []
+    evaluate(f"{__name__}:Recorder", sc, drops, progress=False)
+    first = np.concatenate(Recorder.seen)
+    Recorder.seen = []
+    evaluate(f"{__name__}:Recorder", sc, Drops.sample(sc, 6, seed=4), progress=False)
+    np.testing.assert_array_equal(first, np.concatenate(Recorder.seen))
+    np.testing.assert_array_equal(first, drops.csi)
+
+
+def test_example_policy_scores_and_registers():
+    sc = scenarios.load("pos2", users=4)
+    run = evaluate(EXAMPLE, sc, Drops.sample(sc, 5, 0), progress=False, split=0.0)
+    np.testing.assert_allclose(run.ssnr, sc.system.ssnr_bound, rtol=1e-5)   # all at target
+    assert run.distributed and run.fronthaul == 0
+    policies.register("test-split", policies.resolve(EXAMPLE), overwrite=True)
+    assert "test-split" in policies.available()
+    assert policies.make("test-split", sc.system, split=0.3).split == 0.3
+
+
+def test_failures_are_recorded_not_raised():
+    sc = scenarios.load("pos2", users=2)
+    drops = Drops.sample(sc, 3, 0)
+    broken = evaluate(f"{__name__}:Broken", sc, drops, progress=False)
+    assert len(broken.errors) == 3 and "boom" in broken.errors[0] and np.isnan(broken.ssnr).all()
+    wrong = evaluate(f"{__name__}:WrongShape", sc, drops, progress=False)
+    assert "shape" in wrong.errors[0]
+    greedy = evaluate(f"{__name__}:Greedy", sc, drops, progress=False)
+    assert greedy.over_budget.all()
+    np.testing.assert_allclose(greedy.ssnr, sc.system.ssnr_bound, rtol=1e-5)  # scaled down
+    s = summary(greedy, reference=evaluate(f"{__name__}:Recorder", sc, drops, progress=False))
+    assert s["over_budget"] == 3 and s["ssnr_vs_ref"] == pytest.approx(1.0, rel=1e-5)
+
+
+def test_compare_main_writes_outputs(tmp_path, capsys):
+    rc = compare.main(["--scenario", "pos2", "--users", "3", "--drops", "8", "--quiet",
+                       "--policy", "mrt-target", "--policy", EXAMPLE,
+                       "--policy", f"{__name__}:Broken", "--out", str(tmp_path)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "power-split-mrt" in text and "mrt-target" in text
+    summary_json = json.loads((tmp_path / "summary.json").read_text())
+    names = [r["policy"] for r in summary_json["policies"]]
+    assert names[0] == "mrt-target" and "power-split-mrt" in names
+    for f in ("config.json", "drops.csv", "tradeoff.png", "bars.png"):
+        assert (tmp_path / f).stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--scenario", "nowhere"], "available"),
+    (["--policy", "no-such-policy"], "available"),
+    (["--users", "0"], "users"),
+])
+def test_user_errors_exit_2_without_traceback(args, match):
+    out = subprocess.run([sys.executable, "runners/compare.py", *args], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert match in out.stderr and "Traceback" not in out.stderr
