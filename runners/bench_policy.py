@@ -40,7 +40,7 @@ from cfisac_env.runs import provenance, run_dir, write_json  # noqa: E402
 from policies.learned.checkpoints import ROLES, checkpoint_name  # noqa: E402
 from policies.learned.nets import ARCHS, DistributedNets  # noqa: E402
 from runners import _cli  # noqa: E402
-from runners.compare import add_cache_flags, open_cache  # noqa: E402
+from runners._cli import add_cache_flags, open_cache  # noqa: E402
 
 LEARNED = ROLES
 PUBLISHED_CVX = {("pos1", 5): (2.103, 3.747)}
@@ -120,9 +120,9 @@ def cmd_latency(args: argparse.Namespace) -> dict:
 def cvx_scores(sc, n: int, seed: int, jobs: int | None, cache) -> dict[str, np.ndarray]:
     """Per-drop SSNR and min-SINR of ``cvx`` (rho 0.5) on the ``n`` held-out drops of ``seed``,
     scored as ``runners/compare.py`` scores it (decisions kept in the decision cache)."""
-    from policies.evaluation.evaluate import Drops, evaluate
+    from policies.evaluation.evaluate import Drops, score_policy
 
-    run = evaluate("cvx", sc, Drops.sample(sc, n, seed), jobs=jobs, cache=cache, rho=0.5)
+    run = score_policy("cvx", sc, Drops.sample(sc, n, seed), jobs=jobs, cache=cache, rho=0.5)
     if run.interrupted:
         raise KeyboardInterrupt
     return {"ssnr": run.ssnr, "min_sinr": run.min_sinr}
