@@ -28,19 +28,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
 import policies  # noqa: E402
 from cfisac_env.physics import metrics  # noqa: E402
 from cfisac_env.physics.channels import csi  # noqa: E402
 from cfisac_env.physics.system import System  # noqa: E402
-from cfisac_env.runs import atomic_path, run_dir, write_json, write_text  # noqa: E402
+from cfisac_env.runs import run_dir, write_json, write_text  # noqa: E402
 from policies.evaluation.pool import decide_many  # noqa: E402
-from runners import _cli  # noqa: E402
+from runners import _cli, _plot  # noqa: E402
+from runners._plot import plt, save  # noqa: E402
 
 SCHEMES = {"NS+RZF": "ns-rzf", "NS+OPT": "ns-opt", "CB+OPT": "cb-opt", "JSC+Q1": "cvx"}
 #: Where no gamma is feasible the reference keeps zero communication beams and the scheme's
@@ -68,6 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=_cli.positive_int, default=None,
                    help="worker processes (default: all cores)")
     _cli.add_common(p, threads=None, skip=("scenario", "users", "set", "seed"))
+    _cli.add_figure_flags(p, db=False)
     return p.parse_args(argv)
 
 
@@ -76,7 +74,10 @@ def load_reference(folder: Path, name: str) -> dict[str, np.ndarray]:
     path = folder / name
     if not path.is_file():
         raise ValueError(f"reference archive {path} not found; pass --ref <folder with {name}> "
-                         f"or set {REF_ENV}")
+                         f"or set {REF_ENV}. The data: output/power_data.mat and "
+                         "output/dist_data*.mat of github.com/umut-demirhan/Cell-free-ISAC-"
+                         "beamforming (CC BY-NC-SA 4.0), re-saved with numpy.savez under the keys "
+                         "of the docs page 'Demirhan reference data'")
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
 
@@ -193,7 +194,7 @@ def plot_distance(rows: list[dict[str, Any]], path: Path) -> None:
         for i, scheme in enumerate(SCHEMES):
             sub = [r for r in rows if r["scheme"] == scheme]
             x = [r["bin_m"] + 2.5 for r in sub]
-            color = f"C{i}"
+            color = _plot.palette(i)
             ax.plot(x, [r[m] for r in sub], "-o", color=color, label=f"{scheme} (cfisac)")
             ax.plot(x, [r[f"{m}_ref"] for r in sub], "--x", color=color, alpha=0.6,
                     label=f"{scheme} (reference)")
@@ -203,9 +204,7 @@ def plot_distance(rows: list[dict[str, Any]], path: Path) -> None:
     axes[1].legend(fontsize=7, ncol=2)
     fig.suptitle(f"Demirhan & Alkhateeb Fig. 4 trend, rho = 0.5, {rows[0]['drops']} drops per bin")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

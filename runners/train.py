@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cfisac_env.physics import metrics  # noqa: E402
-from cfisac_env.runs import atomic_path, write_json  # noqa: E402
+from cfisac_env.runs import write_json  # noqa: E402
 from policies.learned.losses import LAMBDA_0  # noqa: E402
 from policies.learned.nets import ARCHS  # noqa: E402
 from policies.learned.training import PRESETS, ROLES, train  # noqa: E402
@@ -73,10 +73,7 @@ def cvx_reference(scenario: str, users: int, val_csi: np.ndarray | None, system,
 
 def plot_curves(path: Path, histories: dict, cvx: dict | None, title: str) -> None:
     """Validation SSNR and min-SINR per epoch for each role, CVX dashed; lambda if any."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from runners._plot import palette, plt, save
 
     has_lam = any(np.isfinite([r["lambda"] for r in h]).any() for h in histories.values())
     fig, axes = plt.subplots(1, 3 if has_lam else 2, figsize=(15 if has_lam else 10, 4))
@@ -84,7 +81,7 @@ def plot_curves(path: Path, histories: dict, cvx: dict | None, title: str) -> No
                            (axes[1], "val_g2", "validation min-SINR g2")):
         for role, hist in histories.items():
             ax.plot([r["epoch"] for r in hist], [r[key] for r in hist], ".-", ms=3, label=role,
-                    color=f"C{ROLES.index(role)}")
+                    color=palette(ROLES.index(role)))
         if cvx is not None:
             ax.axhline(cvx[key[-2:]], ls="--", color="k", label=f"CVX mean ({cvx['source']})")
         ax.set_xlabel("epoch")
@@ -96,16 +93,14 @@ def plot_curves(path: Path, histories: dict, cvx: dict | None, title: str) -> No
         for role, hist in histories.items():
             lam = [r["lambda"] for r in hist]
             if np.isfinite(lam).any():
-                axes[2].plot([r["epoch"] for r in hist], lam, color=f"C{ROLES.index(role)}")
+                axes[2].plot([r["epoch"] for r in hist], lam, color=palette(ROLES.index(role)))
         axes[2].set_xlabel("epoch")
         axes[2].set_ylabel("lambda at epoch end")
         axes[2].set_ylim(-0.05, 1.05)
         axes[2].grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def read_histories(run: Path) -> dict[str, list[dict[str, float]]]:

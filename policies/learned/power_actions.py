@@ -77,6 +77,35 @@ class PowerAllocation(gym.ActionWrapper):
         return beams_from_shares(self._obs[None], np.asarray(action)[None], self.system)[0]
 
 
+def basis_gains(csi: np.ndarray, system: System) -> np.ndarray:
+    """Features ``(B, L, Q)`` float32 of ``csi (B, L, 2, M, Q)``: the gain of each unit basis
+    direction on the column it serves, ``log10(|h_lq^H u_lq|^2 / M)`` (``q < N``: UE ``q``'s
+    channel; ``q = N``: the target's steering vector), floored at -3.
+
+    They are the numbers a power split has to weigh (a UE with a weak direction needs a larger
+    share to reach the others' SINR); an agent that sees them instead of the raw ``2 L M Q`` CSI
+    has an 18-number context at the defaults.
+    """
+    h = to_complex(np.asarray(csi, dtype=float))                         # (B, L, M, Q)
+    g = np.abs(np.einsum("blmq,blmq->blq", h.conj(), unit_basis(csi, system))) ** 2
+    return np.log10(np.maximum(g / system.M, 1e-3)).astype(np.float32)
+
+
+class BasisGains(gym.ObservationWrapper):
+    """Observe :func:`basis_gains` ``(L, Q)`` instead of the CSI. Put it outside
+    :class:`PowerAllocation` (``BasisGains(PowerAllocation(env))``), which needs the CSI."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.system: System = env.unwrapped.system
+        self.observation_space = gym.spaces.Box(-3.0, 1.0, (self.system.L, self.system.Q),
+                                                np.float32)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        """CSI ``(L, 2, M, Q)`` -> gains ``(L, Q)``."""
+        return basis_gains(np.asarray(observation)[None], self.system)[0]
+
+
 class PowerAllocationPolicy(Policy):
     """A model trained on :class:`PowerAllocation` (anything with SB3's ``predict``) as a central
     cfisac policy: ``csi (B, L, 2, M, Q)`` -> beams of the same shape, every AP on its budget."""
