@@ -10,7 +10,7 @@ it learnable in minutes:
 1. :class:`~policies.learned.power_actions.PowerAllocation`: the action is each AP's power split
    ``(L, Q)`` over the NS+RZF directions of the current CSI, so every action is a sensible
    beamformer and ``x = 0`` is the uniform split;
-2. :class:`~policies.learned.power_actions.BasisGains`: the agent observes the gain of each
+2. :class:`~policies.learned.power_actions.SplitFeatures`: the agent observes the gain of each
    direction on the UE (or target) it serves, ``(L, Q)`` numbers, instead of the 576-number CSI.
 
 The Gaussian policy samples ``u ~ N(mu(obs), sigma)`` and acts ``tanh(u)`` (no clipping, so the
@@ -28,6 +28,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -42,8 +43,8 @@ from cfisac_env.physics import metrics  # noqa: E402
 from cfisac_env.physics.layout import to_layout  # noqa: E402
 from cfisac_env.physics.scoring import reward_of  # noqa: E402
 from policies.learned.power_actions import (  # noqa: E402
-    BasisGains,
     PowerAllocation,
+    SplitFeatures,
     beams_from_shares,
     unit_basis,
 )
@@ -56,10 +57,11 @@ class Agent(nn.Module):
     """The Gaussian policy: mean ``mu(obs)`` on the flattened ``(L, Q)`` gains, one learned
     standard deviation per action entry."""
 
-    def __init__(self, n: int, hidden: int = 64, log_std: float = -1.0) -> None:
+    def __init__(self, n_obs: int, n: int, hidden: int = 64, log_std: float = -1.0) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(n, hidden), nn.Tanh(), nn.Linear(hidden, hidden),
-                                  nn.Tanh(), nn.Linear(hidden, n))
+        self.body = nn.Sequential(nn.Linear(n_obs, n)) if hidden == 0 else nn.Sequential(
+            nn.Linear(n_obs, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+            nn.Linear(hidden, n))
         nn.init.zeros_(self.body[-1].weight)
         nn.init.zeros_(self.body[-1].bias)         # starts at the uniform split
         self.log_std = nn.Parameter(torch.full((n,), log_std))
@@ -79,13 +81,37 @@ def heldout(drops: int, users: int) -> tuple[list[np.ndarray], gym.Env]:
     return out, env
 
 
-REWARD = {"kind": "weighted", "beta": 0.5}
+REWARD: dict[str, Any] = {"kind": "floor", "beta": 0.5, "floor": 1.6, "sensing": "cb"}
+
+
+def task_reward(g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
+    """The reward of :data:`REWARD`: ``floor``: min-SINR minus the SSNR shortfall below the
+    floor, ``g2 - max(0, floor - g1)`` (a sensing requirement); else the env's own reward."""
+    if REWARD["kind"] == "floor":
+        return g2 - np.maximum(0.0, REWARD["floor"] - g1)
+    return reward_of(g1, g2, REWARD["kind"], REWARD["beta"])
+
+
+class SensingFloor(gym.Wrapper):
+    """The env's reward replaced by :func:`task_reward` of its ``info`` (SSNR, min-SINR)."""
+
+    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, _, terminated, truncated, info = self.env.step(action)
+        r = task_reward(np.asarray(info["ssnr"]), np.asarray(info["min_sinr"]))
+        return obs, float(r), terminated, truncated, info
+
+
+def make_env(users: int) -> gym.Env:
+    """The task's env: power split (:data:`REWARD` sensing direction), its features, its
+    reward."""
+    env = gym.make(ENV, scenario="pos2", users=users)
+    return SplitFeatures(SensingFloor(PowerAllocation(env, sensing=REWARD["sensing"])))
 
 
 def score(csi: list[np.ndarray], beams: np.ndarray, system) -> dict[str, float]:
-    """Held-out mean reward (the env's, :data:`REWARD`), median SSNR and min-SINR."""
+    """Held-out mean reward (:func:`task_reward`), median SSNR and min-SINR."""
     g1, g2 = metrics.g1_g2(np.stack(csi), beams, system)
-    r = reward_of(g1, g2, REWARD["kind"], REWARD["beta"])
+    r = task_reward(g1, g2)
     return {"reward": float(np.mean(r)), "ssnr": float(np.median(g1)),
             "min_sinr": float(np.median(g2))}
 
@@ -93,7 +119,7 @@ def score(csi: list[np.ndarray], beams: np.ndarray, system) -> dict[str, float]:
 def shares_beams(csi: np.ndarray, shares: np.ndarray, system) -> np.ndarray:
     """Beams ``(B, L, 2, M, Q)`` of power shares ``(B, L, Q)`` over the NS+RZF basis."""
     amp = np.sqrt(shares * system.P[None, :, None])[:, :, None, :]
-    return to_layout(unit_basis(csi, system) * amp).astype(np.float32)
+    return to_layout(unit_basis(csi, system, REWARD["sensing"]) * amp).astype(np.float32)
 
 
 def references(csi: list[np.ndarray], system, seed: int) -> dict[str, dict[str, float]]:
@@ -118,15 +144,15 @@ def references(csi: list[np.ndarray], system, seed: int) -> dict[str, dict[str, 
 
 def train(seed: int, steps: int, rollout: int, users: int, csi: list[np.ndarray],
           group: int = 4, epochs: int = 8, minibatch: int = 256, lr: float = 1e-3,
-          clip: float = 0.2, log_std: float = -1.0) -> list[dict[str, float]]:
+          clip: float = 0.2, log_std: float = -1.0, hidden: int = 64) -> list[dict[str, float]]:
     """PPO with ``gamma = 0`` and a per-drop baseline: each drop is played ``group`` times
     (``env.reset(options=...)`` replays its positions), the advantage of a try is its reward
     minus the mean of the drop's other tries. Returns the held-out curve."""
     torch.manual_seed(seed)
-    env = BasisGains(PowerAllocation(gym.make(ENV, scenario="pos2", users=users,
-                                              reward=REWARD["kind"], beta=REWARD["beta"])))
+    env = make_env(users)
     system, shape = env.system, env.action_space.shape
-    agent = Agent(int(np.prod(shape)), log_std=log_std)
+    agent = Agent(int(np.prod(env.observation_space.shape)), int(np.prod(shape)), hidden=hidden,
+                  log_std=log_std)
     opt = torch.optim.Adam(agent.parameters(), lr=lr)
     feats = torch.as_tensor(np.stack([env.observation(c) for c in csi])).flatten(1)
     x_eval = np.stack(csi)
@@ -135,7 +161,7 @@ def train(seed: int, steps: int, rollout: int, users: int, csi: list[np.ndarray]
         with torch.no_grad():
             act = torch.tanh(agent(feats).mean).numpy().reshape(len(csi), *shape)
         return {"seed": seed, "step": step,
-                **score(csi, beams_from_shares(x_eval, act, system), system)}
+                **score(csi, beams_from_shares(x_eval, act, system, REWARD["sensing"]), system)}
 
     curve = [evaluate(0)]
     env.reset(seed=seed)
@@ -208,13 +234,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--log-std", type=float, default=-1.0,
                    help="initial log standard deviation of the Gaussian policy")
-    p.add_argument("--reward", choices=["weighted", "communication", "sensing"],
-                   default="weighted", help="the env's reward")
+    p.add_argument("--hidden", type=int, default=64,
+                   help="width of the policy's two hidden layers (0: a linear policy)")
+    p.add_argument("--reward", choices=["floor", "weighted", "communication", "sensing"],
+                   default="floor", help="floor: min-SINR minus the SSNR shortfall below "
+                   "--floor; else the env's reward")
+    p.add_argument("--floor", type=float, default=1.6, help="SSNR floor (linear; bound 3.2)")
+    p.add_argument("--sensing", choices=["cb", "ns"], default="cb",
+                   help="sensing direction of the basis: conjugate beam or null-space")
     p.add_argument("--beta", type=float, default=0.5, help="weight of min-SINR (weighted)")
     p.add_argument("--out", type=Path, default=Path("runs/ppo-power-split"))
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    REWARD.update(kind=a.reward, beta=a.beta)
+    REWARD.update(kind=a.reward, beta=a.beta, floor=a.floor, sensing=a.sensing)
     a.out.mkdir(parents=True, exist_ok=True)
     csi, env = heldout(a.drops, a.users)
     refs = references(csi, env.unwrapped.system, EVAL_SEED)
@@ -222,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in a.seeds:
         t0 = time.perf_counter()
         curves += train(s, a.steps, a.rollout, a.users, csi, group=a.group, lr=a.lr,
-                        log_std=a.log_std)
+                        log_std=a.log_std, hidden=a.hidden)
         last = curves[-1]
         first = next(c for c in curves if c["seed"] == s)
         print(f"seed {s}: held-out reward {first['reward']:.3f} -> {last['reward']:.3f} "

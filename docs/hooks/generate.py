@@ -3,7 +3,11 @@
 - ``reference/scenario-fields.md``: every scenario field from :mod:`scenarios.schema` with its
   type and range, unit, default (the ``pos2`` / ``road`` value where the shipped files set one)
   and its one-line meaning (:data:`scenarios.schema.DESCRIPTIONS`);
-- ``reference/runners.md``: each runner's ``--help``, as argparse prints it.
+- ``reference/runners.md``: each runner's ``--help``, as argparse prints it;
+- ``reference/policies.md``: every registered policy (``policies.available()``), its class, kind
+  (distributed or central, heavy or not) and the first line of its docstring;
+- ``figures.md``: every figure under ``docs/`` with what it shows, the command that drew it, its
+  commit and checkpoint hashes (``runners/figures.py``, ``docs/figures.json``).
 """
 
 from __future__ import annotations
@@ -73,7 +77,66 @@ def runner_help() -> str:
     return "\n".join(lines)
 
 
-GENERATED = {"reference/scenario-fields.md": scenario_fields, "reference/runners.md": runner_help}
+def policy_table() -> str:
+    """The markdown of ``reference/policies.md``: every name ``policies.make`` accepts."""
+    import policies
+    from policies import registry
+
+    lines = ["# Policy registry", "",
+             "Every name `policies.make` (and every runner's `--policy`) accepts, generated from "
+             "`policies.available()`. *Distributed*: AP `l` sees only its own CSI and is timed "
+             "as the slowest AP; *central*: one call sees every AP, timed as a whole. *Heavy* "
+             "solvers take seconds per drop; runners score them on a common subset of drops "
+             "(`--heavy-drops`) in a process pool and cache their decisions.", "",
+             "| name | class | kind | heavy | what |", "|---|---|---|---|---|"]
+    for name in policies.available():
+        target = registry._REGISTRY.get(name)
+        if isinstance(target, str):
+            mod, _, cls_name = target.partition(":")
+            cls = getattr(importlib.import_module(mod), cls_name)
+        else:
+            cls, target = target, getattr(target, "__qualname__", str(target))
+        kind = "distributed" if issubclass(cls, policies.DistributedPolicy) else "central"
+        doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+        heavy = "yes" if getattr(cls, "heavy", False) else "no"
+        lines.append(f"| `{name}` | `{target}` | {kind} | {heavy} | {doc.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def figure_gallery() -> str:
+    """The markdown of ``figures.md``: the docs figures, what each shows and how it was made."""
+    import json
+
+    from runners import figures
+
+    record = json.loads(figures.RECORD.read_text()).get("figures", {}) \
+        if figures.RECORD.is_file() else {}
+    lines = ["# Figures", "",
+             "Every figure in these pages, regenerated from the shipped checkpoints and seeded "
+             "runs by one command, `python runners/figures.py` (about 15 minutes on two busy "
+             "cores; `--only FIGURE` for one). `docs/figures.json` records each figure's "
+             "command, commit and the SHA-256 of the checkpoints it depends on; "
+             "`tests/runners/test_figures.py` fails when a shipped checkpoint changed but the "
+             "figures that depend on it were not regenerated. The drop counts are small but "
+             "stated in every figure; the commands scale them up.", ""]
+    for run in figures.RUNS:
+        for name, (_, shows) in run.figures.items():
+            rec = record.get(name, {})
+            commit = (rec.get("commit") or "?")[:10] + (" (dirty tree)" if rec.get("dirty")
+                                                        else "")
+            cks = ", ".join(f"`{k}` {v[:8]}" for k, v in rec.get("checkpoints", {}).items())
+            image = f"![{name}]({name})" if (figures.DOCS / name).is_file() else \
+                "*Not drawn yet: run the command below.*"
+            lines += [f"## {name}", "", shows[0].upper() + shows[1:] + ".", "",
+                      image, "", "```bash", rec.get("command", run.command()),
+                      "```", "",
+                      f"Commit {commit}; {rec.get('seconds', '?')} s; checkpoints: "
+                      f"{cks or 'none'}.", ""]
+    return "\n".join(lines)
+
+
+GENERATED = {"reference/scenario-fields.md": scenario_fields, "reference/runners.md": runner_help,
+             "reference/policies.md": policy_table, "figures.md": figure_gallery}
 
 
 def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
