@@ -81,6 +81,18 @@ def run(runner: str, *args: str, cwd: Path, env: dict | None = None, timeout: fl
                           text=True, timeout=timeout)
 
 
+def start(cmd: list[str], cwd: Path) -> subprocess.Popen:
+    """Start ``cmd`` in ``cwd`` and return once its policy has begun work (the marker)."""
+    marker = cwd / "started"
+    env = {**os.environ, MARKER_ENV: str(marker), "PYTHONPATH": f"{cwd}{os.pathsep}{ROOT}"}
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    while not marker.exists() and time.monotonic() - t0 < 60 and proc.poll() is None:
+        time.sleep(0.05)
+    return proc
+
+
 def drops_csv(out: Path, name: str = "drops.csv") -> list[dict[str, str]]:
     with open(out / name, newline="") as f:
         return list(csv.DictReader(f))
@@ -309,16 +321,10 @@ class SlowHeavy(Policy):
 @pytest.mark.slow
 def test_pooled_solves_are_cached_as_they_finish(tmp_path):
     spec = plugin(tmp_path, "slowheavy", SLOW_HEAVY.format(seconds=0.5)) + ":SlowHeavy"
-    cmd = runner_cmd("compare", *SMALL, "--policy", spec, "--drops", "40", "--heavy-drops",
-                     "40", "--jobs", "2", "--cache", "c.sqlite", "--out", "run")
-    env = {**os.environ, MARKER_ENV: str(tmp_path / "started"),
-           "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = start(runner_cmd("compare", *SMALL, "--policy", spec, "--drops", "40",
+                            "--heavy-drops", "40", "--jobs", "2", "--cache", "c.sqlite", "--out",
+                            "run"), tmp_path)
     try:
-        t0 = time.monotonic()
-        while not (tmp_path / "started").exists() and time.monotonic() - t0 < 60:
-            time.sleep(0.05)
         time.sleep(3.0)
     finally:
         proc.kill()
@@ -361,16 +367,9 @@ def test_timeout_s_bounds_any_heavy_policy(tmp_path):
 def test_killing_the_driver_ends_its_workers(tmp_path):
     psutil = pytest.importorskip("psutil")
     spec = plugin(tmp_path, "forever", SLOW_HEAVY.format(seconds=10_000)) + ":SlowHeavy"
-    cmd = runner_cmd("compare", *SMALL, "--policy", spec, "--drops", "4", "--jobs", "2",
-                     "--no-cache", "--out", "run")
-    env = {**os.environ, MARKER_ENV: str(tmp_path / "started"),
-           "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = start(runner_cmd("compare", *SMALL, "--policy", spec, "--drops", "4", "--jobs", "2",
+                            "--no-cache", "--out", "run"), tmp_path)
     try:
-        t0 = time.monotonic()
-        while not (tmp_path / "started").exists() and time.monotonic() - t0 < 60:
-            time.sleep(0.05)
         workers = psutil.Process(proc.pid).children(recursive=True)
         assert workers
     finally:
