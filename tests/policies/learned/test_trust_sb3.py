@@ -31,7 +31,8 @@ class Payload:
 
 
 def _serialized(obj) -> dict:
-    return {":type:": "<class 'object'>", ":serialized:": base64.b64encode(pickle.dumps(obj)).decode()}
+    blob = base64.b64encode(pickle.dumps(obj)).decode()
+    return {":type:": "<class 'object'>", ":serialized:": blob}
 
 
 def _rewrite(src: Path, dst: Path, edit) -> None:
