@@ -52,9 +52,9 @@ def _state(road: RoadTraffic) -> tuple:
 
 
 def test_unpickling_runs_no_simulation(monkeypatch):
-    """Restoring a road that has run 2000 steps costs no simulation (no replay from t = 0)."""
+    """Restoring a road that has run 800 steps costs no simulation (no replay from t = 0)."""
     road = _road()
-    for _ in range(2000):
+    for _ in range(800):
         road.advance(road.dt)
     blob = pickle.dumps(road)
 
@@ -65,7 +65,7 @@ def test_unpickling_runs_no_simulation(monkeypatch):
     copy_ = pickle.loads(blob)
     monkeypatch.undo()
     assert _state(copy_) == _state(road)
-    for _ in range(300):                                   # vehicles arrive and leave
+    for _ in range(150):                                   # vehicles arrive and leave
         road.advance(road.dt)
         copy_.advance(road.dt)
         assert _state(copy_) == _state(road)
