@@ -207,8 +207,10 @@ def load(name: str | Path = "pos2", users: int | None = None,
     ChannelModel.of(cfg), CsiError.of(cfg)  # [channel] and [csi]: checked by their models
     if cfg["kind"] == "road":
         from cfisac_env.sim.traffic import validate as validate_traffic
+        from cfisac_env.sim.world import interval_steps
 
         validate_traffic(cfg)
+        interval_steps(cfg["env"]["decision_interval"], cfg["env"]["dt"], "env.decision_interval")
     try:
         system = System(**cfg["system"])
     except TypeError as e:
