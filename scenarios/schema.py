@@ -139,7 +139,8 @@ SECTIONS: dict[str, dict[str, Check] | None] = {
         "sensing_gain": NONNEG,
         "spacing": POSITIVE,
     },
-    "placement": {k: pair(COORD) for k in ("ue_x", "ue_y", "target_x", "target_y")},
+    "placement": {**{k: pair(COORD) for k in ("ue_x", "ue_y", "target_x", "target_y")},
+                  "ue_y_lines": array(COORD, 1, LIMITS["max_lanes"])},
     "env": {
         "reward": text(*REWARDS),
         "beta": number(0, 1),
@@ -188,6 +189,9 @@ SECTIONS: dict[str, dict[str, Check] | None] = {
         "fixed_latency": mapping(number(0, unit="s")),
         "speeds": array(SPEED),
     },
+    # Which learned checkpoints belong to this scenario's system: a checkpoint family name
+    # (``"street"``: the files made for it) or ``"none"``; never another system's by default.
+    "learned": {"checkpoints": text()},
     # Read and checked by the channel / CSI models themselves.
     "channel": None,
     "csi": None,
@@ -253,6 +257,10 @@ def validate(cfg: dict[str, Any], name: str = "scenario") -> None:
     if isinstance(power, list) and aps is not None and len(power) not in (1, len(aps)):
         raise ValueError(f"scenario field system.power must be one budget or one per AP "
                          f"(L = {len(aps)}), got {len(power)}")
+    lines, ue_y = cfg.get("placement", {}).get("ue_y_lines"), cfg.get("placement", {}).get("ue_y")
+    if lines is not None and ue_y is not None and (min(lines) < ue_y[0] or max(lines) > ue_y[1]):
+        raise ValueError(f"scenario field placement.ue_y_lines {lines} must lie within "
+                         f"placement.ue_y {ue_y}")
     if "stress" in cfg:
         for key in ("duration", "sweep_duration"):
             seconds = cfg["stress"].get(key)
