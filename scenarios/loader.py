@@ -160,7 +160,9 @@ class Scenario:
         ``B = len(rngs)``; drop ``i`` is exactly ``sample(rngs[i])`` (each generator draws the
         same ``2 N + 2`` uniforms in the same order, in one call)."""
         n = self.system.N
-        u = np.stack([r.random(2 * n + 2) for r in rngs]) if rngs else np.zeros((0, 2 * n + 2))
+        u = np.empty((len(rngs), 2 * n + 2))
+        for r, row in zip(rngs, u, strict=True):
+            r.random(out=row)
         return self.place(u[:, : 2 * n].reshape(-1, n, 2), u[:, 2 * n:])
 
     def place(self, u_ue: np.ndarray, u_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

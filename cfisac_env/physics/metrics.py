@@ -59,25 +59,26 @@ def _budget(system: System, like: Array) -> Array:
 
 def _with_rotated(x: Array, xp: Any) -> Array:
     """``x (..., 2, M, K)`` (axis -3 = real, imag) -> ``(..., 2, M, 2K)``: the columns of ``x``,
-    then the same columns times ``-j`` laid out as ``(Im x, -Re x)``. For any ``w`` in the same
-    layout, ``sum_(c, m) [x, x'][c, m, k] w[c, m, q]`` is ``Re(x_k^H w_q)`` for the first ``K``
-    columns and ``Im(x_k^H w_q)`` for the last ``K``. NumPy: float64 (from any float input)."""
+    then the columns of ``j x``, laid out as ``(-Im x, Re x)``. For any ``w`` in the same layout,
+    ``sum_(c, m) [x, j x][c, m, k] w[c, m, q]`` is ``Re(x_k^H w_q)`` for the first ``K`` columns
+    and ``Re((j x_k)^H w_q) = Im(x_k^H w_q)`` for the last ``K``. NumPy: float64 (from any float
+    input)."""
     xr, xi = x[..., 0, :, :], x[..., 1, :, :]
     if xp is not np:
-        return xp.stack([xp.cat([xr, xi], dim=-1), xp.cat([xi, -xr], dim=-1)], -3)
+        return xp.stack([xp.cat([xr, -xi], dim=-1), xp.cat([xi, xr], dim=-1)], -3)
     k = x.shape[-1]
     out = np.empty((*x.shape[:-1], 2 * k))
     out[..., 0, :, :k] = xr
     out[..., 1, :, :k] = xi
-    out[..., 0, :, k:] = xi
-    np.negative(xr, out=out[..., 1, :, k:])
+    np.negative(xi, out=out[..., 0, :, k:])
+    out[..., 1, :, k:] = xr
     return out
 
 
 def gains(csi: Array, beams: Array, system: System) -> tuple[Array, Array]:
     """Effective gains ``G[n, q] = sum_l h_ln^H w_lq``.
 
-    One real matrix product per drop: the UE columns and their ``-j`` rotation
+    One real matrix product per drop: the UE columns and the same columns times ``j``
     (:func:`_with_rotated`), flattened over ``(l, real/imag, m)`` to ``X (..., 2 L M, 2 N)``,
     times the beams flattened the same way ``(..., 2 L M, Q)``: ``X^T W = [Re G; Im G]``.
 
