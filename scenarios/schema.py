@@ -297,6 +297,8 @@ DESCRIPTIONS: dict[str, str] = {
     "placement.ue_y": "UE y range of a static drop, uniform, m",
     "placement.target_x": "target x range of a static drop, uniform, m",
     "placement.target_y": "target y range of a static drop, uniform, m",
+    "placement.ue_y_lines": "lines y a UE stands on, one picked uniformly per UE (UEs on both "
+                            "sidewalks), m; within `ue_y`",
     "env.reward": "reward of `step`: sensing (g1), communication (g2) or weighted",
     "env.beta": "weight of min-SINR in the weighted reward `(1 - beta) g1 + beta g2`",
     "env.episode_steps": "decisions per episode before truncation",
@@ -322,6 +324,8 @@ DESCRIPTIONS: dict[str, str] = {
     "target.speed": "target's desired speed, m/s",
     "target.profile": "scripted manoeuvres `{at, action, speed, rate, lane, duration}`",
     "walkers.speed": "UE walking speed range on the sidewalk, m/s",
+    "learned.checkpoints": "the checkpoint family learned policies load for this system (files "
+                           "made for it), or `none`; never another system's",
     "stress.duration": "length of a stress run, s",
     "stress.sweep_duration": "length of each run of a speed sweep, s",
     "stress.threshold": "share of the beams' SSNR/SINR that counts as retained",
