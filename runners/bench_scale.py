@@ -136,9 +136,9 @@ def exponents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for policy in dict.fromkeys(r["policy"] for r in rows):
         for k, axis in enumerate(AXES):
-            pts = [(r["size"][k], r["seconds"]) for r in rows if r["policy"] == policy
-                   and r["seconds"] is not None
-                   and all(r["size"][j] == BASE[j] for j in range(3) if j != k)]
+            pts = list({r["size"][k]: r["seconds"] for r in rows if r["policy"] == policy
+                        and r["seconds"] is not None
+                        and all(r["size"][j] == BASE[j] for j in range(3) if j != k)}.items())
             if len(pts) >= 2:
                 x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
                 slope = float(np.polyfit(x, y, 1)[0])
@@ -180,7 +180,7 @@ def plot(rows: list[dict[str, Any]], fits: list[dict[str, Any]], path: Path, tit
 def convex_commit() -> str:
     """The git commit that last changed ``policies/convex`` here (which cvx was measured)."""
     try:
-        return subprocess.run(["git", "log", "-1", "--format=%h %cs %s", "--", "policies/convex"],
+        return subprocess.run(["git", "log", "-1", "--format=%h %cs", "--", "policies/convex"],
                               capture_output=True, text=True, timeout=10,
                               cwd=Path(__file__).resolve().parents[1]).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
