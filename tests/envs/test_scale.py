@@ -130,3 +130,19 @@ def test_street_road_moves_along_the_whole_street():
     assert np.isfinite(r) and not trunc
     assert info["target_xy"][0] - x0 == pytest.approx(30.0 * 0.9, abs=0.5)   # 30 m/s
     assert env.unwrapped.episode_steps == 140
+
+
+@pytest.mark.parametrize("aps,antennas", [(8, 16), (16, 8)])
+def test_the_road_at_scale(aps, antennas):
+    # (L, N, M) = (8, 32, 16) and (16, 32, 8) on the moving street (APs every 25 m for 16).
+    import gymnasium as gym
+
+    gap = 400.0 / aps
+    ap_xy = [[gap / 2 + gap * l, 0.0] for l in range(aps)]
+    venv = gym.make_vec(cfisac_env.ENV_ID, num_envs=2, vectorization_mode="vector_entry_point",
+                        scenario="street-road", users=32,
+                        **{"system.ap_xy": ap_xy, "system.antennas": antennas})
+    obs, _ = venv.reset(seed=1)
+    assert obs.shape == (2, aps, 2, antennas, 33)
+    _, r, _, trunc, info = venv.step(venv.action_space.sample())
+    assert np.all(np.isfinite(r)) and info["sinr"].shape == (2, 32) and not trunc.any()
