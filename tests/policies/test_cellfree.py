@@ -119,3 +119,19 @@ def test_decide_counts_the_slowest_ap_plus_cluster_formation(street):
     system, h = street
     d = policies.make("lp-mmse", system, cluster=3).decide(h)
     assert d.beams.shape == h.shape and d.seconds > 0
+
+
+def test_lp_mmse_drives_the_pettingzoo_view_agent_by_agent():
+    import gymnasium as gym
+
+    import cfisac_env
+    from cfisac_env.envs.multiagent import act_agents
+
+    penv = cfisac_env.parallel_env(scenario="street", users=8)
+    pol = policies.make("lp-mmse", penv.system)
+    obs, _ = penv.reset(seed=2)
+    _, rewards, _, _, infos = penv.step(act_agents(pol, obs))
+    env = gym.make(cfisac_env.ENV_ID, scenario="street", users=8)
+    full, _ = env.reset(seed=2)
+    _, r, _, _, _ = env.step(pol.act(full))
+    assert rewards["ap_0"] == pytest.approx(r, rel=1e-6) and infos["ap_7"]["ssnr"] > 0
