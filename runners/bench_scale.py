@@ -95,7 +95,10 @@ def make_policy(name: str, system: Any, budget: float) -> tuple[Any, str]:
 
 def time_policy(pol: Any, csi: np.ndarray, drops: int, budget: float | None
                 ) -> tuple[list[float], str]:
-    """Seconds per decision of up to ``drops`` single-drop decisions within ``budget`` s."""
+    """Seconds per decision of up to ``drops`` single-drop decisions within ``budget`` s (fast
+    policies: after one warm-up call)."""
+    if budget is None:
+        pol.decide(csi[:1])
     times: list[float] = []
     start = time.perf_counter()
     for i in range(drops):
@@ -109,7 +112,9 @@ def time_policy(pol: Any, csi: np.ndarray, drops: int, budget: float | None
 
 
 def time_env(size: tuple[int, int, int], envs: int, seconds: float) -> tuple[float, float]:
-    """Seconds of one single-env step and of one sub-env's share of a vector-env step."""
+    """Median seconds of one single-env step and of one sub-env's share of a vector-env step
+    (steps timed one by one for ``seconds`` each: the median shrugs off a loaded machine's
+    pauses)."""
     L, N, M = size
     ov = overrides(L, M)
     env = gym.make(cfisac_env.ENV_ID, scenario="street", users=N, **ov)
@@ -122,11 +127,13 @@ def time_env(size: tuple[int, int, int], envs: int, seconds: float) -> tuple[flo
     out = []
     for step, per in ((lambda: env.step(a), 1), (lambda: venv.step(va), envs)):
         step()
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
+        times: list[float] = []
+        t_end = time.perf_counter() + seconds
+        while time.perf_counter() < t_end or len(times) < 5:
+            t0 = time.perf_counter()
             step()
-            n += 1
-        out.append((time.perf_counter() - t0) / (n * per))
+            times.append(time.perf_counter() - t0)
+        out.append(float(np.median(times)) / per)
     return out[0], out[1]
 
 
@@ -273,9 +280,9 @@ def run(a: argparse.Namespace) -> int:
         print("interrupted: keeping the points that finished", file=sys.stderr)
     fits = exponents(rows)
     body = [(f"({r['size'][0]}, {r['size'][1]}, {r['size'][2]})", r["policy"],
-             _report.fmt(r["seconds"] * 1e3 if r["seconds"] is not None else None, 4),
-             r["drops"] or "", r["status"]) for r in rows]
-    print(_report.table(("(L, N, M)", "policy", "ms/decision", "drops", "status"), body, 2))
+             r["status"][:60], _report.fmt(r["seconds"] * 1e3 if r["seconds"] is not None
+                                           else None, 4), r["drops"] or "") for r in rows]
+    print(_report.table(("(L, N, M)", "policy", "status", "ms/decision", "drops"), body, 3))
     print(_report.table(("policy", "axis", "exponent", "points"),
                         [(f["policy"], f["axis"], f"{f['exponent']:.2f}", f["points"])
                          for f in fits], 2))
