@@ -191,6 +191,7 @@ SECTIONS: dict[str, dict[str, Check] | None] = {
     # Read and checked by the channel / CSI models themselves.
     "channel": None,
     "csi": None,
+    "sensing": None,   # cfisac_env.physics.echo.SensingConfig
 }
 TOP_LEVEL: dict[str, Check] = {"description": text(), "kind": text(*KINDS), "base": text()}
 
