@@ -326,4 +326,7 @@ DESCRIPTIONS: dict[str, str] = {
                "loss, ageing); checked by `cfisac_env.physics.propagation`",
     "csi": "CSI the policies see: estimation error `nmse`, target angle error; checked by "
            "`cfisac_env.physics.estimation`",
+    "sensing": "where the target column comes from: `mode = \"oracle\"` (the truth) or "
+               "`\"echo\"` (tracked from the APs' echoes: snapshots, detector, EKF settings); "
+               "checked by `cfisac_env.physics.echo` (docs/sensing.md)",
 }
