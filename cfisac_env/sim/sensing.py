@@ -24,11 +24,12 @@ static scenario draws a fresh drop every decision, so each drop is acquired afre
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cfisac_env.physics import echo as E
+from cfisac_env.physics import metrics
 from cfisac_env.physics.propagation import ChannelModel, geometry
 from cfisac_env.sim.tracker import BatchEKF, triangulate
 
@@ -110,20 +111,37 @@ class EchoSensing:
         detected = (est.stat > self.thr) & np.isfinite(var)
         return est, var, detected
 
+    def _search(self, idx: np.ndarray, col: np.ndarray, truth: np.ndarray
+                ) -> tuple[E.Estimate, np.ndarray, np.ndarray]:
+        """A search dwell of episodes ``idx``: every AP radiates ``search_snapshots`` orthogonal
+        QPSK streams, one per antenna, at its full budget (omnidirectional)."""
+        s = self.system
+        x = np.stack([E.qpsk(self.rngs[i], (s.L, s.M, self.cfg.search_snapshots)) for i in idx])
+        return self._dwell(idx, x * np.sqrt(s.P / s.M)[:, None, None], col, truth)
+
     def _acquire(self, idx: np.ndarray, col: np.ndarray, truth: np.ndarray) -> None:
-        """Search dwells of episodes ``idx`` at their clocks; a track starts where at least two
-        APs detect and the triangulation is within ``lost_std``."""
+        """Search dwells of episodes ``idx`` at their clocks; a track starts where at
+        least two APs detect and the triangulation is within ``lost_std``."""
         if not len(idx):
             return
-        s, c = self.system, self.cfg
-        t = c.search_snapshots
-        x = np.stack([E.qpsk(self.rngs[i], (s.L, s.M, t)) for i in idx])
-        x = x * np.sqrt(s.P / s.M)[:, None, None]
-        est, var, det = self._dwell(idx, x, col, truth)
-        p, cov, ok = triangulate(s.ap_positions, est.u, var, det, self.box)
+        c = self.cfg
+        est, var, det = self._search(idx, col, truth)
+        p, cov, ok = triangulate(self.system.ap_positions, est.u, var, det, self.box)
         ok[ok] &= np.sqrt(np.linalg.eigvalsh(cov[ok])[:, -1]) <= c.lost_std
         if ok.any():
             self.ekf.start(idx[ok], p[ok], cov[ok], c.init_speed_std, self.t[idx[ok]])
+
+    def _update(self, idx: np.ndarray, est: E.Estimate, var: np.ndarray, det: np.ndarray
+                ) -> None:
+        """EKF update of episodes ``idx`` with the detected estimates at their clocks."""
+        s = self.system
+        z = np.full((self.batch, s.L), np.nan)
+        r = np.ones((self.batch, s.L))
+        m = np.zeros((self.batch, s.L), dtype=bool)
+        z[idx], r[idx], m[idx] = est.u, np.where(det, var, 1.0), det
+        among = np.zeros(self.batch, dtype=bool)
+        among[idx] = True
+        self.ekf.update(self.t, z, r, m, among)
 
     def _measure(self, idx: np.ndarray, beams: np.ndarray, col: np.ndarray, truth: np.ndarray
                  ) -> np.ndarray:
@@ -134,13 +152,7 @@ class EchoSensing:
         sym = np.stack([E.qpsk(self.rngs[i], (s.L, s.Q, self.cfg.snapshots)) for i in idx])
         est, var, det = self._dwell(idx, w @ sym, col, truth)
         if self.cfg.tracker == "ekf":
-            z = np.full((self.batch, s.L), np.nan)
-            r = np.ones((self.batch, s.L))
-            m = np.zeros((self.batch, s.L), dtype=bool)
-            z[idx], r[idx], m[idx] = est.u, np.where(det, var, 1.0), det
-            among = np.zeros(self.batch, dtype=bool)
-            among[idx] = True
-            self.ekf.update(self.t, z, r, m, among)
+            self._update(idx, est, var, det)
         return det
 
     def _prepare(self, idx: np.ndarray) -> None:
@@ -163,13 +175,45 @@ class EchoSensing:
     # ---- the env's calls -------------------------------------------------------------------
     def reset(self, rngs: list[np.random.Generator], idx: np.ndarray, world: World) -> None:
         """Episodes ``idx`` start: new echo streams, clock 0, acquisition at the world's state."""
+        self.begin(rngs, idx, world.true_csi[idx], world.target_xy[idx])
+
+    def begin(self, rngs: list[np.random.Generator], idx: np.ndarray, true_csi: np.ndarray,
+              truth: np.ndarray) -> None:
+        """Episodes ``idx`` start at clock 0 with echo streams spawned from ``rngs`` (one per
+        episode of the batch) and a search dwell on the target at ``truth (n, 2)`` m whose TRUE
+        CSI is ``true_csi (n, L, 2, M, Q)``."""
         for i in idx:
             self.rngs[i] = rngs[i].spawn(1)[0]
         self.ekf.drop(idx)
         self.t[idx] = 0.0
         self.fallback[idx] = self.centre
-        self._acquire(idx, target_column(world.true_csi[idx]), world.target_xy[idx])
+        self._acquire(idx, target_column(true_csi), truth)
         self._prepare(idx)
+
+    # ---- a closed loop on a recorded road (batch of one, explicit times) ---------------------
+    def observe(self, obs: np.ndarray, t: float, true_csi: np.ndarray, truth: np.ndarray
+                ) -> np.ndarray:
+        """The observation ``obs (L, 2, M, Q)`` of a decision at time ``t`` s, its target column
+        the track's prediction (a lost track first searched for, the target at ``truth (2,)``
+        with TRUE CSI ``true_csi (L, 2, M, Q)``); what was shown is kept in ``shown_*``."""
+        i = np.array([0])
+        self.t[0] = t
+        col = target_column(true_csi[None])
+        if self.cfg.tracker == "ekf" and self.ekf.lost()[0]:
+            self.ekf.drop(i)
+            self._acquire(i, col, truth[None])
+        self._prepare(i)
+        out = obs.copy()
+        out[..., -1] = self.column[0]
+        return out
+
+    def echo_at(self, t: float, beams: np.ndarray, true_csi: np.ndarray, truth: np.ndarray
+                ) -> np.ndarray:
+        """The echo of ``beams (L, 2, M, Q)`` (as applied, within budget) received at time ``t``
+        s from the target at ``truth (2,)``; the track updated. Returns detections ``(L,)``."""
+        self.t[0] = t
+        return self._measure(np.array([0]), beams[None], target_column(true_csi[None]),
+                             truth[None])[0]
 
     def fill(self, obs: np.ndarray) -> np.ndarray:
         """Write the tracker's target column into observations ``obs (B, L, 2, M, Q)``."""
@@ -223,3 +267,46 @@ class EchoSensing:
             if active is not None:
                 info[k][~active] = 0
         return info, bonus
+
+
+class EchoLoop:
+    """Echo sensing for one closed loop on a recorded road (:func:`cfisac_env.sim.tracking.
+    closed_loop`): a batch-of-one :class:`EchoSensing` started on the trajectory's first step,
+    with its echo streams from ``rng``, and the record of what every decision was shown.
+
+    Args:
+        scenario: the road scenario (its ``[sensing]``; the mode is taken as ``"echo"``).
+        trajectory: the recorded road (positions, TRUE CSI at every step; step ``s`` is time
+            ``s * dt``).
+        rng: the run's generator (its child streams the echoes; not advanced).
+    """
+
+    def __init__(self, scenario: Scenario, trajectory: Any, rng: np.random.Generator) -> None:
+        self.sensing = EchoSensing(scenario, 1)
+        self.dt = trajectory.dt
+        self.sensing.begin([rng], np.array([0]), trajectory.true_csi[:1], trajectory.target_xy[:1])
+        self.log: list[tuple[Any, ...]] = []
+
+    def observe(self, obs: np.ndarray, step: int, traj: Any) -> np.ndarray:
+        """Observation of the decision at ``step`` (target column from the track)."""
+        s = self.sensing
+        out = s.observe(obs, step * self.dt, traj.true_csi[step], traj.target_xy[step])
+        truth = traj.target_xy[step][None]
+        g_hat = geometry(s.system, np.zeros((1, 0, 2)), s.shown_xy[:1])
+        g_true = geometry(s.system, np.zeros((1, 0, 2)), truth)
+        self.log.append((float(np.hypot(*(s.shown_xy[0] - truth[0]))),
+                         np.angle(np.exp(1j * (g_hat.phi[0, :, -1] - g_true.phi[0, :, -1]))),
+                         bool(s.shown_lost[0]), float(s.ekf.position_std(s.shown_cov[:1])[0])))
+        return out
+
+    def echo(self, step: int, beams: np.ndarray, traj: Any) -> None:
+        """The echo of ``beams (L, 2, M, Q)`` landed at ``step`` (projected onto the budget)."""
+        applied, _ = metrics.project_power(beams, self.sensing.system)
+        self.sensing.echo_at(step * self.dt, applied, traj.true_csi[step], traj.target_xy[step])
+
+    def record(self) -> dict[str, np.ndarray]:
+        """Per decision: ``position_error (D,)`` m, ``angle_error (D, L)`` rad, ``track_lost
+        (D,)`` and ``position_std (D,)`` m of the prediction shown."""
+        err, ang, lost, std = zip(*self.log, strict=True)
+        return {"position_error": np.asarray(err), "angle_error": np.asarray(ang),
+                "track_lost": np.asarray(lost), "position_std": np.asarray(std)}
