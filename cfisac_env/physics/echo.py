@@ -197,7 +197,7 @@ class Estimate:
 
 
 def ml_u(y: np.ndarray, x: np.ndarray, noise_var: float, spacing: float = 0.5, grid: int = 8,
-         iters: int = 20) -> Estimate:
+         iters: int = 16) -> Estimate:
     """ML estimate of ``u`` from echoes ``Y (..., M, T)`` of the known blocks ``X (..., M, T)``:
     a grid of ``grid * M`` points over [-1, 1], then ``iters`` golden-section steps on the
     bracket of the best point and its two neighbours (the main lobe of ``J``)."""

@@ -310,3 +310,37 @@ class EchoLoop:
         err, ang, lost, std = zip(*self.log, strict=True)
         return {"position_error": np.asarray(err), "angle_error": np.asarray(ang),
                 "track_lost": np.asarray(lost), "position_std": np.asarray(std)}
+
+
+def echo_scores(scenario: Scenario, true_csi: np.ndarray, beams: np.ndarray,
+                target_xy: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """What the echo of ``beams`` tells about the target, drop by drop (no track: one dwell).
+
+    Args:
+        scenario: its ``[sensing]`` settings (snapshots, pfa, grid) and system.
+        true_csi, beams: ``(D, L, 2, M, Q)``, the TRUE channel and the beams as applied.
+        target_xy: ``(D, 2)`` m.
+        rng: the echoes' generator (one stream for all drops).
+
+    Returns:
+        ``pd (D,)`` the network detection probability (:func:`cfisac_env.physics.echo.
+        network_pd`, square-law, Swerling I), ``detected (D, L)`` one draw of each AP's
+        detector, ``angle_error (D, L)`` rad of each AP's ML estimate (NaN where it did not
+        detect), ``position_error (D,)`` m of the triangulated detections (NaN where fewer than
+        two APs detected or the fix is ambiguous).
+    """
+    sen = EchoSensing(scenario, len(true_csi))
+    s, idx = sen.system, np.arange(len(true_csi))
+    sen.rngs = list(rng.spawn(len(idx)))
+    sym = np.stack([E.qpsk(sen.rngs[i], (s.L, s.Q, sen.cfg.snapshots)) for i in idx])
+    est, var, det = sen._dwell(idx, E.complex_beams(beams) @ sym, target_column(true_csi),
+                               target_xy)
+    geo = geometry(s, np.zeros((len(idx), 0, 2)), target_xy)
+    sign = np.sign(np.sin(geo.phi[..., -1]))
+    phi_hat = np.arctan2(sign * np.sqrt(np.clip(1 - est.u ** 2, 0, 1)), est.u)
+    ang = np.angle(np.exp(1j * (phi_hat - geo.phi[..., -1])))
+    p, _, ok = triangulate(s.ap_positions, est.u, var, det, sen.box)
+    pos = np.where(ok, np.hypot(*(p - target_xy).T), np.nan)
+    return {"pd": E.network_pd(E.ssnr_per_ap(true_csi, beams, s), sen.cfg.snapshots, s.M,
+                               sen.cfg.pfa),
+            "detected": det, "angle_error": np.where(det, ang, np.nan), "position_error": pos}
