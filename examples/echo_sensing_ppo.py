@@ -20,6 +20,10 @@ episodes with:
 - ``student``: the shipped student's beams as they are (its own split, from the CSI);
 - ``split rho``: a fixed share (0.05, 0.15, 0.3, 0.5) whatever the track's state.
 
+``--comm ns-rzf --snapshots 4`` is the other regime: communication beams that do not light the
+target and a short dwell, so that the echo is near the estimator's threshold without sensing
+power.
+
 Output (``--out``, default ``runs/echo-ppo``): ``curves.csv`` (per seed and evaluation point:
 mean reward per decision, position RMSE, track-loss share, mean min-SINR), ``baselines.csv`` and
 ``curves.png``. The traffic is thinned (``initial_spacing`` 400 m, no arrivals) to keep the SimPy
@@ -55,11 +59,12 @@ class SensingShare(gym.Wrapper):
     """The echo-mode env with one action, the sensing share ``rho`` in [0, 1] (module
     docstring), and the tracker's belief as the observation ``(6,)`` float32."""
 
-    def __init__(self, env: gym.Env) -> None:
+    def __init__(self, env: gym.Env, comm: str = "student") -> None:
         super().__init__(env)
         self.core = env.unwrapped.core
         self.system = env.unwrapped.system
         self.student = policies.make("student", self.system, scenario="pos2")
+        self.comm = self.student if comm == "student" else policies.make(comm, self.system)
         self.action_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)
         self.csi: np.ndarray | None = None
@@ -74,10 +79,10 @@ class SensingShare(gym.Wrapper):
                          sen.ekf.x[0, 2] / 30], np.float32)
 
     def beams(self, rho: float) -> np.ndarray:
-        """The student's communication beams on ``(1 - rho) P_l`` plus a matched sensing beam
-        on ``rho P_l``: ``(L, 2, M, Q)``."""
+        """The communication beams (the student's, or ``--comm``'s) on ``(1 - rho) P_l`` plus a
+        matched sensing beam on ``rho P_l``: ``(L, 2, M, Q)``."""
         s = self.system
-        w = self.student.act(self.csi)
+        w = self.comm.act(self.csi)
         comm = w[..., :-1]
         p_comm = np.maximum((comm ** 2).sum(axis=(1, 2, 3)), 1e-12)
         comm = comm * np.sqrt((1.0 - rho) * s.P / p_comm)[:, None, None, None]
@@ -96,8 +101,9 @@ class SensingShare(gym.Wrapper):
         return self.belief(), r, term, trunc, info
 
 
-def make_env() -> SensingShare:
-    return SensingShare(gym.make(ENV, scenario="track-highway", users=8, **SETTINGS))
+def make_env(comm: str = "student", snapshots: int = 32) -> SensingShare:
+    return SensingShare(gym.make(ENV, scenario="track-highway", users=8, **SETTINGS,
+                                 **{"sensing.snapshots": snapshots}), comm)
 
 
 def evaluate(act: Any, env: SensingShare) -> dict[str, float]:
@@ -132,8 +138,8 @@ def fixed(rho: float) -> Any:
     return lambda obs, env: (env.beams(rho), rho)
 
 
-def train(seed: int, steps: int, every: int, gamma: float, env_eval: SensingShare
-          ) -> list[dict[str, float]]:
+def train(seed: int, steps: int, every: int, gamma: float, env_eval: SensingShare,
+          comm: str = "student", snapshots: int = 32) -> list[dict[str, float]]:
     """PPO for ``steps`` decisions (4 envs), evaluated every ``every`` steps."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -155,7 +161,7 @@ def train(seed: int, steps: int, every: int, gamma: float, env_eval: SensingShar
                               **evaluate(act(self.model), env_eval)})
             return True
 
-    vec = DummyVecEnv([make_env for _ in range(4)])
+    vec = DummyVecEnv([lambda: make_env(comm, snapshots) for _ in range(4)])
     vec.seed(seed)
     model = PPO("MlpPolicy", vec, n_steps=128, batch_size=128, n_epochs=8, gamma=gamma,
                 gae_lambda=0.9, learning_rate=1e-3, ent_coef=0.0, seed=seed, device="cpu",
@@ -166,7 +172,8 @@ def train(seed: int, steps: int, every: int, gamma: float, env_eval: SensingShar
     return curve
 
 
-def plot(curves: list[dict[str, float]], base: dict[str, dict[str, float]], path: Path) -> None:
+def plot(curves: list[dict[str, float]], base: dict[str, dict[str, float]], path: Path,
+         what: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -185,7 +192,8 @@ def plot(curves: list[dict[str, float]], base: dict[str, dict[str, float]], path
         ax[k].set_xlabel("training decisions")
         ax[k].set_title(label, fontsize=10)
     ax[0].legend(fontsize=7)
-    fig.suptitle("track-highway, echo sensing: PPO picks the sensing share (held-out episodes)")
+    fig.suptitle(f"track-highway, echo sensing, {what}: PPO picks the sensing share "
+                 "(held-out episodes)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -197,11 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=1024, help="evaluate every this many decisions")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--gamma", type=float, default=0.9)
+    p.add_argument("--comm", default="student",
+                   help="policy whose communication beams the agent's split rescales")
+    p.add_argument("--snapshots", type=int, default=32, help="echo snapshots per decision")
     p.add_argument("--out", type=Path, default=Path("runs/echo-ppo"))
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     a.out.mkdir(parents=True, exist_ok=True)
-    env_eval = make_env()
+    env_eval = make_env(a.comm, a.snapshots)
     base = {"student": evaluate(student_beams, env_eval)}
     base.update({f"split {r:g}": evaluate(fixed(r), env_eval) for r in SPLITS})
     with (a.out / "baselines.csv").open("w", newline="") as f:
@@ -211,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     curves: list[dict[str, float]] = []
     try:
         for seed in a.seeds:
-            curves += train(seed, a.steps, a.every, a.gamma, env_eval)
+            curves += train(seed, a.steps, a.every, a.gamma, env_eval, a.comm, a.snapshots)
             print(f"seed {seed}: {curves[-1]}", flush=True)
     except KeyboardInterrupt:
         print("interrupted: keeping the finished seeds", file=sys.stderr)
@@ -220,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             w = csv.DictWriter(f, list(curves[0]))
             w.writeheader()
             w.writerows(curves)
-        plot(curves, base, a.out / "curves.png")
+        plot(curves, base, a.out / "curves.png", f"comm beams {a.comm}, {a.snapshots} snapshots")
     for k, v in base.items():
         print(f"{k:>12}: " + ", ".join(f"{n} {x:.3g}" for n, x in v.items()))
     return 0

@@ -55,9 +55,10 @@ from cfisac_env.runs import (  # noqa: E402
     write_text,
 )
 from policies.evaluation.evaluate import Drops, PolicyRun, evaluate, summary  # noqa: E402
+from policies.evaluation.sensing import echo_drops, echo_mode  # noqa: E402
 from policies.evaluation.stats import pm  # noqa: E402
 from policies.registry import BUILTINS  # noqa: E402
-from runners import _cli  # noqa: E402
+from runners import _cli, _echo  # noqa: E402
 
 DEFAULT_POLICIES = BUILTINS
 REFERENCE = "cvx"
@@ -85,7 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-train", action="store_true",
                    help="skip learned policies without a checkpoint instead of training one")
     add_cache_flags(p)
-    return p.parse_args(argv)
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 def add_cache_flags(p: argparse.ArgumentParser) -> None:
@@ -204,6 +208,9 @@ def table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
     frontier = any("frontier_efficiency" in r for r in rows)
     if frontier:
         head.insert(10, "frontier")
+    echo = any("sensing" in r for r in rows)
+    if echo:
+        head[-4:-4] = _echo.COMPARE_HEAD
     body = []
     for r in rows:
         body.append([r["policy"], str(r["drops"]), fmt_ci(r["ssnr"]["mean"], r["ssnr"]["ci"]),
@@ -218,6 +225,8 @@ def table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
                      str(r["errors"])])
         if frontier:
             body[-1].insert(10, fmt(r.get("frontier_efficiency")))
+        if echo:
+            body[-1][-4:-4] = _echo.compare_cells(r.get("sensing"), fmt)
     for name, err in failed.items():
         body.append([name, "0"] + ["-"] * (len(head) - 3) + [f"FAILED: {err[:60]}"])
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
@@ -282,14 +291,15 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
     write_json(out / "config.json", config)
     buf = io.StringIO(newline="")
     w = csv.writer(buf)
+    echo = any(r.sensing is not None for r in runs.values())
     w.writerow(["policy", "drop", "ssnr", "min_sinr", "seconds", "fallback", "over_budget",
-                "gamma_high", "cached"])
+                "gamma_high", "cached", *(_echo.DROP_COLUMNS if echo else ())])
     for name, r in runs.items():
         cached = r.cached if r.cached is not None else np.zeros(len(r.index), bool)
         for j in range(len(r.index)):
             w.writerow([name, int(r.index[j]), r.ssnr[j], r.min_sinr[j], r.seconds[j],
                         int(r.fallback[j]), int(r.over_budget[j]), r.gamma_high[j],
-                        int(cached[j])])
+                        int(cached[j]), *(_echo.drop_cells(r.sensing, j) if echo else ())])
     write_text(out / "drops.csv", buf.getvalue())
     errors = {name: r.errors for name, r in runs.items() if r.errors}
     write_json(out / "summary.json", {"interrupted": interrupted, "policies": rows,
@@ -324,6 +334,8 @@ def compare(args: argparse.Namespace) -> int:
     results: dict[str, PolicyRun | str] = {}
     try:
         drops = Drops.sample(scenario, args.drops, args.seed)
+        if echo_mode(scenario):           # the target column from a search dwell per drop
+            drops = echo_drops(scenario, drops, args.seed)
         results, interrupted = run_all(specs, scenario, drops, args, log, cache)
     except KeyboardInterrupt:
         interrupted = True
@@ -342,6 +354,8 @@ def compare(args: argparse.Namespace) -> int:
           "cvx solved, paired per drop (±95% delta-method interval); >=gamma: share of those "
           "drops with min-SINR >= cvx gamma_high (1% tolerance); timed as: what a deployment "
           "waits for")
+    if echo_mode(scenario):
+        print(_echo.COMPARE_NOTE)
     if cache is not None and cache.hits + cache.stored:
         log.append(f"decision cache {cache.path}: {cache.hits} drops reused, {cache.stored} "
                    "solved and stored (times are those of the original solves)")

@@ -52,7 +52,7 @@ from cfisac_env.sim.tracking import LATENCY_MODES, Trajectory  # noqa: E402
 from cfisac_env.sim.traffic import validate  # noqa: E402
 from policies.evaluation.stress import StressSettings, TrackResult, at_speed  # noqa: E402
 from policies.evaluation.stress import run as stress_run  # noqa: E402
-from runners import _cli  # noqa: E402
+from runners import _cli, _echo  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,7 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "--speeds alone: no sweep)")
     p.add_argument("--trained-on", default="pos2",
                    help="scenario whose checkpoints learned policies load (same system)")
-    return p.parse_args(argv)
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 def settings_from(args: argparse.Namespace, scenario: scenarios.Scenario) -> StressSettings:
@@ -133,6 +136,7 @@ def summary_row(r: TrackResult) -> dict[str, Any]:
         "latency_s_median": float(np.median(r.loop.latency_s)) if r.loop.latency_s.size
         else float("nan"),
         "covered_steps": int(cov.sum()),
+        **_echo.stress_row(r),
     }
 
 
@@ -239,18 +243,32 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
     if sweep:
         with io.StringIO(newline="") as f:
             w = csv.writer(f)
+            echo = [*_echo.stress_row(next(iter(next(iter(sweep.values())).values())))]
             w.writerow(["speed_mps", "policy", "retention", "retention_min_sinr",
-                        "latency_s_median", "decisions", "landed"])
+                        "latency_s_median", "decisions", "landed", *echo])
             for v, res in sorted(sweep.items()):
                 for name, r in res.items():
                     row = summary_row(r)
                     w.writerow([v, name, r.retention, r.retention_sinr,
-                                row["latency_s_median"], row["decisions"], row["landed"]])
+                                row["latency_s_median"], row["decisions"], row["landed"],
+                                *(row[k] for k in echo)])
             write_text(out / "retention_vs_speed.csv", f.getvalue())
         with atomic_path(out / "retention_vs_speed.png") as tmp:
             plot_retention(sweep, tmp, f"{scenario.name}: retention (SSNR >= "
                            f"{settings.threshold:g} x zero latency), seed {args.seed}")
         written += ["retention_vs_speed.csv", "retention_vs_speed.png"]
+        if any(r.sensing for res in sweep.values() for r in res.values()):
+            with atomic_path(out / "tracking_vs_speed.png") as tmp:
+                _echo.plot_stress_speeds(sweep, tmp, f"{scenario.name}, echo sensing: track loss,"
+                                         f" position RMSE and retention vs speed, seed "
+                                         f"{args.seed}")
+            written.append("tracking_vs_speed.png")
+    if main and main_traj is not None and any(r.sensing for r in main.values()):
+        with atomic_path(out / "position_error_t.png") as tmp:
+            _echo.plot_stress_errors(main, main_traj, settings.covered, tmp,
+                                     f"{scenario.name}, echo sensing: "
+                                     f"{scenario.description}, seed {args.seed}")
+        written.append("position_error_t.png")
     summary = {"scenario": scenario.name, "interrupted": interrupted, "failed": failed,
                "threshold": settings.threshold, "covered_m": settings.covered,
                "main": [summary_row(r) for r in main.values()],
@@ -312,13 +330,29 @@ def stress(args: argparse.Namespace) -> int:
             print(f"{name:<14}{r.timing:<12}{fmt_latency(r):>18}{row['decisions']:>10}"
                   f"{r.retention:>10.3f}{r.retention_sinr:>10.3f}{row['ssnr_mean']:>8.3f}"
                   f"{row['ssnr_ref_mean']:>8.3f}")
+    if main_res and any(r.sensing for r in main_res.values()):
+        print(f"{'echo sensing':<22}{'pos. RMSE m':>12}{'settled m':>10}{'angle deg':>10}"
+              f"{'loss rate':>10}{'kept':>6}")
+        for name, r in main_res.items():
+            e = r.sensing
+            print(f"{name:<22}{e['position_rmse_m']:>12.3f}{e['position_rmse_settled_m']:>10.3f}"
+                  f"{e['angle_rmse_deg']:>10.3f}{e['track_loss_rate']:>10.3f}"
+                  f"{'yes' if e['track_kept'] else 'no':>6}")
     if sweep:
-        names = list(pols)
+        names = list(dict.fromkeys(n for res in sweep.values() for n in res))
         print("retention vs target speed:")
         print(f"{'speed m/s':>10}" + "".join(f"{n:>14}" for n in names))
         for v, res in sorted(sweep.items()):
             print(f"{v:>10g}" + "".join(f"{res[n].retention:>14.3f}" if n in res else
                                         f"{'-':>14}" for n in names))
+        if any(r.sensing for res in sweep.values() for r in res.values()):
+            print("echo sensing vs target speed: track-loss rate / settled position RMSE (m)")
+            print(f"{'speed m/s':>10}" + "".join(f"{n:>24}" for n in names))
+            for v, res in sorted(sweep.items()):
+                print(f"{v:>10g}" + "".join(
+                    f"{res[n].sensing['track_loss_rate']:>15.2f} / "
+                    f"{res[n].sensing['position_rmse_settled_m']:>5.2f}" if n in res else
+                    f"{'-':>24}" for n in names))
     for name, err in failed.items():
         print(f"FAILED {name}: {err}")
     files = write_outputs(out, args, scenario, settings, main_traj, main_res, sweep, interrupted,

@@ -48,7 +48,7 @@ from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_t
 from policies.evaluation import sweep as lib  # noqa: E402
 from policies.evaluation.stats import pm  # noqa: E402
 from policies.evaluation.store import ALL, ResultStore, to_csv  # noqa: E402
-from runners import _cli  # noqa: E402
+from runners import _cli, _echo  # noqa: E402
 from runners.compare import add_cache_flags, open_cache  # noqa: E402
 
 try:
@@ -98,7 +98,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default=None, help="name of the run folder (default from the grid)")
     add_cache_flags(p)
     _cli.add_common(p, skip=("scenario", "users", "seed"), threads=1)
-    return p.parse_args(argv)
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 def _value(text: str) -> Any:

@@ -160,8 +160,8 @@ class EchoSensing:
         x, p = self.ekf.predicted(self.t)
         x, p = x[idx], p[idx]
         active = self.ekf.active[idx]
-        if self.cfg.tracker == "hold":
-            x[:, :2] = self.ekf.x[idx, :2]                   # the first estimate, held
+        if self.cfg.tracker == "hold":                   # the first estimate, held as it was
+            x[:, :2], p = self.ekf.x[idx, :2], self.ekf.P[idx]
         xy = np.where(active[:, None], x[:, :2], self.fallback[idx])
         self.fallback[idx] = xy
         self.shown_xy[idx], self.shown_cov[idx] = xy, np.where(active[:, None, None], p, 0.0)
@@ -199,7 +199,7 @@ class EchoSensing:
         i = np.array([0])
         self.t[0] = t
         col = target_column(true_csi[None])
-        if self.cfg.tracker == "ekf" and self.ekf.lost()[0]:
+        if not self.ekf.active[0] or (self.cfg.tracker == "ekf" and self.ekf.lost()[0]):
             self.ekf.drop(i)
             self._acquire(i, col, truth[None])
         self._prepare(i)
@@ -255,8 +255,8 @@ class EchoSensing:
                 self.fallback[idx] = self.centre
             elif self.cfg.tracker == "ekf":
                 self.ekf.drop(idx[self.ekf.lost()[idx]])
-            if self.cfg.tracker == "ekf" or not self.road:
-                gone = idx[~self.ekf.active[idx]]
+            gone = idx[~self.ekf.active[idx]]        # held too: searched for until first fixed
+            if len(gone):
                 self._acquire(gone, target_column(world.true_csi[gone]), world.target_xy[gone])
             self._prepare(idx)
         err = np.hypot(*(self.shown_xy - world.target_xy).T)
@@ -313,14 +313,16 @@ class EchoLoop:
 
 
 def echo_scores(scenario: Scenario, true_csi: np.ndarray, beams: np.ndarray,
-                target_xy: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+                target_xy: np.ndarray, rngs: list[np.random.Generator]
+                ) -> dict[str, np.ndarray]:
     """What the echo of ``beams`` tells about the target, drop by drop (no track: one dwell).
 
     Args:
         scenario: its ``[sensing]`` settings (snapshots, pfa, grid) and system.
         true_csi, beams: ``(D, L, 2, M, Q)``, the TRUE channel and the beams as applied.
         target_xy: ``(D, 2)`` m.
-        rng: the echoes' generator (one stream for all drops).
+        rngs: the echoes' generators, one per drop (the same for every policy: common random
+            numbers).
 
     Returns:
         ``pd (D,)`` the network detection probability (:func:`cfisac_env.physics.echo.
@@ -331,7 +333,7 @@ def echo_scores(scenario: Scenario, true_csi: np.ndarray, beams: np.ndarray,
     """
     sen = EchoSensing(scenario, len(true_csi))
     s, idx = sen.system, np.arange(len(true_csi))
-    sen.rngs = list(rng.spawn(len(idx)))
+    sen.rngs = list(rngs)
     sym = np.stack([E.qpsk(sen.rngs[i], (s.L, s.Q, sen.cfg.snapshots)) for i in idx])
     est, var, det = sen._dwell(idx, E.complex_beams(beams) @ sym, target_column(true_csi),
                                target_xy)
