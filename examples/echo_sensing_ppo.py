@@ -156,7 +156,7 @@ def train(seed: int, steps: int, every: int, gamma: float, env_eval: SensingShar
 
     class Eval(BaseCallback):
         def _on_step(self) -> bool:
-            if self.num_timesteps % every < 4:
+            if self.num_timesteps % every < 4 and self.num_timesteps < steps:
                 curve.append({"seed": seed, "steps": self.num_timesteps,
                               **evaluate(act(self.model), env_eval)})
             return True

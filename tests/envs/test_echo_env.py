@@ -136,3 +136,30 @@ def test_bad_sensing_settings_are_one_line_errors():
         gym.make(ENV, scenario="pos2", **{"sensing.mode": "radar"})
     with pytest.raises(ValueError, match="unknown scenario field"):
         gym.make(ENV, scenario="pos2", **{"sensing.snapshot": 3})
+
+
+def test_vector_env_autoreset_keeps_echo_streams_per_sub_env():
+    kw = dict(scenario="road", users=2, **ECHO, **{"env.episode_steps": 2})
+    vec = gym.make_vec(ENV, num_envs=2, vectorization_mode="vector_entry_point", **kw)
+    single = gym.make(ENV, **kw)
+    pol = policies.make("mrt-target", single.unwrapped.system)
+    obs, _ = vec.reset(seed=9)
+    got = []
+    for _ in range(5):                      # two episodes and the autoreset step between them
+        obs, r, _, trunc, info = vec.step(pol.act(obs))
+        none = np.zeros(2)
+        got.append((r[0], bool(info.get("_position_error", none)[0]),
+                    info.get("position_error", none)[0]))
+    o, _ = single.reset(seed=9)
+    want = []
+    for k in range(5):
+        if k == 2:                          # the vector env's autoreset step: reward 0, no key
+            want.append((0.0, False, 0.0))
+            continue
+        o, r, _, trunc, info = single.step(pol.act(o))
+        want.append((r, True, info["position_error"]))
+        if trunc:
+            o, _ = single.reset()
+    for g, w in zip(got, want, strict=True):
+        assert g[0] == pytest.approx(w[0], rel=1e-6) and g[1] == w[1]
+        assert g[2] == pytest.approx(w[2], rel=1e-6)
