@@ -2,7 +2,7 @@
 
 ``add_flag`` adds ``--sensing oracle|echo`` (a shortcut for ``--set sensing.mode=...``);
 ``stress_row`` / ``plot_stress_errors`` / ``plot_stress_speeds`` are the stress runner's sensing
-table columns and figures (position error over time; track loss and position RMSE vs speed,
+table columns and figures (position error over time; track loss and position error vs speed,
 each policy beside its communication-only baseline, the first estimate held).
 """
 
@@ -108,7 +108,8 @@ def plot_stress_errors(results: dict[str, Any], traj: Any, covered: tuple[float,
 
 
 def plot_stress_speeds(sweep: dict[float, dict[str, Any]], path: Path, title: str) -> None:
-    """Track-loss rate, position RMSE (settled track) and SSNR retention vs target speed."""
+    """Track-loss rate, median position error (lost decisions included) and SSNR retention vs
+    target speed."""
     fig, ax = plt.subplots(1, 3, figsize=(13, 4))
     names = list(dict.fromkeys(n for res in sweep.values() for n in res))
     for name in names:
@@ -116,11 +117,11 @@ def plot_stress_speeds(sweep: dict[float, dict[str, Any]], path: Path, title: st
         v = [p for p, _ in pts]
         kw = _style(name, names)
         ax[0].plot(v, [r.sensing["track_loss_rate"] for _, r in pts], "o", label=name, **kw)
-        ax[1].semilogy(v, [max(r.sensing["position_rmse_settled_m"], 1e-2) for _, r in pts],
-                       "o", **kw)
+        ax[1].semilogy(v, [max(r.sensing["position_median_m"], 1e-2) for _, r in pts], "o",
+                       **kw)
         ax[2].plot(v, [r.retention for _, r in pts], "o", **kw)
     ax[0].set_ylabel("track-loss rate (share of decisions in coverage)")
-    ax[1].set_ylabel("position RMSE, settled track (m)")
+    ax[1].set_ylabel("median position error, all decisions in coverage (m)")
     ax[1].axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax[2].set_ylabel("SSNR retention (vs zero latency)")
     for a in ax:
