@@ -1,7 +1,7 @@
 """Echo-sensing columns and figures shared by the runners (``--sensing echo``).
 
 ``add_flag`` adds ``--sensing oracle|echo`` (a shortcut for ``--set sensing.mode=...``);
-``stress_row`` / ``plot_stress_errors`` / ``plot_stress_speeds`` are the stress runner's sensing
+``stress_table`` / ``plot_stress_errors`` / ``plot_stress_speeds`` are the stress runner's sensing
 table columns and figures (position error over time; track loss and position error vs speed,
 each policy beside its communication-only baseline, the first estimate held).
 """
@@ -12,13 +12,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from policies.evaluation.sensing import HELD, STRESS_COLUMNS  # noqa: E402
+from policies.evaluation.sensing import HELD, STRESS_COLUMNS
+from runners._plot import plt, save
 
 MODES = ("oracle", "echo")
 COMPARE_HEAD = ["P_D", "angle RMSE deg", "med", "pos. RMSE m", "med", "fix"]
@@ -62,9 +59,18 @@ def drop_cells(scores: dict[str, np.ndarray] | None, j: int) -> list[Any]:
     return [scores["pd"][j], worst, scores["position_error"][j], int(scores["detected"][j].sum())]
 
 
-def stress_row(r: Any) -> dict[str, Any]:
-    """The sensing columns of one stress result (empty in oracle mode)."""
-    return {} if r.sensing is None else {k: r.sensing[k] for k in STRESS_COLUMNS}
+def stress_table(results: dict[str, Any]) -> list[list[str]]:
+    """The stress runner's sensing table rows (policy, position RMSE, settled RMSE, angle RMSE,
+    loss rate, median error, kept) of results that have them."""
+    from runners._report import fmt
+
+    return [[name, *(fmt(r.sensing[k]) for k in STRESS_COLUMNS[:-1]),
+             "yes" if r.sensing["track_kept"] else "no"]
+            for name, r in results.items() if r.sensing is not None]
+
+
+STRESS_HEAD = ["echo sensing", "pos. RMSE m", "settled m", "angle RMSE deg", "loss rate",
+               "median err. m", "kept"]
 
 
 def _style(name: str, names: list[str]) -> dict[str, Any]:
@@ -103,8 +109,7 @@ def plot_stress_errors(results: dict[str, Any], traj: Any, covered: tuple[float,
               " x: track lost", title_fontsize=7)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, dpi=120)
 
 
 def plot_stress_speeds(sweep: dict[float, dict[str, Any]], path: Path, title: str) -> None:
@@ -130,5 +135,4 @@ def plot_stress_speeds(sweep: dict[float, dict[str, Any]], path: Path, title: st
     ax[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, dpi=120)

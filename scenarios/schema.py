@@ -17,15 +17,17 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from cfisac_env.physics.scoring import REWARDS
+from cfisac_env.sim.tracking import LATENCY_MODES
+from cfisac_env.sim.traffic import ACTIONS
+from cfisac_env.sim.traffic import LIMITS as TRAFFIC_LIMITS
+
 Check = Callable[[str, Any], None]  # (field path, value) -> None, or ValueError
 
-REWARDS = ("sensing", "communication", "weighted")
-LATENCY_MODES = ("measured", "fixed", "zero")
-MANOEUVRES = ("cruise", "accelerate", "brake", "lane_change")
+MANOEUVRES = ACTIONS
 KINDS = ("static", "road")
 LIMITS = {"max_aps": 256, "max_lanes": 16, "max_antennas": 4096, "max_users": 1024,
-          "max_vehicles_per_lane": 250, "max_steps_per_decision": 1000,
-          "max_sim_steps": 2_000_000}
+          **TRAFFIC_LIMITS}
 
 
 def _fail(path: str, expected: str, value: Any) -> None:

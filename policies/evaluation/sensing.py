@@ -23,8 +23,10 @@ from cfisac_env.sim.sensing import EchoSensing, echo_scores
 
 if TYPE_CHECKING:
     from cfisac_env.sim.tracking import LoopResult
-    from policies.evaluation.evaluate import Drops
     from scenarios.loader import Scenario
+
+#: :class:`policies.evaluation.evaluate.Drops` (not imported: that module imports this one)
+Drops = Any
 
 #: suffix of the communication-only baseline's rows (``sensing.tracker = "hold"``)
 HELD = " (held)"
@@ -60,13 +62,13 @@ def echo_drops(scenario: Scenario, drops: Drops, seed: int) -> Drops:
     """``drops`` whose observed target column is each drop's search-dwell estimate (the truth
     stays in ``true_csi``; drops without an acquisition show the placement box's centre),
     marked for sensing scores with echo streams from ``seed``."""
-    from policies.evaluation.evaluate import Drops
+    import dataclasses
 
     n = len(drops)
     sen = EchoSensing(scenario, n)
     sen.begin(drop_rngs(seed, np.arange(n), 1), np.arange(n), drops.truth, drops.target_xy)
-    return Drops(sen.fill(drops.csi.copy()), drops.ue_xy, drops.target_xy, drops.truth.copy(),
-                 (scenario, seed))
+    return dataclasses.replace(drops, csi=sen.fill(drops.csi.copy()),
+                               true_csi=drops.truth.copy(), sensing=(scenario, seed))
 
 
 def run_scores(drops: Drops, index: np.ndarray, beams: list[np.ndarray | None]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import scenarios
-from policies.evaluation.evaluate import Drops, evaluate
+from policies.evaluation.evaluate import Drops, score_policy
 from policies.evaluation.sensing import echo_drops
 from runners import compare, stress, sweep
 
@@ -41,8 +41,8 @@ def test_echo_drops_are_shared_and_scores_reproducible():
     np.testing.assert_array_equal(a.csi, b.csi)
     np.testing.assert_array_equal(a.csi[..., :-1], plain.csi[..., :-1])    # only the target col
     np.testing.assert_array_equal(a.truth, plain.truth)
-    r1 = evaluate("mrt-target", sc, a, progress=False)
-    r2 = evaluate("mrt-target", sc, b, index=np.array([3, 4]), progress=False)
+    r1 = score_policy("mrt-target", sc, a, progress=False)
+    r2 = score_policy("mrt-target", sc, b, index=np.array([3, 4]), progress=False)
     # the echo streams belong to the drop, not to the subset scored
     np.testing.assert_array_equal(r1.sensing["position_error"][3:], r2.sensing["position_error"])
 
