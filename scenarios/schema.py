@@ -232,6 +232,7 @@ SECTIONS: dict[str, dict[str, Check] | None] = {
     # Read and checked by the channel / CSI models themselves.
     "channel": None,
     "csi": None,
+    "sensing": None,   # cfisac_env.physics.echo.SensingConfig
 }
 TOP_LEVEL: dict[str, Check] = {"description": text(), "kind": text(*KINDS), "base": text()}
 
@@ -383,4 +384,7 @@ DESCRIPTIONS: dict[str, str] = {
                "loss, ageing); checked by `cfisac_env.physics.propagation`",
     "csi": "CSI the policies see: estimation error `nmse`, target angle error; checked by "
            "`cfisac_env.physics.estimation`",
+    "sensing": "where the target column comes from: `mode = \"oracle\"` (the truth) or "
+               "`\"echo\"` (tracked from the APs' echoes: snapshots, detector, EKF settings); "
+               "checked by `cfisac_env.physics.echo` (docs/sensing.md)",
 }
