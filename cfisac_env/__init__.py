@@ -4,10 +4,13 @@ Importing it registers ``cfisac/CellFreeISAC-v0`` (also makeable as
 ``"cfisac_env:CellFreeISAC-v0"``); :func:`parallel_env` gives the PettingZoo view with one agent
 per AP (:mod:`cfisac_env.envs.multiagent`).
 
-Layering: the physics modules (``system``, ``channels``, ``propagation``, ``estimation``,
-``metrics``, ``traffic``) import nothing from :mod:`scenarios`; :mod:`scenarios` builds on them;
-the environment modules (``core``, ``env``, ``vector_env``, ``world``, ``render``) import
-:mod:`scenarios` only when they need to load one, so either package can be imported first.
+Layering (``tests/test_layering.py`` enforces it): :mod:`cfisac_env.physics` (``system``,
+``layout``, ``channels``, ``propagation``, ``estimation``, ``metrics``, ``scoring``,
+``validation``) imports nothing above it; :mod:`cfisac_env.sim` (``traffic``, which owns its
+limits, ``world``, ``tracking``) only physics; :mod:`cfisac_env.envs` (``core``, ``env``,
+``vector_env``, ``multiagent``, ``render``) only sim and physics, and reads :mod:`scenarios`
+through one call, :func:`cfisac_env.envs.core.make_scenario`, so either package can be imported
+first; :mod:`scenarios` builds on physics and sim.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
+from cfisac_env._version import __version__
 from cfisac_env.physics import metrics
 from cfisac_env.physics.channels import csi, steering
 from cfisac_env.physics.layout import to_complex, to_layout
@@ -45,5 +49,5 @@ def parallel_env(scenario: Any = "pos2", users: int | None = None, **kwargs: Any
     return CellFreeISACParallelEnv(scenario, users, **kwargs)
 
 
-__all__ = ["ENV_ID", "System", "csi", "metrics", "parallel_env", "steering", "to_complex",
-           "to_layout"]
+__all__ = ["ENV_ID", "System", "__version__", "csi", "metrics", "parallel_env", "steering",
+           "to_complex", "to_layout"]

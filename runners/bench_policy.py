@@ -37,13 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cfisac_env.physics import metrics  # noqa: E402
 from cfisac_env.runs import provenance, run_dir, write_json  # noqa: E402
+from policies.evaluation.published import published_cvx  # noqa: E402
 from policies.learned.checkpoints import ROLES, checkpoint_name  # noqa: E402
 from policies.learned.nets import ARCHS, DistributedNets  # noqa: E402
 from runners import _cli  # noqa: E402
-from runners.compare import add_cache_flags, open_cache  # noqa: E402
+from runners._cli import add_cache_flags, open_cache  # noqa: E402
 
 LEARNED = ROLES
-PUBLISHED_CVX = {("pos1", 5): (2.103, 3.747)}
 
 
 def onnx_latency(net: torch.nn.Module, x1: np.ndarray, repeats: int, threads: int) -> float:
@@ -120,9 +120,9 @@ def cmd_latency(args: argparse.Namespace) -> dict:
 def cvx_scores(sc, n: int, seed: int, jobs: int | None, cache) -> dict[str, np.ndarray]:
     """Per-drop SSNR and min-SINR of ``cvx`` (rho 0.5) on the ``n`` held-out drops of ``seed``,
     scored as ``runners/compare.py`` scores it (decisions kept in the decision cache)."""
-    from policies.evaluation.evaluate import Drops, evaluate
+    from policies.evaluation.evaluate import Drops, score_policy
 
-    run = evaluate("cvx", sc, Drops.sample(sc, n, seed), jobs=jobs, cache=cache, rho=0.5)
+    run = score_policy("cvx", sc, Drops.sample(sc, n, seed), jobs=jobs, cache=cache, rho=0.5)
     if run.interrupted:
         raise KeyboardInterrupt
     return {"ssnr": run.ssnr, "min_sinr": run.min_sinr}
@@ -164,9 +164,9 @@ def cmd_quality(args: argparse.Namespace, out: Path) -> dict:
         z = cvx_scores(sc, len(csi), args.seed, args.jobs, open_cache(args))
         cvx = {"ssnr": float(z["ssnr"].mean()), "min_sinr": float(z["min_sinr"].mean()),
                "source": f"cvx policy (rho 0.5) on these {args.drops} drops"}
-    elif (sc.name, system.N) in PUBLISHED_CVX:
-        s, g = PUBLISHED_CVX[(sc.name, system.N)]
-        cvx = {"ssnr": s, "min_sinr": g, "source": "published JSC means (other drops)"}
+    elif (pub := published_cvx(sc.name, system.N)) is not None:
+        cvx = {"ssnr": pub["ssnr"], "min_sinr": pub["min_sinr"],
+               "source": "published JSC means (other drops)"}
     bound = system.ssnr_bound
     print(f"{sc.name} N={system.N}, {args.drops} held-out drops (seed {args.seed}); "
           f"SSNR bound {bound:.3f}")

@@ -47,7 +47,6 @@ from runners import _cli  # noqa: E402
 
 # Published JSC (CVX) means at rho = 0.5 on Demirhan & Alkhateeb's 1000 Pos-1 drops with 5 UEs
 # (shared/reference/demirhan2023/README.md): the dashed line where cvx cannot be run here.
-PUBLISHED_CVX = {("pos1", 5): {"g1": 2.103, "g2": 3.747, "source": "published JSC, 1000 drops"}}
 
 
 def cvx_reference(scenario: str, users: int, val_csi: np.ndarray | None, system, drops: int
@@ -65,7 +64,11 @@ def cvx_reference(scenario: str, users: int, val_csi: np.ndarray | None, system,
                     "source": f"cvx policy on {len(beams)} drops"}
         except (ImportError, AttributeError, ValueError, TypeError) as e:
             print(f"cvx reference unavailable ({e}); ", end="", file=sys.stderr)
-    return PUBLISHED_CVX.get((scenario, users))
+    from policies.evaluation.published import published_cvx
+
+    pub = published_cvx(scenario, users)
+    return None if pub is None else {"g1": pub["ssnr"], "g2": pub["min_sinr"],
+                                     "source": pub["source"]}
 
 
 def plot_curves(path: Path, histories: dict, cvx: dict | None, title: str) -> None:

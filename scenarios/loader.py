@@ -112,16 +112,23 @@ def apply_override(cfg: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
+def parse_value(raw: str) -> Any:
+    """One value written on a command line: a TOML literal (``30``, ``0.5``, ``true``,
+    ``[1, 2]``, ``"text"``), else the text itself (``IPM``, ``runs/x.pt``). The one value parser
+    of ``--set`` and of policy options (``cvx@rho=0.5``)."""
+    raw = raw.strip()
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """``"traffic.speed=30"`` -> ``("traffic.speed", 30)``; values parse as TOML, else strings."""
+    """``"traffic.speed=30"`` -> ``("traffic.speed", 30)``; values by :func:`parse_value`."""
     if "=" not in text:
         raise ValueError(f"expected key=value, got {text!r}")
     key, raw = (s.strip() for s in text.split("=", 1))
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key, value
+    return key, parse_value(raw)
 
 
 @dataclass

@@ -25,6 +25,10 @@ from cfisac_env.physics.system import System
 Array = Any  # numpy.ndarray or torch.Tensor
 
 
+#: Relative tolerance of the power budget: an AP is over budget when its power exceeds
+#: ``P_l (1 + POWER_RTOL)`` (float32 rounding of a beam normalised to exactly ``P_l`` stays inside).
+POWER_RTOL = 1e-6
+
 def _is_torch(x: Array) -> bool:
     return type(x).__module__.startswith("torch")
 
@@ -136,7 +140,7 @@ def project_power(beams: Array, system: System) -> tuple[Array, Array]:
     xp, (w,) = _prep(beams)
     p = ap_power(w)
     budget = _budget(system, w)
-    over = p > budget * (1.0 + 1e-6)
+    over = p > budget * (1.0 + POWER_RTOL)
     if xp is np and not np.all(np.isfinite(p)):
         # |w| ~ 1e155 and beyond: the power overflows to inf. Scale by the largest entry first
         # so that such beams are scaled to the budget, not zeroed.

@@ -25,6 +25,11 @@ import numpy as np
 import simpy
 
 ACTIONS = ("cruise", "accelerate", "brake", "lane_change")
+#: Bounds that keep a road finite (the scenario schema checks them too): vehicles per lane
+#: (road length / (vehicle length + standstill gap)), simulation steps per decision interval and
+#: per stress run.
+LIMITS = {"max_vehicles_per_lane": 250, "max_steps_per_decision": 1000,
+          "max_sim_steps": 2_000_000}
 
 
 @dataclass
@@ -50,8 +55,6 @@ def validate(cfg: dict[str, Any]) -> None:
     it bounds the work: a lane holds at most ``LIMITS["max_vehicles_per_lane"]`` vehicles and a
     decision interval at most ``LIMITS["max_steps_per_decision"]`` steps of ``env.dt``.
     """
-    from scenarios.schema import LIMITS
-
     road, target, traffic, env = cfg["road"], cfg["target"], cfg["traffic"], cfg["env"]
     vmax = float(road["max_speed"])
     lanes = road["lanes"]
@@ -120,8 +123,6 @@ class RoadTraffic:
         self.x_lo, self.x_hi = map(float, self.road["x"])
         self.sim = simpy.Environment()
         self.vehicles: list[Vehicle] = []
-        from scenarios.schema import LIMITS
-
         self.max_per_lane = int(LIMITS["max_vehicles_per_lane"])
 
         tcfg = cfg["target"]

@@ -10,8 +10,8 @@ A ``track-*`` scenario carries a ``[stress]`` section (defaults in :data:`DEFAUL
   compute times), ``csi_delay`` (s), ``fixed_latency`` ({policy name: s} for ``fixed``);
 - ``speeds`` (m/s): the default target-speed sweep (may be empty).
 
-:func:`evaluate` runs one policy in closed loop (:mod:`cfisac_env.sim.tracking`) beside its own
-zero-latency, zero-delay reference on one recorded trajectory; :func:`run` is the whole
+:func:`run_closed_loop` runs one policy in closed loop (:mod:`cfisac_env.sim.tracking`) beside
+its own zero-latency, zero-delay reference on one recorded trajectory; :func:`run` is the whole
 experiment (the scenario as written, then the speed sweep, every policy on each trajectory) and
 returns a :class:`StressReport`; ``runners/stress.py`` is its command line. The scenario's
 ``[channel]`` and ``[csi]`` apply: policies decide on estimated CSI, ``csi_delay`` also ages the
@@ -146,8 +146,8 @@ class TrackResult:
     retention_sinr: float
 
 
-def evaluate(name: str, policy: Any, scenario: Scenario, traj: Trajectory,
-             settings: StressSettings) -> TrackResult:
+def run_closed_loop(name: str, policy: Any, scenario: Scenario, traj: Trajectory,
+                    settings: StressSettings) -> TrackResult:
     """Closed loop of ``policy`` (registered as ``name``) and its reference on ``traj``."""
     latency = settings.latency_for(name)
     interval = float(scenario.config["env"]["decision_interval"])
@@ -190,7 +190,7 @@ def run(scenario: Scenario, policies: dict[str, Any], settings: StressSettings, 
 
     For the scenario as written (``settings.duration`` s) and for each speed of
     ``settings.speeds`` (:func:`at_speed`), the road is recorded once from ``seed``
-    (:func:`trajectory`) and every policy runs in closed loop on it (:func:`evaluate`).
+    (:func:`trajectory`) and every policy runs in closed loop on it (:func:`run_closed_loop`).
 
     Args:
         scenario: a road scenario (``track-*``).
@@ -217,7 +217,7 @@ def run(scenario: Scenario, policies: dict[str, Any], settings: StressSettings, 
                 bar.set_postfix_str(f"{name} @ {'scenario' if speed is None else f'{speed:g} m/s'}")
                 if pol is not None and name not in report.failed:
                     try:
-                        r = evaluate(name, pol, sc, traj, settings)
+                        r = run_closed_loop(name, pol, sc, traj, settings)
                     except Exception as e:  # a failing policy is a result, not a crash
                         report.failed[name] = " ".join(f"{type(e).__name__}: {e}".split())
                     else:
@@ -229,3 +229,101 @@ def run(scenario: Scenario, policies: dict[str, Any], settings: StressSettings, 
     finally:
         bar.close()
     return report
+
+
+# ---- the command line's side: settings, policies, summaries --------------------------------------
+
+def settings_from(scenario: Scenario, overrides: dict[str, Any],
+                  fixed_latency: list[str] | None = None) -> StressSettings:
+    """The scenario's ``[stress]`` settings with ``overrides`` (``latency``, ``hardware_scale``,
+    ``csi_delay``, ``threshold``, ``speeds``; None entries ignored) and ``NAME=SECONDS`` fixed
+    latencies, checked."""
+    s = StressSettings.of(scenario)
+    for name, value in overrides.items():
+        if value is not None:
+            setattr(s, name, value)
+    for item in fixed_latency or []:
+        name, _, seconds = item.rpartition("=")
+        try:
+            s.fixed_latency[name] = float(seconds)
+        except ValueError:
+            raise ValueError(f"--fixed-latency wants NAME=SECONDS, got {item!r}") from None
+    s.check()
+    return s
+
+
+def make_policy(spec: Any, scenario: Scenario, trained_on: str) -> Any:
+    """Build ``spec`` (a policy spec, options included) for the scenario's system; learned
+    policies load the checkpoint trained on ``trained_on`` (shipped, else the one
+    ``runners/compare.py`` cached: see :mod:`policies.learned.checkpoints`) unless the spec
+    names one."""
+    from policies.evaluation.evaluate import accepts
+    from policies.registry import make, parse_spec, resolve
+
+    ps = parse_spec(spec)
+    options = dict(ps.options)
+    if accepts(resolve(ps.target), "scenario"):
+        options.setdefault("scenario", trained_on)
+    return make(ps.target, scenario.system, **options)
+
+
+@dataclass
+class StressPlan:
+    """Everything :func:`prepare` checked: the scenario, settings, ``{row: policy or None}``
+    and ``{row: error}`` of the policies that could not be built."""
+
+    scenario: Scenario
+    settings: StressSettings
+    policies: dict[str, Any]
+    failed: dict[str, str]
+
+
+def prepare(scenario: Scenario, specs: list[str], overrides: dict[str, Any],
+            fixed_latency: list[str], trained_on: str) -> StressPlan:
+    """Everything that can fail on bad input, before any simulation: the settings, the policies
+    (by row name; fixed latencies are looked up by it) and the sweep's scenarios. A policy that
+    cannot be built for another reason than a user error (``ValueError``) is a failed row."""
+    from policies.evaluation.evaluate import parse_specs
+
+    settings = settings_from(scenario, overrides, fixed_latency)
+    validate(scenario.config)
+    if settings.csi_delay > settings.duration:
+        raise ValueError(f"CSI delay {settings.csi_delay:g} s is longer than the run "
+                         f"({settings.duration:g} s): every decision would use the t = 0 CSI")
+    pols: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for ps in parse_specs(specs):
+        settings.latency_for(ps.row)
+        try:
+            pols[ps.row] = make_policy(ps, scenario, trained_on)
+        except ValueError:
+            raise
+        except Exception as e:  # cannot be built: a failed policy, the others still run
+            failed[ps.row] = " ".join(f"{type(e).__name__}: {e}".split())
+            pols[ps.row] = None
+    for v in settings.speeds:
+        at_speed(scenario, v, settings)
+    return StressPlan(scenario, settings, pols, failed)
+
+
+def summary_row(r: TrackResult) -> dict[str, Any]:
+    """The figures of one closed loop: retention (SSNR, min-SINR), means over the covered
+    steps of the loop and of its zero-latency reference, decisions, landed beams, median
+    compute time and latency (s) and covered steps."""
+    cov = r.covered
+    pick = (lambda a: a[cov]) if cov.any() else (lambda a: a)
+    return {
+        "policy": r.policy, "timing": r.timing, "latency_mode": r.latency.mode,
+        "retention": r.retention, "retention_min_sinr": r.retention_sinr,
+        "ssnr_mean": float(pick(r.loop.ssnr).mean()),
+        "ssnr_ref_mean": float(pick(r.reference.ssnr).mean()),
+        "min_sinr_mean": float(pick(r.loop.min_sinr).mean()),
+        "min_sinr_ref_mean": float(pick(r.reference.min_sinr).mean()),
+        "decisions": int(len(r.loop.decided)),
+        "landed": int((r.loop.landed < len(r.loop.ssnr)).sum()),
+        "compute_s_median": float(np.median(r.loop.compute_s)) if r.loop.compute_s.size
+        else float("nan"),
+        "latency_s_median": float(np.median(r.loop.latency_s)) if r.loop.latency_s.size
+        else float("nan"),
+        "covered_steps": int(cov.sum()),
+    }
