@@ -22,7 +22,8 @@ in a content-addressed cache (:mod:`policies.evaluation.cache`; ``--cache PATH``
 ``$CFISAC_CACHE``, default ``runs/cache/decisions.sqlite``; ``--no-cache``): a second run on
 the same drops solves nothing and reports the original solve times.
 
-Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json``, ``drops.csv`` (per drop),
+Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json`` (with the checkpoint file,
+path and SHA-256, every learned policy loaded), ``drops.csv`` (per drop),
 ``summary.json``, ``tradeoff.png`` and ``bars.png``; the folder is created (and checked) before any
 work and every file is written atomically. A policy that cannot be built, or fails, is a failed
 row; the others are still scored and written. Ctrl-C keeps the policies (and drops) that finished,
@@ -47,7 +48,7 @@ from cfisac_env.runs import json_safe, provenance, run_dir, write_json, write_te
 from policies.evaluation.evaluate import Comparison, PolicyRun, compare_policies, parse_specs
 from policies.evaluation.stats import pm
 from policies.registry import BUILTINS
-from runners import _cli, _plot
+from runners import _cli, _echo, _plot
 from runners._plot import plt, save
 from runners._report import csv_text, fmt, table
 
@@ -85,7 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "within 100 columns (summary.json has them all)")
     _cli.add_cache_flags(p)
     _cli.add_figure_flags(p)
-    return p.parse_args(argv)
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 def fmt_ci(x: float | None, ci: list[float] | None) -> str:
@@ -142,6 +146,9 @@ def summary_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
     frontier = any("frontier_efficiency" in r for r in rows)
     if frontier:
         head.insert(10, "frontier")
+    echo = any("sensing" in r for r in rows)
+    if echo:
+        head[-4:-4] = _echo.COMPARE_HEAD
     body = []
     for r in rows:
         body.append([r["policy"], r["drops"], fmt_ci(r["ssnr"]["mean"], r["ssnr"]["ci"]),
@@ -155,6 +162,8 @@ def summary_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
                      r["fronthaul"], r["fallbacks"], r["over_budget"], r["errors"]])
         if frontier:
             body[-1].insert(10, fmt(r.get("frontier_efficiency")))
+        if echo:
+            body[-1][-4:-4] = _echo.compare_cells(r.get("sensing"), fmt)
     for name, err in failed.items():
         body.append([name, "0"] + ["-"] * (len(head) - 3) + [f"FAILED: {err[:60]}"])
     return table(head, body)
@@ -178,7 +187,8 @@ def plot_tradeoff(runs: dict[str, PolicyRun], path: Path, title: str, reference:
                    edgecolor="k", label=_plot.drops_label(name, len(r.index), most), zorder=5)
     ax.set(xlabel=_plot.axis_label("min-SINR"), ylabel=_plot.axis_label("SSNR"),
            title=f"{title}: every drop (dots) and the mean (large marker)")
-    ax.legend(loc="best", ncol=2 if len(shown) > 5 else 1)
+    if shown:
+        ax.legend(loc="best", ncol=2 if len(shown) > 5 else 1)
     _plot.note_left_out(ax, left_out)
     save(fig, path)
 
@@ -219,14 +229,16 @@ def plot_bars(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 
 def drop_rows(runs: dict[str, PolicyRun]) -> list[list[Any]]:
-    """``drops.csv``: one row per policy and drop (:data:`DROP_COLUMNS`)."""
+    """``drops.csv``: one row per policy and drop (:data:`DROP_COLUMNS`, then in echo mode
+    :data:`runners._echo.DROP_COLUMNS`)."""
+    echo = any(r.sensing is not None for r in runs.values())
     out = []
     for name, r in runs.items():
         cached = r.cached if r.cached is not None else np.zeros(len(r.index), bool)
         for j in range(len(r.index)):
             out.append([name, int(r.index[j]), r.ssnr[j], r.min_sinr[j], r.seconds[j],
                         int(r.fallback[j]), int(r.over_budget[j]), r.gamma_high[j],
-                        int(cached[j])])
+                        int(cached[j]), *(_echo.drop_cells(r.sensing, j) if echo else ())])
     return out
 
 
@@ -236,9 +248,11 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
     returns the names of the files written."""
     config = {"args": json_safe(vars(args)), "scenario": scenario.name,
               "config": scenario.config, "system": scenario.system.to_dict(),
-              "provenance": provenance()}
+              "checkpoints": res.checkpoints, "provenance": provenance()}
     write_json(out / "config.json", config)
-    write_text(out / "drops.csv", csv_text(drop_rows(res.runs), DROP_COLUMNS))
+    echo = any(r.sensing is not None for r in res.runs.values())
+    write_text(out / "drops.csv", csv_text(drop_rows(res.runs), DROP_COLUMNS + (
+        list(_echo.DROP_COLUMNS) if echo else [])))
     errors = {name: r.errors for name, r in res.runs.items() if r.errors}
     write_json(out / "summary.json", {"interrupted": res.interrupted, "policies": res.rows,
                                       "failed": res.failed, "errors": errors, "notes": res.log})
@@ -283,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             "the drops cvx solved, paired per drop, ±95% interval; ms/dec: median compute time "
             "per decision, the slowest AP's (* central: the whole solve). --wide: every "
             "column; summary.json and drops.csv keep them all.", 100))
+    if any("sensing" in r for r in res.rows):
+        print(_echo.COMPARE_NOTE)
     for line in res.log:
         print(f"note: {line}")
     for name, r in res.runs.items():

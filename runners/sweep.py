@@ -45,7 +45,7 @@ from cfisac_env.runs import json_safe, run_dir, write_json, write_text
 from policies.evaluation import sweep as lib
 from policies.evaluation.stats import pm
 from policies.evaluation.store import ALL
-from runners import _cli, _plot
+from runners import _cli, _echo, _plot
 from runners._plot import plt, save
 from runners._report import csv_text, table
 
@@ -87,7 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     _cli.add_cache_flags(p)
     _cli.add_common(p, skip=("scenario", "users", "seed"), threads=1)
     _cli.add_figure_flags(p)
-    return p.parse_args(argv)
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 # ---- figures ----------------------------------------------------------------------------------
