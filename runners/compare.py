@@ -128,9 +128,9 @@ def compact_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
              ratio(r.get("min_sinr_vs_ref"), r.get("min_sinr_vs_ref_ci")),
              fmt(r["time_ms"]["median"]) + ("" if r["distributed"] else "*"),
              speed(r.get("speedup"))] for r in rows]
-    for name, err in failed.items():
-        body.append([name, "0", f"FAILED: {err[:70]}"] + [""] * (len(head) - 3))
+    body += [[name, "0", "FAILED"] + ["-"] * (len(head) - 3) for name in failed]
     text = table(head, body)
+    text += "".join(f"\nFAILED {name}: {err}"[:101] for name, err in failed.items())
     kinds = (("fallbacks", "fallback"), ("over_budget", "over-P"), ("errors", "errors"))
     flagged = [f"{r['policy']} ({', '.join(f'{r[k]} {w}' for k, w in kinds if r[k])})"
                for r in rows if any(r[k] for k, _ in kinds)]

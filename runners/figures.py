@@ -22,10 +22,11 @@ import argparse
 import hashlib
 import importlib
 import json
+import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +51,21 @@ class Run:
     argv: tuple[str, ...]
     figures: dict[str, tuple[str, str]]
     checkpoints: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
+    out_file: str | None = None      # the script's --out names a file (in the run folder)
+
+    def script(self) -> str:
+        """The script's path from the repository root."""
+        return self.runner.removeprefix("../") + ".py" if self.runner.startswith("../") \
+            else f"runners/{self.runner}.py"
+
+    def out(self, root: Path | str = "runs/figures") -> str:
+        """The ``--out`` value: the run folder (or the file in it)."""
+        folder = Path(root) / self.name
+        return str(folder / self.out_file) if self.out_file else str(folder)
 
     def command(self) -> str:
-        """The command line as a user would type it (the run folder named ``--out``)."""
-        return " ".join(["python", f"runners/{self.runner}.py", *self.argv, "--out",
-                         f"runs/figures/{self.name}"])
+        """The command line as a user would type it, from the repository root."""
+        return " ".join(["python", self.script(), *self.argv, "--out", self.out()])
 
 
 RUNS: tuple[Run, ...] = (
@@ -98,11 +108,16 @@ RUNS: tuple[Run, ...] = (
         ("--drops", "150", "--quiet"),
         {"sweep_scaling.png": ("scaling.png", "sweep engines side by side: drops per second "
                                "and overhead per task, serial vs process pool vs local Ray")}),
+    Run("echo_crb", "../examples/echo_crb", ("--trials", "2000"),
+        {"echo_crb.png": ("echo_crb.png", "echo mode: angle RMSE of the maximum-likelihood "
+                          "estimate from the APs' echoes against the Cramér-Rao bound")},
+        out_file="echo_crb.png"),
     Run("rl", "../examples/ppo_power_split",
-        ("--steps", "6144", "--drops", "200"),
+        ("--steps", "4096", "--drops", "200"),
         {"rl_power_split.png": ("curves.png", "PPO on the power split (pos2 N = 8): held-out "
-                                "reward over the training steps, three seeds, beside random "
-                                "beams, MRT, NS+RZF and the uniform split")}),
+                                "reward (min-SINR under an SSNR floor) over the training "
+                                "steps, three seeds, beside random beams, MRT, NS+RZF, the "
+                                "uniform split and an equalizing heuristic")}),
 )
 
 
@@ -153,14 +168,17 @@ def run_one(run: Run, out_root: Path) -> float:
     out = out_root / run.name
     if out.exists():
         shutil.rmtree(out)
+    if run.out_file:
+        out.mkdir(parents=True)
     mod = run.runner.split("/")[-1]
     if run.runner.startswith("../examples/"):
-        sys.path.insert(0, str(ROOT / "examples"))
+        if str(ROOT / "examples") not in sys.path:
+            sys.path.insert(0, str(ROOT / "examples"))
         module = importlib.import_module(mod)
     else:
         module = importlib.import_module(f"runners.{mod}")
     t0 = time.perf_counter()
-    rc = module.main([*run.argv, "--out", str(out)])
+    rc = module.main([*run.argv, "--out", run.out(out_root)])
     if rc not in (0, None):
         raise RuntimeError(f"{run.command()} exited with status {rc}")
     return time.perf_counter() - t0
@@ -183,6 +201,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Regenerate, list or check the docs figures; returns the exit status."""
     args = parse_args(argv)
+    os.chdir(ROOT)                       # the sweep files and examples are named from the root
     if args.list:
         for r in RUNS:
             for f, (_, shows) in r.figures.items():
