@@ -84,10 +84,10 @@ RUNS: tuple[Run, ...] = (
                                   "the CVX frontier (joint SDP over SINR targets)")},
         ("pos2-*.pt",)),
     Run("road", "render_road",
-        ("--scenario", "road", "--users", "8", "--policy", "student", "--frames", "3",
-         "--quiet"),
+        ("--scenario", "road", "--users", "8", "--policy", "student", "--steps", "40",
+         "--frames", "3", "--quiet"),
         {"road_student.png": ("filmstrip.png", "film strip: the student's beam patterns over "
-                              "the moving road (three of 100 decisions)")},
+                              "the moving road (three of 40 decisions)")},
         ("pos2-*.pt",)),
     Run("stress", "stress",
         ("--scenario", "track-highway", "--policy", "student", "--policy", "cvx", "--policy",

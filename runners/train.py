@@ -142,6 +142,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="only redraw RUN/curves.png from its CSVs (with --cvx-drops)")
     p.add_argument("--no-progress", action="store_true", dest="quiet",
                    help="same as --quiet")
+    _cli.add_figure_flags(p, db=False)
     return p.parse_args(argv)
 
 
