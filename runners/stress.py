@@ -122,22 +122,23 @@ def plot_timeseries(traj: Trajectory, results: dict[str, TrackResult], path: Pat
         ax[1].text(0.01, 0.04, f"min-SINR = 0 (no communication power): {', '.join(silent)}",
                    transform=ax[1].transAxes, fontsize=7.5)
     ax[0].set_ylabel(_plot.axis_label("SSNR"))
-    ax[0].legend(loc="upper right", title="solid: closed loop, dashed: zero latency",
-                 title_fontsize=7.5)
+    ax[0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2,
+                 title="solid: closed loop, dashed: zero latency", title_fontsize=7.5)
     ax[1].set_ylabel(_plot.axis_label("min-SINR"))
     ax[2].plot(t, traj.target_xy[:, 0], color="k", lw=1.2)
     for x in covered:
         ax[2].axhline(x, color="k", lw=0.7, ls=":")
     ax[2].set_ylabel("target x (m)\n(dotted: covered)")
     v = ax[2].twinx()
-    v.plot(t, traj.target_speed, color=_plot.palette(3), lw=1.0)
-    v.set_ylabel("speed (m/s)", color=_plot.palette(3))
+    v.plot(t, traj.target_speed, color="k", ls="--", lw=0.9)
+    v.set_ylabel("speed (m/s, dashed)")
     v.set_ylim(bottom=0)
     v.grid(False)
     ax[3].plot(t, traj.target_xy[:, 1], color="k", lw=1.2)
     ax[3].set_ylabel("target y (m)")
     ax[3].set_xlabel("time (s)")
-    ax[0].set_title(title + "\ngrey: target outside the covered stretch (not scored)")
+    fig.suptitle(title + "\ngrey: target outside the covered stretch (not scored)",
+                 fontsize=9.5)
     _plot.note_left_out(ax[3], left_out)
     save(fig, path)
 
@@ -197,7 +198,9 @@ def write_outputs(out: Path, args: argparse.Namespace, plan: StressPlan, rep: St
         write_text(out / "timeseries.csv", csv_text(timeseries_rows(rep.trajectory, rep.main),
                                                     TIMESERIES_COLUMNS))
         v = rep.trajectory.target_speed
-        title = (f"{scenario.name}: target at {v.min():.3g}-{v.max():.3g} m/s in this run, "
+        speed = f"{v.min():.3g}" if np.isclose(v.min(), v.max()) else \
+            f"{v.min():.3g}-{v.max():.3g}"
+        title = (f"{scenario.name}: target at {speed} m/s in this run, "
                  f"N = {scenario.system.N}, L = {scenario.system.L}, CSI delay "
                  f"{settings.csi_delay * 1e3:g} ms, seed {args.seed}")
         plot_timeseries(rep.trajectory, rep.main, out / "ssnr_t.png", title, settings.covered)
