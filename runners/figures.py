@@ -1,6 +1,6 @@
 """Regenerate every figure under docs/ from the shipped checkpoints and seeded runs, in one command.
 
-    python runners/figures.py                 # every figure (about 15 minutes on 2 busy cores)
+    python runners/figures.py                 # every figure (about 10 minutes on 2 busy cores)
     python runners/figures.py --only road_student.png --only robustness.png
     python runners/figures.py --list          # what each figure shows and the command behind it
     python runners/figures.py --check         # exit 1 when a figure is stale (see below)
@@ -70,15 +70,15 @@ class Run:
 
 RUNS: tuple[Run, ...] = (
     Run("fig16", "sweep",
-        ("sweeps/paper-fig16.toml", "--drops", "60", "--heavy-drops", "30", "--quiet"),
+        ("sweeps/paper-fig16.toml", "--drops", "200", "--heavy-drops", "100", "--quiet"),
         {"fig16a-pos1.png": ("fig16a-pos1.png", "seed Fig. 16a: mean SSNR and min-SINR vs N "
                              "(pos1), 95 % intervals, the any-N student beside cvx and ns-rzf"),
          "fig16b-pos1.png": ("fig16b-pos1.png", "seed Fig. 16b: compute time per decision vs "
                              "N, slowest AP (distributed) vs whole solve (central)")},
         ("pos1-*.pt",)),
     Run("tradeoff", "sweep",
-        ("sweeps/tradeoff.toml", "--users", "8", "--drops", "100", "--heavy-drops", "24",
-         "--frontier-drops", "8", "--frontier-points", "8", "--quiet"),
+        ("sweeps/tradeoff.toml", "--users", "8", "--drops", "200", "--heavy-drops", "100",
+         "--frontier-drops", "20", "--frontier-points", "10", "--quiet"),
         {"tradeoff-pos2-N8.png": ("tradeoff-pos2-N8.png", "pos2 N = 8: every policy's mean "
                                   "point with 95 % intervals on the SSNR vs min-SINR plane and "
                                   "the CVX frontier (joint SDP over SINR targets)")},
@@ -98,14 +98,14 @@ RUNS: tuple[Run, ...] = (
                         "latency, under the target's trajectory (track-highway)")},
         ("pos2-*.pt",)),
     Run("robustness", "robustness",
-        ("--drops", "100", "--heavy-drops", "8", "--quiet"),
+        ("--drops", "200", "--heavy-drops", "12", "--quiet"),
         {"robustness.png": ("robustness.png", "mean SSNR and min-SINR vs CSI NMSE, Rician K "
                             "and target-angle error (pos2 N = 8), 95 % bands"),
          "ageing.png": ("ageing.png", "closed-loop SSNR and min-SINR vs CSI delay, LoS vs "
                         "Rician ageing (track-highway)")},
         ("pos2-*.pt",)),
     Run("scaling", "bench_sweep",
-        ("--drops", "150", "--quiet"),
+        ("--drops", "300", "--quiet"),
         {"sweep_scaling.png": ("scaling.png", "sweep engines side by side: drops per second "
                                "and overhead per task, serial vs process pool vs local Ray")}),
     Run("echo_crb", "../examples/echo_crb", ("--trials", "2000"),

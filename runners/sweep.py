@@ -104,7 +104,7 @@ def _series(summary: list[dict[str, Any]], scenario: str) -> dict[str, list[dict
 
 
 def _colors(names: list[str]) -> dict[str, Any]:
-    """One colour per policy, the same in every figure of the sweep (sorted names)."""
+    """One colour per policy drawn (at most eight: no two alike), by sorted name."""
     return {n: _plot.palette(i) for i, n in enumerate(sorted(names))}
 
 
@@ -117,8 +117,8 @@ def _limit(series: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 def plot_fig16a(summary: list[dict[str, Any]], scenario: str, path: Path) -> None:
     """Seed Fig. 16a: mean SSNR and min-SINR vs N per policy, 95 % intervals as error bars."""
     series = _series(summary, scenario)
-    colors = _colors(list(series))
     series, left_out = _limit(series)
+    colors = _colors(list(series))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, m, label in zip(axes, ("ssnr", "min_sinr"), ("SSNR", "min-SINR"), strict=True):
         for name, rs in series.items():
@@ -143,8 +143,8 @@ def plot_fig16a(summary: list[dict[str, Any]], scenario: str, path: Path) -> Non
 def plot_fig16b(summary: list[dict[str, Any]], scenario: str, path: Path) -> None:
     """Seed Fig. 16b: compute time per decision vs N (median, p95 as the bar's top)."""
     series = _series(summary, scenario)
-    colors = _colors(list(series))
     series, left_out = _limit(series)
+    colors = _colors(list(series))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, rs in series.items():
         x = [r["users"] for r in rs]
@@ -170,8 +170,8 @@ def plot_tradeoff(summary: list[dict[str, Any]], scenario: str, users: int,
     with the CVX frontier (joint SDP over a gamma sweep, averaged over drops)."""
     rows = [r for r in summary if r["scenario"] == scenario and r["users"] == users
             and r["drops"] and r["seed"] == summary[0]["seed"]]
-    colors = _colors([r["policy"] for r in rows])
     shown, left_out = _plot.limit([r["policy"] for r in rows], keep=["cvx", "student"])
+    colors = _colors(shown)
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
     if frontier is not None:
         g, s = np.asarray(frontier["gamma"], float), np.asarray(frontier["ssnr"], float)

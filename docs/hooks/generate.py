@@ -113,7 +113,7 @@ def figure_gallery() -> str:
         if figures.RECORD.is_file() else {}
     lines = ["# Figures", "",
              "Every figure in these pages, regenerated from the shipped checkpoints and seeded "
-             "runs by one command, `python runners/figures.py` (about 15 minutes on two busy "
+             "runs by one command, `python runners/figures.py` (about 10 minutes on two busy "
              "cores; `--only FIGURE` for one). `docs/figures.json` records each figure's "
              "command, commit and the SHA-256 of the checkpoints it depends on; "
              "`tests/runners/test_figures.py` fails when a shipped checkpoint changed but the "
