@@ -177,14 +177,23 @@ def plot_tradeoff(runs: dict[str, PolicyRun], path: Path, title: str, reference:
     most = max((len(r.index) for r in scored.values()), default=0)
     shown, left_out = _plot.limit(list(scored), keep=[reference or "", *HEADLINE])
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    means = {n: (_plot.to_axis(np.nanmean(scored[n].min_sinr)),
+                 _plot.to_axis(np.nanmean(scored[n].ssnr))) for n in shown}
+    xs, ys = np.array(list(means.values()), float).T if means else (np.zeros(1), np.zeros(1))
+    sx, sy = (np.ptp(xs) or 1.0), (np.ptp(ys) or 1.0)
     for k, name in enumerate(shown):
         r = scored[name]
         c, ref = _plot.palette(k), name == reference
         ax.scatter(_plot.to_axis(r.min_sinr), _plot.to_axis(r.ssnr), s=7, alpha=0.25, color=c,
                    marker=_plot.marker(k), lw=0)
-        ax.scatter(_plot.to_axis(np.nanmean(r.min_sinr)), _plot.to_axis(np.nanmean(r.ssnr)),
-                   s=260 if ref else 80, marker="*" if ref else _plot.marker(k), color=c,
-                   edgecolor="k", label=_plot.drops_label(name, len(r.index), most), zorder=5)
+        x, y = means[name]
+        # a mean on top of an earlier one: larger and hollow, so both stay visible
+        under = sum(abs(x - means[m][0]) < 0.03 * sx and abs(y - means[m][1]) < 0.03 * sy
+                    for m in shown[:k])
+        ax.scatter(x, y, s=(260 if ref else 80) * (1 + 1.5 * under),
+                   marker="*" if ref else _plot.marker(k), color="none" if under else c,
+                   edgecolor=c if under else "k", lw=1.6 if under else 1.0,
+                   label=_plot.drops_label(name, len(r.index), most), zorder=5 - under)
     ax.set(xlabel=_plot.axis_label("min-SINR"), ylabel=_plot.axis_label("SSNR"),
            title=f"{title}: every drop (dots) and the mean (large marker)")
     if shown:
