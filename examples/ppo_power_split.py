@@ -210,12 +210,12 @@ def plot(curves: list[dict[str, float]], refs: dict[str, dict[str, float]], path
     """Held-out reward vs environment steps, one line per seed, references as dashed lines."""
     from runners._plot import palette, plt, save
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    fig, ax = plt.subplots(figsize=(9.5, 4.4))
     seeds = sorted({c["seed"] for c in curves})
     for k, s in enumerate(seeds):
         pts = [c for c in curves if c["seed"] == s]
         ax.plot([c["step"] for c in pts], [c["reward"] for c in pts], color=palette(0),
-                alpha=1.0 - 0.25 * k, lw=1.8, label=f"PPO seed {s}")
+                ls=("-", "--", ":")[k % 3], lw=1.8, label=f"PPO seed {s}")
     styles = [":", "--", "-.", (0, (5, 1)), (0, (1, 1)), (0, (3, 1, 1, 1))]
     bottom = min(min(c["reward"] for c in curves), 0.0) - 0.15
     for k, (name, m) in enumerate(refs.items()):
@@ -232,7 +232,7 @@ def plot(curves: list[dict[str, float]], refs: dict[str, dict[str, float]], path
                  f"N = 8: {len(seeds)} seed{'s' * (len(seeds) > 1)} x {steps} steps, {drops} "
                  "held-out drops")
     ax.set_ylim(bottom=bottom)
-    ax.legend(fontsize=7.5, loc="lower right", ncol=2)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     save(fig, path)
 
 
