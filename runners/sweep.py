@@ -104,8 +104,11 @@ def _series(summary: list[dict[str, Any]], scenario: str) -> dict[str, list[dict
 
 
 def _colors(names: list[str]) -> dict[str, Any]:
-    """One colour per policy drawn (at most eight: no two alike), by sorted name."""
-    return {n: _plot.palette(i) for i, n in enumerate(sorted(names))}
+    """One colour per policy drawn (at most eight: no two alike): ``cvx`` and ``student`` the
+    two strongest, the others by sorted name."""
+    order = [n for n in ("cvx", "student") if n in names] + sorted(
+        n for n in names if n not in ("cvx", "student"))
+    return {n: _plot.palette(i) for i, n in enumerate(order)}
 
 
 def _limit(series: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
