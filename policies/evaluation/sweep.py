@@ -326,14 +326,17 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
                         for i in pending}
                 hits = cache.get_many(list(keys.values()))
             misses = [i for i in pending if keys.get(i) not in hits]
-            size_k, probe = _chunk_size(policy, drops, misses, task_seconds, chunk)
+            _, limit = constructor_options(cell.policy, sc, cell.options_dict)
+            if limit is None:
+                size_k, probe = _chunk_size(policy, drops, misses, task_seconds, chunk)
+            else:   # a time limit: no probe here (it could hang), one drop per task
+                size_k, probe = chunk or 1, None
             if probe is not None and misses[0] in keys:      # the probe's decision is kept
                 cache.put_many([(keys[misses[0]], probe)])
                 hits[keys[misses[0]]] = probe
                 misses = misses[1:]
 
             cached = [i for i in pending if keys.get(i) in hits]
-            _, limit = constructor_options(cell.policy, sc, cell.options_dict)
             make = (cell, sc, drops, keys, hits, threads, bool(policy.heavy), limit)
             out.inline += [_task(ids, *make) for ids in _chunks(cached, MAX_CHUNK)]
             out.tasks += [_task(ids, *make) for ids in _chunks(misses, size_k)]

@@ -364,6 +364,20 @@ def test_timeout_s_bounds_any_heavy_policy(tmp_path):
 
 
 @pytest.mark.slow
+def test_timeout_s_bounds_a_heavy_policy_in_a_sweep(tmp_path):
+    spec = plugin(tmp_path, "hang", SLOW_HEAVY.format(seconds=10_000)) + ":SlowHeavy"
+    out = tmp_path / "run"
+    t0 = time.monotonic()
+    rc = sweep.main(["--scenario", "pos2", "--users", "2", "--policy", "ns-rzf", "--policy",
+                     f"{spec}@timeout_s=1", "--drops", "2", "--jobs", "1", "--no-cache",
+                     "--quiet", "--out", str(out)])
+    assert time.monotonic() - t0 < 90
+    assert rc == 0
+    rows = [r for r in drops_csv(out, "results.csv") if r["policy"] != "ns-rzf"]
+    assert len(rows) == 2 and all("TimeoutError" in r["error"] for r in rows)
+
+
+@pytest.mark.slow
 def test_killing_the_driver_ends_its_workers(tmp_path):
     psutil = pytest.importorskip("psutil")
     spec = plugin(tmp_path, "forever", SLOW_HEAVY.format(seconds=10_000)) + ":SlowHeavy"
