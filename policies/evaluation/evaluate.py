@@ -51,6 +51,9 @@ class Drops:
     ue_xy: np.ndarray
     target_xy: np.ndarray
     true_csi: np.ndarray | None = None
+    #: echo mode: ``(scenario, seed[, drop numbers])`` of the echoes
+    #: (:func:`policies.evaluation.sensing.echo_drops`); each run then carries sensing scores
+    sensing: tuple[Any, ...] | None = None
 
     @classmethod
     def sample(cls, scenario: Scenario, n: int, seed: int) -> Drops:
@@ -92,6 +95,8 @@ class PolicyRun:
     interrupted: bool = False
     cached: np.ndarray | None = None      #: ``(K,)`` bool: decision taken from the cache
     drop_errors: dict[int, str] = field(default_factory=dict)   #: drop -> error message
+    #: echo mode: per-drop sensing scores (:func:`policies.evaluation.sensing.drop_scores`)
+    sensing: dict[str, np.ndarray] | None = None
 
     @property
     def scored(self) -> bool:
@@ -264,6 +269,7 @@ def evaluate_policy(policy: Policy, spec: str, drops: Drops, index: np.ndarray |
     fallback, over, cached = np.zeros(k, bool), np.zeros(k, bool), np.zeros(k, bool)
     errors: list[str] = []
     drop_errors: dict[int, str] = {}
+    applied: dict[int, np.ndarray] = {}
     decisions, interrupted = _decisions(policy, spec, drops, index, jobs, options, progress,
                                         cache, timeout, name)
     for j, d in decisions.items():
@@ -277,16 +283,22 @@ def evaluate_policy(policy: Policy, spec: str, drops: Drops, index: np.ndarray |
             drop_errors[int(index[j])] = msg
             continue
         s = score(drops.truth[index[j]: index[j] + 1], beams, system)
+        applied[j] = beams[0]
         over[j] = bool(np.any(s.power_scaled))
         ssnr[j], sinr[j], secs[j] = s.ssnr[0], s.min_sinr[0], d.seconds
         fallback[j] = bool(np.any(d.info.get("fallback", False)))
         cached[j] = bool(d.info.get("cached", False))
         gamma[j] = float(np.asarray(d.info.get("gamma_high", [np.nan]), float).ravel()[0])
     keep = np.array(sorted(decisions), dtype=int)
-    return PolicyRun(name, policy.timing, policy.distributed, policy.heavy,
-                     policy.fronthaul(), index[keep], ssnr[keep], sinr[keep], secs[keep],
-                     fallback[keep], over[keep], gamma[keep], errors, interrupted, cached[keep],
-                     drop_errors)
+    run = PolicyRun(name, policy.timing, policy.distributed, policy.heavy,
+                    policy.fronthaul(), index[keep], ssnr[keep], sinr[keep], secs[keep],
+                    fallback[keep], over[keep], gamma[keep], errors, interrupted, cached[keep],
+                    drop_errors)
+    if drops.sensing is not None:              # echo mode: what the beams' echo tells
+        from policies.evaluation.sensing import run_scores
+
+        run.sensing = run_scores(drops, index[keep], [applied.get(j) for j in keep])
+    return run
 
 
 # ---- summaries --------------------------------------------------------------------------------
@@ -314,7 +326,8 @@ def summary(run: PolicyRun, reference: PolicyRun | None = None) -> dict[str, Any
 
     Keys: ``ssnr``/``min_sinr`` (mean, median, p5, ``ci``: the mean's 95 % Student-t interval
     ``[lo, hi]``), ``time_ms`` (median, p95), ``timing``, ``fronthaul``, ``drops``, ``errors``,
-    ``fallbacks``, ``over_budget``, ``cached`` (decisions taken from the cache), and with a
+    ``fallbacks``, ``over_budget``, ``cached`` (decisions taken from the cache), ``sensing``
+    in echo mode (:func:`policies.evaluation.sensing.summary`), and with a
     reference: ``common_drops``, ``reach_gamma`` (share of common drops with min-SINR >= the
     reference's gamma_high, within 1 %), ``ssnr_vs_ref``/``min_sinr_vs_ref`` (ratio of means on
     the common drops) with ``ssnr_vs_ref_ci``/``min_sinr_vs_ref_ci`` (95 % paired intervals, see
@@ -331,6 +344,10 @@ def summary(run: PolicyRun, reference: PolicyRun | None = None) -> dict[str, Any
         "over_budget": int(run.over_budget.sum()), "interrupted": run.interrupted,
         "cached": int(run.cached.sum()) if run.cached is not None else 0,
     }
+    if run.sensing is not None:
+        from policies.evaluation.sensing import summary as sensing_summary
+
+        out["sensing"] = sensing_summary(run.sensing)
     if reference is not None:
         common, a, b = np.intersect1d(run.index, reference.index, return_indices=True)
         gamma = reference.gamma_high[b]
@@ -440,8 +457,11 @@ def compare_policies(specs: Sequence[str | PolicySpec], scenario: Scenario, drop
     A policy that cannot be built (any exception, e.g. a broken checkpoint) or fails as a whole
     is a ``failed`` entry; the others go on. Ctrl-C keeps the policies (and the drops of the
     current policy) that finished. ``frontier``: add each row's ``frontier_efficiency``
-    (:func:`add_frontier`).
+    (:func:`add_frontier`). In echo sensing mode every policy observes each drop's search-dwell
+    estimate of the target column and its rows carry the sensing columns
+    (:mod:`policies.evaluation.sensing`).
     """
+    from policies.evaluation.sensing import echo_drops, echo_mode
     from policies.learned.checkpoints import ROLES
 
     parsed = parse_specs(specs)
@@ -454,6 +474,8 @@ def compare_policies(specs: Sequence[str | PolicySpec], scenario: Scenario, drop
     interrupted, sample = False, None
     try:
         sample = Drops.sample(scenario, drops, seed)
+        if echo_mode(scenario):            # the target column from a search dwell per drop
+            sample = echo_drops(scenario, sample, seed)
         heavy_index = np.arange(min(heavy_drops, len(sample)))
         for i in order:
             spec = parsed[i]
