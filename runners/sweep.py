@@ -140,7 +140,17 @@ def plot_fig16a(summary: list[dict[str, Any]], scenario: str, path: Path) -> Non
     fig.suptitle(f"{scenario}: mean with 95 % confidence interval, seed "
                  f"{summary[0]['seed']} (dashed: central policies)", fontsize=9.5)
     _plot.note_left_out(axes[0], left_out)
+    _note_failed(axes[1], summary, scenario)
     save(fig, path)
+
+
+def _note_failed(ax: Any, summary: list[dict[str, Any]], scenario: str) -> None:
+    """A footnote naming the cells that failed (a policy without a checkpoint at that N)."""
+    failed = [f"{r['policy']} at N = {r['users']}" for r in summary
+              if r["scenario"] == scenario and r["failed"]]
+    if failed:
+        ax.text(1.0, -0.02, f"not scored (see the run's notes): {', '.join(failed)}",
+                transform=ax.figure.transFigure, fontsize=7, va="top", ha="right", color="0.3")
 
 
 def plot_fig16b(summary: list[dict[str, Any]], scenario: str, path: Path) -> None:
