@@ -9,9 +9,9 @@ Each figure is one runner command with small but honest drop counts (stated in t
 ``docs/figures.json``); the runs go to ``runs/figures/<run>/`` and the figures are copied to
 ``docs/``. ``docs/figures.json`` records, per figure, the command, the commit (and whether the
 tree was dirty), the SHA-256 of every shipped checkpoint it depends on (the files of the
-checkpoint family its learned policies load: ``pos1-*.pt`` for pos1, ``pos2-*.pt`` for pos2 and
-the road scenarios, which load pos2's), the wall time and what it shows. A figure is *stale*
-when a checkpoint it depends on changed (or appeared, or went) since it was drawn; ``--check``
+checkpoint families its learned policies may load: ``pos1-*.pt`` for pos1, ``pos2-*.pt`` for
+pos2, ``pos2-*.pt`` and ``road-*.pt`` for the road scenarios), the wall time and what it shows.
+A figure is *stale* when a checkpoint it depends on changed (or appeared, or went) since it was drawn; ``--check``
 and ``tests/runners/test_figures.py`` report those. Heavy solvers use the default decision
 cache, so a second regeneration re-solves nothing (and reports the original solve times).
 """
@@ -88,7 +88,7 @@ RUNS: tuple[Run, ...] = (
          "--frames", "3", "--quiet"),
         {"road_student.png": ("filmstrip.png", "film strip: the student's beam patterns over "
                               "the moving road (three of 40 decisions)")},
-        ("pos2-*.pt",)),
+        ("pos2-*.pt", "road-*.pt")),
     Run("stress", "stress",
         ("--scenario", "track-highway", "--policy", "student", "--policy", "cvx", "--policy",
          "ns-rzf", "--policy", "mrt-target", "--speeds", "0", "15", "30", "60", "--quiet"),
@@ -96,14 +96,14 @@ RUNS: tuple[Run, ...] = (
                                     "speed in closed loop with measured compute latency"),
          "ssnr_t.png": ("ssnr_t.png", "SSNR(t) and min-SINR(t) in closed loop vs zero "
                         "latency, under the target's trajectory (track-highway)")},
-        ("pos2-*.pt",)),
+        ("pos2-*.pt", "road-*.pt")),
     Run("robustness", "robustness",
         ("--drops", "200", "--heavy-drops", "12", "--quiet"),
         {"robustness.png": ("robustness.png", "mean SSNR and min-SINR vs CSI NMSE, Rician K "
                             "and target-angle error (pos2 N = 8), 95 % bands"),
          "ageing.png": ("ageing.png", "closed-loop SSNR and min-SINR vs CSI delay, LoS vs "
                         "Rician ageing (track-highway)")},
-        ("pos2-*.pt",)),
+        ("pos2-*.pt", "road-*.pt")),
     Run("scaling", "bench_sweep",
         ("--drops", "300", "--quiet"),
         {"sweep_scaling.png": ("scaling.png", "sweep engines side by side: drops per second "
