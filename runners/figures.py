@@ -12,8 +12,9 @@ tree was dirty), the SHA-256 of every shipped checkpoint it depends on (the file
 checkpoint families its learned policies may load: ``pos1-*.pt`` for pos1, ``pos2-*.pt`` for
 pos2, ``pos2-*.pt`` and ``road-*.pt`` for the road scenarios), the wall time and what it shows.
 A figure is *stale* when a checkpoint it depends on changed (or appeared, or went) since it was
-drawn; ``--check`` and ``tests/runners/test_figures.py`` report those. Heavy solvers use the default decision
-cache, so a second regeneration re-solves nothing (and reports the original solve times).
+drawn; ``--check`` and ``tests/runners/test_figures.py`` report those. Heavy solvers use the
+default decision cache, so a second regeneration re-solves nothing (and reports the original
+solve times).
 """
 
 from __future__ import annotations
