@@ -202,6 +202,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Regenerate, list or check the docs figures; returns the exit status."""
     args = parse_args(argv)
+    if not (DOCS.is_dir() and (ROOT / "examples").is_dir()):
+        raise ValueError(f"figures regenerates the docs figures of a cfisac checkout; {DOCS} "
+                         "is not there (an installed wheel has no docs): run it from a clone")
     os.chdir(ROOT)                       # the sweep files and examples are named from the root
     if args.list:
         for r in RUNS:
