@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     if any("sensing" in r for r in res.rows):
         print(_echo.COMPARE_NOTE)
     for line in res.log:
-        print(f"note: {line}")
+        print(textwrap.fill(f"note: {line}", 100, subsequent_indent="      "))
     for name, r in res.runs.items():
         for e in r.errors[:3]:
             print(f"error: {name}: {e}")
