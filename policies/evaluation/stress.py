@@ -295,9 +295,6 @@ def prepare(scenario: Scenario, specs: list[str], overrides: dict[str, Any],
 
     settings = settings_from(scenario, overrides, fixed_latency)
     validate(scenario.config)
-    if settings.csi_delay > settings.duration:
-        raise ValueError(f"CSI delay {settings.csi_delay:g} s is longer than the run "
-                         f"({settings.duration:g} s): every decision would use the t = 0 CSI")
     pols: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for ps in parse_specs(specs):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import cfisac_env
 import policies
 import scenarios
+from policies.evaluation.stress import StressSettings
 from runners import compare, stress
 from tests.policies.evaluation.reliability_tools import one_line_error
 from tests.policies.evaluation.test_fuzz import PROFILE, fuzz
@@ -88,7 +89,7 @@ def test_stress_csi_delay_beyond_the_run_is_exit_2_before_any_work(tmp_path, cap
 
 def test_stress_csi_delay_beyond_a_sweep_run_is_refused():
     sc = scenarios.load("track-highway")
-    s = stress.StressSettings.of(sc)
+    s = StressSettings.of(sc)
     s.speeds, s.covered, s.sweep_duration = [50.0], (0.0, 100.0), 10.0     # a 2 s sweep run
     s.csi_delay = 1.5
     s.check()
