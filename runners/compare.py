@@ -42,6 +42,7 @@ import numpy as np
 from matplotlib.patches import Patch
 
 import scenarios
+from cfisac_env.physics.validation import check_memory
 from cfisac_env.runs import json_safe, provenance, run_dir, write_json, write_text
 from policies.evaluation.evaluate import Comparison, PolicyRun, compare_policies, parse_specs
 from policies.evaluation.stats import pm
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     scenario = _cli.load_scenario(args)
     specs = parse_specs(args.policy or BUILTINS)
+    check_memory([(scenario.system, scenario.config, args.drops)])
     cache = _cli.open_cache(args)
     out = run_dir(f"compare-{scenario.name}-N{scenario.system.N}", args.out)
     _cli.set_threads(args.threads)

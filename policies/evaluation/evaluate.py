@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cfisac_env.physics.scoring import score
-from cfisac_env.physics.validation import check_beams
+from cfisac_env.physics.validation import check_beams, check_memory
 from cfisac_env.sim.world import drop_channels
 from policies.base import Decision, Policy
 from policies.evaluation.stats import describe, ratio_ci
@@ -56,6 +56,7 @@ class Drops:
         ``[channel]`` and ``[csi]``) from ``np.random.default_rng(seed)``."""
         if n < 1:
             raise ValueError(f"need at least one drop, got {n}")
+        check_memory([(scenario.system, scenario.config, n)], "drawing the drops")
         rng = np.random.default_rng(seed)
         ue, tg = scenario.sample(rng, n)
         true, observed = drop_channels(scenario, ue, tg, rng)

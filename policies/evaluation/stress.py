@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from cfisac_env.physics.validation import check_memory
 from cfisac_env.sim.tracking import Latency, LoopResult, Trajectory, closed_loop, record, retention
 from cfisac_env.sim.traffic import validate
+from cfisac_env.sim.world import steps_of
 
 if TYPE_CHECKING:
     from scenarios.loader import Scenario
@@ -295,6 +297,10 @@ def prepare(scenario: Scenario, specs: list[str], overrides: dict[str, Any],
 
     settings = settings_from(scenario, overrides, fixed_latency)
     validate(scenario.config)
+    longest = max([settings.duration, *map(settings.seconds_at, settings.speeds)])
+    steps = steps_of(longest, float(scenario.config["env"]["dt"]))
+    check_memory([(scenario.system, scenario.config, steps)],    # a step holds what a drop does
+                 unit="recorded steps")
     pols: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for ps in parse_specs(specs):

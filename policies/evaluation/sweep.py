@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from cfisac_env.physics.validation import check_memory
 from cfisac_env.runs import write_json
 from policies.base import Decision, Policy
 from policies.evaluation.cache import MemoryCache, cacheable, code_fingerprint, decision_key
@@ -773,9 +774,12 @@ def prepare(s: dict[str, Any]) -> list[Cell]:
 
     for ps in s["policy"]:
         resolve(ps.target)
+    held = []                              # the plan holds every (scenario, N, seed)'s drops
     for sc in s["scenario"]:
         for n in s["users"]:
-            scenario_lib.load(sc, users=n, overrides=dict(s["set"]))
+            loaded = scenario_lib.load(sc, users=n, overrides=dict(s["set"]))
+            held += [(loaded.system, loaded.config, s["drops"])] * len(s["seed"])
+    check_memory(held)
     cells = expand(s["scenario"], s["users"], s["policy"], s["seed"], s["drops"],
                    s["heavy_drops"], dict(s["set"]))
     if s["engine"] == "ray":
