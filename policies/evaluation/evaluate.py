@@ -381,6 +381,32 @@ def parse_specs(texts: Sequence[str | PolicySpec]) -> list[PolicySpec]:
     return specs
 
 
+def check_specs(specs: Sequence[PolicySpec], scenario: Scenario) -> None:
+    """Find the user errors in the policies' options before any work: every policy that needs
+    no checkpoint is built once for ``scenario`` (its constructor checks its options: values,
+    ranges, unknown names); a learned one has its option names checked against its
+    constructor (its checkpoint is found, or trained, later). Other failures of a constructor
+    are left to the run, where they are a failed row.
+
+    Raises:
+        ValueError: one line naming the spec and the bad option.
+    """
+    from policies.learned.policies import LearnedPolicy
+
+    for ps in specs:
+        cls = resolve(ps.target)
+        try:
+            if isinstance(cls, type) and issubclass(cls, LearnedPolicy):
+                inspect.signature(cls).bind(scenario.system, **ps.options)
+            else:
+                build(ps, scenario)
+        except (ValueError, TypeError) as e:
+            msg, name = " ".join(str(e).split()), ps.text or ps.target
+            raise ValueError(msg if repr(name) in msg else f"policy {name!r}: {msg}") from None
+        except Exception:  # noqa: S110 - not a user error: the run records it as a failed row
+            pass
+
+
 @dataclass
 class Comparison:
     """What :func:`compare_policies` did: ``runs`` ``{row: PolicyRun}`` (reference first),

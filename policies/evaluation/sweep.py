@@ -49,6 +49,7 @@ from policies.evaluation.evaluate import (
     Drops,
     PolicyRun,
     build,
+    check_specs,
     constructor_options,
     evaluate_policy,
     reference_of,
@@ -816,6 +817,9 @@ def prepare(s: dict[str, Any]) -> list[Cell]:
     check_memory(held)
     cells = expand(s["scenario"], s["users"], s["policy"], s["seed"], s["drops"],
                    s["heavy_drops"], dict(s["set"]))
+    once = {(c.policy, c.options): c for c in cells}     # each policy x options, swept ones too
+    check_specs([PolicySpec(c.policy, c.options_dict, text=f"{c.policy}@{c.options_text}")
+                 for c in once.values()], loaded)
     if s["engine"] == "ray":
         try:
             import ray  # noqa: F401
