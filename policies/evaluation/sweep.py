@@ -772,7 +772,16 @@ def settings(cli: dict[str, Any], file: Path | None = None) -> dict[str, Any]:
     v = s["task_seconds"]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
         raise ValueError(f"task_seconds must be a number of seconds > 0, got {v!r}")
-    if s["engine"] not in ENGINES:
+    if not s["scenario"] or not all(isinstance(v, str) and v for v in s["scenario"]):
+        raise ValueError(f"scenario must be scenario names or paths, got {s['scenario']!r}")
+    for key in ("name", "address"):
+        if s.get(key) is not None and not (isinstance(s[key], str) and s[key]):
+            raise ValueError(f"{key} must be a non-empty string, got {s[key]!r}")
+    if not all(isinstance(kv, (list, tuple)) and len(kv) == 2 and isinstance(kv[0], str)
+               for kv in s["set"]):
+        raise ValueError(f"set must be a table of scenario fields (field = value), got "
+                         f"{s['set']!r}")
+    if not isinstance(s["engine"], str) or s["engine"] not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {s['engine']!r}")
     if s["address"] and s["engine"] != "ray":
         raise ValueError("--address needs --engine ray")
