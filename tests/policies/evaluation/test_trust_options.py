@@ -57,3 +57,36 @@ def test_broken_plugin_files_are_one_line_errors(name, runner, tmp_path, capsys)
     err = _exit_2_before_work({"compare": compare, "sweep": sweep}[runner], argv[runner],
                               tmp_path / "run", capsys)
     assert name in err
+
+
+SWEEP_FILE_ERRORS = {
+    "chunk = 2.5": "chunk",
+    'task_seconds = "fast"': "task_seconds",
+    'policy = [{options = {rho = 0.5}}]': "spec",
+    "frontier_points = 1": "frontier_points",
+    "scenario = 0": "scenario",
+    "name = 5": "name",
+    "set = [1, 2]": "set",
+    'policy = ["cvx@rho=abc"]': "rho",
+    'policy = [{spec = "ns-rzf", options = {foo = 1}}]': "foo",
+}
+
+
+@pytest.mark.parametrize("line", sorted(SWEEP_FILE_ERRORS))
+def test_sweep_file_values_get_the_command_line_checks(line, tmp_path, capsys):
+    f = tmp_path / "s.toml"
+    base = {"scenario": 'scenario = "pos2"', "users": "users = [2]",
+            "policy": 'policy = ["mrt-target"]', "drops": "drops = 2", "jobs": "jobs = 1"}
+    base[line.split("=")[0].strip()] = line
+    f.write_text("\n".join(base.values()) + "\n")
+    err = _exit_2_before_work(sweep, [str(f)], tmp_path / "run", capsys)
+    assert SWEEP_FILE_ERRORS[line] in err
+
+
+def test_a_policy_string_in_a_sweep_file_is_one_policy(tmp_path, capsys):
+    f = tmp_path / "s.toml"
+    f.write_text('scenario = "pos2"\nusers = [2]\npolicy = "ns-rzf"\ndrops = 2\njobs = 1\n')
+    assert sweep.main([str(f), "--out", str(tmp_path / "o"), "--quiet", "--no-cache"]) == 0
+    import csv
+    rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
+    assert [r["policy"] for r in rows] == ["ns-rzf"]
