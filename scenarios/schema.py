@@ -174,7 +174,8 @@ SECTIONS: dict[str, dict[str, Check] | None] = {
         "sensing_gain": number(0, R["max_sensing_gain"]),
         "spacing": positive(R["max_spacing"], "wavelengths"),
     },
-    "placement": {k: pair(COORD) for k in ("ue_x", "ue_y", "target_x", "target_y")},
+    "placement": {**{k: pair(COORD) for k in ("ue_x", "ue_y", "target_x", "target_y")},
+                  "ue_y_lines": array(COORD, 1, LIMITS["max_lanes"])},
     "env": {
         "reward": text(*REWARDS),
         "beta": number(0, 1),
@@ -225,9 +226,13 @@ SECTIONS: dict[str, dict[str, Check] | None] = {
         "fixed_latency": mapping(SECONDS),
         "speeds": array(SPEED),
     },
+    # Which learned checkpoints belong to this scenario's system: a checkpoint family name
+    # (``"street"``: the files made for it) or ``"none"``; never another system's by default.
+    "learned": {"checkpoints": text()},
     # Read and checked by the channel / CSI models themselves.
     "channel": None,
     "csi": None,
+    "sensing": None,   # cfisac_env.physics.echo.SensingConfig
 }
 TOP_LEVEL: dict[str, Check] = {"description": text(), "kind": text(*KINDS), "base": text()}
 
@@ -290,6 +295,10 @@ def validate(cfg: dict[str, Any], name: str = "scenario") -> None:
     if isinstance(power, list) and aps is not None and len(power) not in (1, len(aps)):
         raise ValueError(f"scenario field system.power must be one budget or one per AP "
                          f"(L = {len(aps)}), got {len(power)}")
+    lines, ue_y = cfg.get("placement", {}).get("ue_y_lines"), cfg.get("placement", {}).get("ue_y")
+    if lines is not None and ue_y is not None and (min(lines) < ue_y[0] or max(lines) > ue_y[1]):
+        raise ValueError(f"scenario field placement.ue_y_lines {lines} must lie within "
+                         f"placement.ue_y {ue_y}")
     if "stress" in cfg:
         stress, dt = cfg["stress"], cfg["env"].get("dt")
         for key in ("duration", "sweep_duration"):
@@ -333,6 +342,8 @@ DESCRIPTIONS: dict[str, str] = {
     "placement.ue_y": "UE y range of a static drop, uniform, m",
     "placement.target_x": "target x range of a static drop, uniform, m",
     "placement.target_y": "target y range of a static drop, uniform, m",
+    "placement.ue_y_lines": "lines y a UE stands on, one picked uniformly per UE (UEs on both "
+                            "sidewalks), m; within `ue_y`",
     "env.reward": "reward of `step`: sensing (g1), communication (g2) or weighted",
     "env.beta": "weight of min-SINR in the weighted reward `(1 - beta) g1 + beta g2`",
     "env.episode_steps": "decisions per episode before truncation",
@@ -358,6 +369,8 @@ DESCRIPTIONS: dict[str, str] = {
     "target.speed": "target's desired speed, m/s",
     "target.profile": "scripted manoeuvres `{at, action, speed, rate, lane, duration}`",
     "walkers.speed": "UE walking speed range on the sidewalk, m/s",
+    "learned.checkpoints": "the checkpoint family learned policies load for this system (files "
+                           "made for it), or `none`; never another system's",
     "stress.duration": "length of a stress run, s",
     "stress.sweep_duration": "length of each run of a speed sweep, s",
     "stress.threshold": "share of the beams' SSNR/SINR that counts as retained",
@@ -371,4 +384,7 @@ DESCRIPTIONS: dict[str, str] = {
                "loss, ageing); checked by `cfisac_env.physics.propagation`",
     "csi": "CSI the policies see: estimation error `nmse`, target angle error; checked by "
            "`cfisac_env.physics.estimation`",
+    "sensing": "where the target column comes from: `mode = \"oracle\"` (the truth) or "
+               "`\"echo\"` (tracked from the APs' echoes: snapshots, detector, EKF settings); "
+               "checked by `cfisac_env.physics.echo` (docs/sensing.md)",
 }

@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from cfisac_env.envs.core import POSITION_KEYS, STEP_KEYS, Core, make_scenario
+from cfisac_env.envs.core import POSITION_KEYS, Core, make_scenario
 
 if TYPE_CHECKING:
     from scenarios.loader import Scenario
@@ -147,7 +147,7 @@ class CellFreeISACVectorEnv(VectorEnv):
             self.core.reset(self._rngs, idx)
             reward[idx] = 0.0
             truncated[idx] = False
-            for k in STEP_KEYS:
+            for k in self.core.step_keys:
                 info[k][idx] = 0
                 present[k][idx] = False
             for k, v in self.core.positions(idx).items():

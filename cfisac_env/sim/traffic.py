@@ -18,6 +18,7 @@ Config sections (see ``scenarios/road.toml``): ``road``, ``traffic``, ``target``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,11 +274,12 @@ class RoadTraffic:
     def _leader_gap(self, v: Vehicle) -> tuple[float, float]:
         """Bumper gap (m) to and speed (m/s) of the nearest vehicle ahead in ``v``'s lane."""
         gap, speed = np.inf, v.speed
+        length, x, lane, heading = self.traffic["length"], v.x, v.lane, v.heading
         for o in self.vehicles:
-            if o is v or not o.on_road or o.lane != v.lane:
+            if o.lane != lane or o is v or not o.on_road:
                 continue
-            d = (o.x - v.x) * v.heading - self.traffic["length"]
-            if -self.traffic["length"] < d < gap:
+            d = (o.x - x) * heading - length
+            if -length < d < gap:
                 gap, speed = d, o.speed
         return gap, speed
 
@@ -286,16 +288,17 @@ class RoadTraffic:
         a, b = t["max_accel"], t["comfort_decel"]
         gap, lead_speed = self._leader_gap(v)
         free = 1.0 - (v.speed / v.desired) ** 4
-        if not np.isfinite(gap):
+        if not gap < np.inf:
             return a * free
         s_star = t["min_gap"] + v.speed * t["headway"] + v.speed * (v.speed - lead_speed) / (
-            2.0 * np.sqrt(a * b))
+            2.0 * math.sqrt(a * b))
         return a * (free - (max(s_star, 0.0) / max(gap, 0.1)) ** 2)
 
     def _move_sideways(self, v: Vehicle, seconds: float) -> None:
-        step = (self.lanes[1] - self.lanes[0] if len(self.lanes) > 1 else 1.0) * self.dt / seconds
-        dy = self.lanes[v.lane] - v.y
-        v.y += float(np.clip(dy, -abs(step), abs(step)))
+        step = abs((self.lanes[1] - self.lanes[0] if len(self.lanes) > 1 else 1.0)
+                   * self.dt / seconds)
+        dy = float(self.lanes[v.lane] - v.y)
+        v.y += min(max(dy, -step), step)     # np.clip(dy, -step, step), on Python floats
 
     def _drive(self, v: Vehicle, resume: int | None = None):
         t = self.traffic
