@@ -43,8 +43,15 @@ import numpy as np
 from matplotlib.patches import Patch
 
 import scenarios
+from cfisac_env.physics.validation import check_memory
 from cfisac_env.runs import json_safe, provenance, run_dir, write_json, write_text
-from policies.evaluation.evaluate import Comparison, PolicyRun, compare_policies, parse_specs
+from policies.evaluation.evaluate import (
+    Comparison,
+    PolicyRun,
+    check_specs,
+    compare_policies,
+    parse_specs,
+)
 from policies.evaluation.stats import pm
 from policies.registry import BUILTINS
 from runners import _cli, _echo
@@ -210,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     scenario = _cli.load_scenario(args)
     specs = parse_specs(args.policy or BUILTINS)
+    check_specs(specs, scenario)
+    check_memory([(scenario.system, scenario.config, args.drops)])
     cache = _cli.open_cache(args)
     out = run_dir(f"compare-{scenario.name}-N{scenario.system.N}", args.out)
     _cli.set_threads(args.threads)

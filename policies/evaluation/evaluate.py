@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cfisac_env.physics.scoring import score
-from cfisac_env.physics.validation import check_beams
+from cfisac_env.physics.validation import check_beams, check_memory
 from cfisac_env.sim.world import drop_channels
 from policies.base import Decision, Policy
 from policies.evaluation.stats import describe, ratio_ci
@@ -61,6 +61,7 @@ class Drops:
         ``[channel]`` and ``[csi]``) from ``np.random.default_rng(seed)``."""
         if n < 1:
             raise ValueError(f"need at least one drop, got {n}")
+        check_memory([(scenario.system, scenario.config, n)], "drawing the drops")
         rng = np.random.default_rng(seed)
         ue, tg = scenario.sample(rng, n)
         true, observed = drop_channels(scenario, ue, tg, rng)
@@ -420,6 +421,32 @@ def parse_specs(texts: Sequence[str | PolicySpec]) -> list[PolicySpec]:
                              f"{s.row!r}; give one a label: {s.text}@label=NAME")
         rows[s.row] = s.text
     return specs
+
+
+def check_specs(specs: Sequence[PolicySpec], scenario: Scenario) -> None:
+    """Find the user errors in the policies' options before any work: every policy that needs
+    no checkpoint is built once for ``scenario`` (its constructor checks its options: values,
+    ranges, unknown names); a learned one has its option names checked against its
+    constructor (its checkpoint is found, or trained, later). Other failures of a constructor
+    are left to the run, where they are a failed row.
+
+    Raises:
+        ValueError: one line naming the spec and the bad option.
+    """
+    from policies.learned.policies import LearnedPolicy
+
+    for ps in specs:
+        cls = resolve(ps.target)
+        try:
+            if isinstance(cls, type) and issubclass(cls, LearnedPolicy):
+                inspect.signature(cls).bind(scenario.system, **ps.options)
+            else:
+                build(ps, scenario)
+        except (ValueError, TypeError) as e:
+            msg, name = " ".join(str(e).split()), ps.text or ps.target
+            raise ValueError(msg if repr(name) in msg else f"policy {name!r}: {msg}") from None
+        except Exception:  # noqa: S110 - not a user error: the run records it as a failed row
+            pass
 
 
 @dataclass
