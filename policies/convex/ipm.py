@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from policies.convex.basis import expand, reduce, span_basis
+from policies.convex.blas import single_blas_thread
 from policies.convex.sdp import SDPResult, extract_beams
 
 #: Stopping rule: relative duality gap and relative primal / dual infeasibility.
@@ -298,7 +299,8 @@ class IPMJointSDP:
         a = (basis.conj().transpose(0, 2, 1) @ hc[..., s.N:])[..., 0]  # (L, r)
         data = jsc_data(h, a, gamma, np.full(s.N, s.ue_noise), s.P, self.r,
                         s.sensing_gain / s.radar_noise)
-        sol = sdp_ipm(data, self.tol, self.max_iters, deadline)
+        with single_blas_thread():
+            sol = sdp_ipm(data, self.tol, self.max_iters, deadline)
         if sol.status == "timeout":
             raise TimeoutError("joint SDP past the time limit")
         if sol.status != "optimal":

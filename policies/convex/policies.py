@@ -30,19 +30,18 @@ silent fallback.
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
 import cvxpy as cp
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from cfisac_env.physics import metrics
 from cfisac_env.physics.layout import to_complex, to_layout
 from cfisac_env.physics.system import System
 from policies.base import Policy
 from policies.classic import cb_sensing_all, check_rho, ns_rzf_complex, ns_sensing_all
+from policies.convex.blas import single_blas_thread
 from policies.convex.ipm import IPMJointSDP
 from policies.convex.sdp import JointSDPSolver
 from policies.convex.socp import FastMaxMinSINR, MaxMinSINR
@@ -51,18 +50,6 @@ from policies.convex.socp import FastMaxMinSINR, MaxMinSINR
 JSC_CHECK_RTOL = 1e-3
 #: Errors a solve may raise on a valid input; they turn into a flagged fallback.
 SOLVE_ERRORS = (cp.error.SolverError, np.linalg.LinAlgError, ArithmeticError, ValueError)
-
-
-@functools.cache
-def _blas() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
-def single_blas_thread():
-    """Context manager: BLAS / LAPACK on one thread. The solvers' products are small or batched
-    over blocks, and threads only slow them down (on a busy 2-core machine the joint SDP at
-    (L, N, M) = (4, 8, 16) took 4-11 s with OpenBLAS threads against 0.3-0.5 s on one)."""
-    return _blas().limit(limits=1, user_api="blas")
 
 
 def _float_layout(hc: np.ndarray) -> np.ndarray:
