@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from cfisac_env.runs import write_json
 from policies.base import Decision, Policy
+from policies.evaluation import sensing
 from policies.evaluation.cache import MemoryCache, cacheable, code_fingerprint, decision_key
 from policies.evaluation.evaluate import (
     Drops,
@@ -223,9 +224,11 @@ def run_task(task: Task) -> TaskResult:
     except Exception as e:   # e.g. a checkpoint missing on this worker: failed rows
         return failed_task(task, f"{type(e).__name__}: {e}", time.perf_counter() - t0)
     cache = MemoryCache(task.hits)
-    drops = Drops(task.csi, task.ue_xy, task.target_xy, task.truth)
+    drops = Drops(task.csi, task.ue_xy, task.target_xy, task.truth,
+                  (task.scenario, c.seed, task.drop) if sensing.echo_mode(task.scenario) else None)
+    opts, _ = constructor_options(c.policy, task.scenario, c.options_dict)
     run = evaluate_policy(policy, c.policy, drops, jobs=1, progress=False,
-                          options=c.options_dict, cache=cache, name=c.label)
+                          options=opts, cache=cache, name=c.label)
     if run.interrupted:
         raise KeyboardInterrupt
     rows = []
@@ -236,7 +239,8 @@ def run_task(task: Task) -> TaskResult:
                      "over_budget": bool(run.over_budget[j]),
                      "error": run.drop_errors.get(int(local), ""),
                      "gamma_high": float(run.gamma_high[j]),
-                     "cached": bool(run.cached[j]) if run.cached is not None else False})
+                     "cached": bool(run.cached[j]) if run.cached is not None else False,
+                     **sensing.row_cells(run.sensing, j)})
     return TaskResult(c.key, rows, cache.new, time.perf_counter() - t0, _worker())
 
 
@@ -248,7 +252,8 @@ def failed_task(task: Task, msg: str, seconds: float = 0.0) -> TaskResult:
             "options": c.options_text, "seed": c.seed, "sample": c.drops, "cell": c.key}
     rows = [{**base, "drop": int(d), "ssnr": math.nan, "min_sinr": math.nan,
              "seconds": math.nan, "timing": "", "fallback": False, "over_budget": False,
-             "error": msg, "gamma_high": math.nan, "cached": False} for d in task.drop]
+             "error": msg, "gamma_high": math.nan, "cached": False,
+             **sensing.row_cells(None, 0)} for d in task.drop]
     return TaskResult(c.key, rows, [], seconds, _worker())
 
 
@@ -292,7 +297,7 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
     skip the drops the store holds and split the rest into tasks.
 
     Chunk size: ``chunk`` if given, else ``ceil(task_seconds / t)`` with ``t`` the time of a
-    probe decision on the first pending drop (heavy policies: that decision is cached).
+    probe decision on the first pending drop (not kept: it follows a warm-up decision).
     """
     import scenarios as scenario_lib
 
@@ -303,6 +308,8 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
         name, sets, n, seed, size = g
         sc = scenario_lib.load(name, users=n, overrides=dict(sets))
         drops = Drops.sample(sc, size, seed)
+        if sensing.echo_mode(sc):        # the target column from a search dwell per drop
+            drops = sensing.echo_drops(sc, drops, seed)
         out.drops[g], out.scenarios[g] = drops, sc
         for cell in group:
             try:
@@ -321,19 +328,17 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
                 continue
             keys: dict[int, str] = {}
             hits: dict[str, Decision] = {}
+            opts, limit = constructor_options(cell.policy, sc, cell.options_dict)
             if cache is not None and cacheable(policy):
-                keys = {i: decision_key(policy, cell.options_dict, drops.csi[i: i + 1])
-                        for i in pending}
+                keys = {i: decision_key(policy, opts, drops.csi[i: i + 1]) for i in pending}
                 hits = cache.get_many(list(keys.values()))
             misses = [i for i in pending if keys.get(i) not in hits]
-            size_k, probe = _chunk_size(policy, drops, misses, task_seconds, chunk)
-            if probe is not None and misses[0] in keys:      # the probe's decision is kept
-                cache.put_many([(keys[misses[0]], probe)])
-                hits[keys[misses[0]]] = probe
-                misses = misses[1:]
+            if limit is None:   # the probe's decision is not kept: it followed a warm-up
+                size_k = _chunk_size(policy, drops, misses, task_seconds, chunk)
+            else:   # a time limit: no probe here (it could hang), one drop per task
+                size_k = chunk or 1
 
             cached = [i for i in pending if keys.get(i) in hits]
-            _, limit = constructor_options(cell.policy, sc, cell.options_dict)
             make = (cell, sc, drops, keys, hits, threads, bool(policy.heavy), limit)
             out.inline += [_task(ids, *make) for ids in _chunks(cached, MAX_CHUNK)]
             out.tasks += [_task(ids, *make) for ids in _chunks(misses, size_k)]
@@ -352,19 +357,18 @@ def _task(ids: list[int], cell: Cell, sc: Any, drops: Drops, keys: dict[int, str
 
 
 def _chunk_size(policy: Policy, drops: Drops, misses: list[int], task_seconds: float,
-                chunk: int | None) -> tuple[int, Decision | None]:
-    """Drops per task (``chunk``, else from a timed probe decision on the first miss) and the
-    probe's decision (None without a probe)."""
+                chunk: int | None) -> int:
+    """Drops per task: ``chunk``, else from a timed probe decision on the first miss."""
     if chunk or not misses:
-        return chunk or 1, None
+        return chunk or 1
     i = misses[0]
     try:
         policy.decide(drops.csi[i: i + 1])                 # warm-up (lazy set-up, caches)
         d = policy.decide(drops.csi[i: i + 1])
     except Exception:
-        return 1, None
+        return 1
     per_drop = max(d.seconds, 1e-6) + 2e-4                 # + scoring and bookkeeping
-    return int(min(MAX_CHUNK, max(1, math.ceil(task_seconds / per_drop)))), d
+    return int(min(MAX_CHUNK, max(1, math.ceil(task_seconds / per_drop))))
 
 
 # ---- engines ----------------------------------------------------------------------------------
@@ -578,6 +582,7 @@ def summarize(cells: list[Cell], rows: list[dict[str, Any]],
             lo, hi = s.get(f"{m}_vs_ref_ci", [math.nan, math.nan])
             row.update({f"{m}_vs_cvx": s.get(f"{m}_vs_ref", math.nan), f"{m}_vs_cvx_lo": lo,
                         f"{m}_vs_cvx_hi": hi})
+        row.update(sensing.summary_cells(by_cell.get(cell.key, [])))
         row["failed"] = failed.get(cell.key, "")
         out.append(row)
     return out
@@ -590,7 +595,7 @@ SUMMARY_COLUMNS = ("scenario", "users", "policy", "options", "seed", "drops",
                    "ssnr_vs_cvx", "ssnr_vs_cvx_lo", "ssnr_vs_cvx_hi",
                    "min_sinr_vs_cvx", "min_sinr_vs_cvx_lo", "min_sinr_vs_cvx_hi", "common_drops",
                    "time_ms_median", "time_ms_p95", "timing", "fallbacks", "over_budget",
-                   "errors", "cached", "failed")
+                   "errors", "cached", "pd_mean", "angle_rmse_deg", "position_rmse_m", "failed")
 
 
 # ---- the CVX frontier -------------------------------------------------------------------------
