@@ -9,8 +9,9 @@ through the base (L, N, M) = (8, 8, 16): ``L`` in 2, 4, 8, 16; ``N`` in 4, 8, 16
 16, 32, 64 (``--sizes`` picks others). At every size each policy decides ``--drops`` drops one at
 a time (``policy.decide``: a central policy's whole solve, a distributed one's slowest AP),
 and the median is its time per decision (``--clock cpu``, the default: this process's CPU
-time, the cost without the waits of a shared machine; ``--clock wall``); ``env step`` is one step of the single Gymnasium env
-and ``vector env step`` one sub-env's share of a batched step of ``--envs`` copies (no policy).
+time, the cost without the waits of a shared machine; ``--clock wall``); ``env step`` is one
+step of the single Gymnasium env and ``vector env step`` one sub-env's share of a batched step
+of ``--envs`` copies (no policy).
 
 Heavy solvers (``cvx``, ``ns-opt``) get a time budget per point (``--budget`` seconds, also
 their ``timeout_s``): a point that runs out of it keeps the drops that finished (or is marked
