@@ -22,7 +22,8 @@ in a content-addressed cache (:mod:`policies.evaluation.cache`; ``--cache PATH``
 ``$CFISAC_CACHE``, default ``runs/cache/decisions.sqlite``; ``--no-cache``): a second run on
 the same drops solves nothing and reports the original solve times.
 
-Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json``, ``drops.csv`` (per drop),
+Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json`` (with the checkpoint file,
+path and SHA-256, every learned policy loaded), ``drops.csv`` (per drop),
 ``summary.json``, ``tradeoff.png`` and ``bars.png``; the folder is created (and checked) before any
 work and every file is written atomically. A policy that cannot be built, or fails, is a failed
 row; the others are still scored and written. Ctrl-C keeps the policies (and drops) that finished,
@@ -46,7 +47,7 @@ from cfisac_env.runs import json_safe, provenance, run_dir, write_json, write_te
 from policies.evaluation.evaluate import Comparison, PolicyRun, compare_policies, parse_specs
 from policies.evaluation.stats import pm
 from policies.registry import BUILTINS
-from runners import _cli
+from runners import _cli, _echo
 from runners._plot import plt, save
 from runners._report import csv_text, fmt, table
 
@@ -76,7 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-train", action="store_true",
                    help="skip learned policies without a checkpoint instead of training one")
     _cli.add_cache_flags(p)
-    return p.parse_args(argv)
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 def fmt_ci(x: float | None, ci: list[float] | None) -> str:
@@ -95,6 +99,9 @@ def summary_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
     frontier = any("frontier_efficiency" in r for r in rows)
     if frontier:
         head.insert(10, "frontier")
+    echo = any("sensing" in r for r in rows)
+    if echo:
+        head[-4:-4] = _echo.COMPARE_HEAD
     body = []
     for r in rows:
         body.append([r["policy"], r["drops"], fmt_ci(r["ssnr"]["mean"], r["ssnr"]["ci"]),
@@ -108,6 +115,8 @@ def summary_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
                      r["fronthaul"], r["fallbacks"], r["over_budget"], r["errors"]])
         if frontier:
             body[-1].insert(10, fmt(r.get("frontier_efficiency")))
+        if echo:
+            body[-1][-4:-4] = _echo.compare_cells(r.get("sensing"), fmt)
     for name, err in failed.items():
         body.append([name, "0"] + ["-"] * (len(head) - 3) + [f"FAILED: {err[:60]}"])
     return table(head, body)
@@ -128,7 +137,8 @@ def plot_tradeoff(runs: dict[str, PolicyRun], path: Path, title: str, reference:
                    marker="*" if ref else "o", color=c, edgecolor="k", label=name, zorder=5)
     ax.set(xlabel="min-SINR (linear)", ylabel="SSNR (linear)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best", title="mean (large marker)", title_fontsize=8)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=8, loc="best", title="mean (large marker)", title_fontsize=8)
     fig.tight_layout()
     save(fig, path)
 
@@ -157,14 +167,16 @@ def plot_bars(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 
 def drop_rows(runs: dict[str, PolicyRun]) -> list[list[Any]]:
-    """``drops.csv``: one row per policy and drop (:data:`DROP_COLUMNS`)."""
+    """``drops.csv``: one row per policy and drop (:data:`DROP_COLUMNS`, then in echo mode
+    :data:`runners._echo.DROP_COLUMNS`)."""
+    echo = any(r.sensing is not None for r in runs.values())
     out = []
     for name, r in runs.items():
         cached = r.cached if r.cached is not None else np.zeros(len(r.index), bool)
         for j in range(len(r.index)):
             out.append([name, int(r.index[j]), r.ssnr[j], r.min_sinr[j], r.seconds[j],
                         int(r.fallback[j]), int(r.over_budget[j]), r.gamma_high[j],
-                        int(cached[j])])
+                        int(cached[j]), *(_echo.drop_cells(r.sensing, j) if echo else ())])
     return out
 
 
@@ -174,9 +186,11 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
     returns the names of the files written."""
     config = {"args": json_safe(vars(args)), "scenario": scenario.name,
               "config": scenario.config, "system": scenario.system.to_dict(),
-              "provenance": provenance()}
+              "checkpoints": res.checkpoints, "provenance": provenance()}
     write_json(out / "config.json", config)
-    write_text(out / "drops.csv", csv_text(drop_rows(res.runs), DROP_COLUMNS))
+    echo = any(r.sensing is not None for r in res.runs.values())
+    write_text(out / "drops.csv", csv_text(drop_rows(res.runs), DROP_COLUMNS + (
+        list(_echo.DROP_COLUMNS) if echo else [])))
     errors = {name: r.errors for name, r in res.runs.items() if r.errors}
     write_json(out / "summary.json", {"interrupted": res.interrupted, "policies": res.rows,
                                       "failed": res.failed, "errors": errors, "notes": res.log})
@@ -212,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
           "cvx solved, paired per drop (±95% delta-method interval); >=gamma: share of those "
           "drops with min-SINR >= cvx gamma_high (1% tolerance); timed as: what a deployment "
           "waits for")
+    if any("sensing" in r for r in res.rows):
+        print(_echo.COMPARE_NOTE)
     for line in res.log:
         print(f"note: {line}")
     for name, r in res.runs.items():

@@ -15,7 +15,10 @@ engine is :func:`policies.evaluation.stress.run`.
 
 Writes ``runs/<date>-stress-<scenario>/``: ``config.json``, ``timeseries.csv`` (per policy and
 step), ``summary.json`` and ``retention_vs_speed.csv``, ``ssnr_t.png`` (SSNR and min-SINR over
-time under the target's trajectory) and ``retention_vs_speed.png``. The folder is created (and
+time under the target's trajectory) and ``retention_vs_speed.png``; with ``--sensing echo``
+(the target column from the tracker of the APs' echoes, docs/sensing.md) also each policy's
+communication-only baseline ``NAME (held)``, the sensing columns (position and angle RMSE,
+track-loss rate), ``position_error_t.png`` and ``tracking_vs_speed.png``. The folder is created (and
 checked) before any simulation; files are written atomically, ``summary.json`` as strict JSON. A
 policy that fails is recorded under ``failed`` and the others go on. Ctrl-C keeps what finished,
 records ``interrupted: true`` and exits 130; a user error exits 2 with one line; 1 when every
@@ -35,6 +38,7 @@ import numpy as np
 
 from cfisac_env.runs import json_safe, provenance, run_dir, write_json, write_text
 from cfisac_env.sim.tracking import LATENCY_MODES, Trajectory
+from policies.evaluation.sensing import STRESS_COLUMNS
 from policies.evaluation.stress import (
     StressPlan,
     StressReport,
@@ -43,7 +47,7 @@ from policies.evaluation.stress import (
     summary_row,
 )
 from policies.evaluation.stress import run as run_stress
-from runners import _cli
+from runners import _cli, _echo
 from runners._plot import plt, save
 from runners._report import csv_text, table
 
@@ -75,7 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "--speeds alone: no sweep)")
     p.add_argument("--trained-on", default="pos2",
                    help="scenario whose checkpoints learned policies load (same system)")
-    return p.parse_args(argv)
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 def fmt_latency(r: TrackResult) -> str:
@@ -165,15 +172,11 @@ def timeseries_rows(traj: Trajectory, main: dict[str, TrackResult]) -> list[list
     return out
 
 
-def retention_rows(sweep: dict[float, dict[str, TrackResult]]) -> list[list[Any]]:
-    """``retention_vs_speed.csv``: one row per speed and policy (:data:`RETENTION_COLUMNS`)."""
-    out = []
-    for v, res in sorted(sweep.items()):
-        for name, r in res.items():
-            row = summary_row(r)
-            out.append([v, name, r.retention, r.retention_sinr, row["latency_s_median"],
-                        row["decisions"], row["landed"]])
-    return out
+def retention_rows(sweep: dict[float, dict[str, TrackResult]]) -> list[dict[str, Any]]:
+    """``retention_vs_speed.csv``: one row per speed and policy (:data:`RETENTION_COLUMNS`,
+    plus the sensing columns in echo mode)."""
+    return [{"speed_mps": v, **summary_row(r)}
+            for v, res in sorted(sweep.items()) for r in res.values()]
 
 
 def write_outputs(out: Path, args: argparse.Namespace, plan: StressPlan, rep: StressReport
@@ -194,13 +197,25 @@ def write_outputs(out: Path, args: argparse.Namespace, plan: StressPlan, rep: St
                  f"{args.seed}")
         plot_timeseries(rep.trajectory, rep.main, out / "ssnr_t.png", title, settings.covered)
         written += ["timeseries.csv", "ssnr_t.png"]
+    echo = any(r.sensing for r in rep.main.values()) or \
+        any(r.sensing for res in rep.sweep.values() for r in res.values())
     if rep.sweep:
-        write_text(out / "retention_vs_speed.csv", csv_text(retention_rows(rep.sweep),
-                                                            RETENTION_COLUMNS))
+        write_text(out / "retention_vs_speed.csv", csv_text(
+            retention_rows(rep.sweep), RETENTION_COLUMNS + (list(STRESS_COLUMNS) if echo else [])))
         plot_retention(rep.sweep, out / "retention_vs_speed.png",
                        f"{scenario.name}: retention (SSNR >= {settings.threshold:g} x zero "
                        f"latency), seed {args.seed}")
         written += ["retention_vs_speed.csv", "retention_vs_speed.png"]
+        if echo:
+            _echo.plot_stress_speeds(rep.sweep, out / "tracking_vs_speed.png",
+                                     f"{scenario.name}, echo sensing: track loss, position "
+                                     f"error and retention vs speed, seed {args.seed}")
+            written.append("tracking_vs_speed.png")
+    if echo and rep.main and rep.trajectory is not None:
+        _echo.plot_stress_errors(rep.main, rep.trajectory, settings.covered,
+                                 out / "position_error_t.png", f"{scenario.name}, echo sensing: "
+                                 f"{scenario.description}, seed {args.seed}")
+        written.append("position_error_t.png")
     summary = {"scenario": scenario.name, "interrupted": rep.interrupted, "failed": rep.failed,
                "threshold": settings.threshold, "covered_m": settings.covered,
                "main": [summary_row(r) for r in rep.main.values()],
@@ -226,12 +241,20 @@ def print_report(plan: StressPlan, rep: StressReport, seed: int) -> None:
                          f"{row['ssnr_ref_mean']:.3f}"])
         print(table(["policy", "timed as", "latency", "decisions", "retention", "ret. SINR",
                      "SSNR", "SSNR@0"], body, left=2))
+    if any(r.sensing for r in rep.main.values()):
+        print(table(_echo.STRESS_HEAD, _echo.stress_table(rep.main)))
     if rep.sweep:
-        names = list(plan.policies)
+        names = list(dict.fromkeys(n for res in rep.sweep.values() for n in res))
         print("retention vs target speed:")
         print(table(["speed m/s", *names],
                     [[f"{v:g}", *(f"{res[n].retention:.3f}" if n in res else "-" for n in names)]
                      for v, res in sorted(rep.sweep.items())], left=0))
+        if any(r.sensing for res in rep.sweep.values() for r in res.values()):
+            print("echo sensing vs target speed: track-loss rate / position RMSE of the track (m)")
+            print(table(["speed m/s", *names], [[f"{v:g}", *(
+                f"{res[n].sensing['track_loss_rate']:.2f} / "
+                f"{res[n].sensing['position_rmse_m']:.2f}" if n in res and res[n].sensing
+                else "-" for n in names)] for v, res in sorted(rep.sweep.items())], left=0))
     for name, err in rep.failed.items():
         print(f"FAILED {name}: {err}")
 

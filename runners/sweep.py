@@ -45,7 +45,7 @@ from cfisac_env.runs import json_safe, run_dir, write_json, write_text
 from policies.evaluation import sweep as lib
 from policies.evaluation.stats import pm
 from policies.evaluation.store import ALL
-from runners import _cli
+from runners import _cli, _echo
 from runners._plot import plt, save
 from runners._report import csv_text, table
 
@@ -86,7 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default=None, help="name of the run folder (default from the grid)")
     _cli.add_cache_flags(p)
     _cli.add_common(p, skip=("scenario", "users", "seed"), threads=1)
-    return p.parse_args(argv)
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 # ---- figures ----------------------------------------------------------------------------------

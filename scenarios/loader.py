@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from cfisac_env.physics.channels import csi
+from cfisac_env.physics.echo import SENSING_DEFAULTS, SensingConfig
 from cfisac_env.physics.estimation import CSI_DEFAULTS, CsiError
 from cfisac_env.physics.propagation import CHANNEL_DEFAULTS, ChannelModel
 from cfisac_env.physics.system import System
@@ -196,9 +197,11 @@ class Scenario:
 
 
 def with_model_defaults(cfg: dict[str, Any]) -> None:
-    """Complete ``[channel]`` and ``[csi]`` in place with their defaults (the seed's LoS channel,
-    perfect CSI), so that every field exists and can be overridden."""
-    for section, defaults in (("channel", CHANNEL_DEFAULTS), ("csi", CSI_DEFAULTS)):
+    """Complete ``[channel]``, ``[csi]`` and ``[sensing]`` in place with their defaults (the
+    seed's LoS channel, perfect CSI, oracle sensing), so that every field exists and can be
+    overridden."""
+    for section, defaults in (("channel", CHANNEL_DEFAULTS), ("csi", CSI_DEFAULTS),
+                              ("sensing", SENSING_DEFAULTS)):
         if isinstance(cfg.get(section, {}), dict):
             cfg[section] = {**defaults, **cfg.get(section, {})}
 
@@ -223,11 +226,13 @@ def load(name: str | Path = "pos2", users: int | None = None,
     for key, value in (overrides or {}).items():
         apply_override(cfg, key, value)
     schema.validate(cfg, lineage[0])
-    ChannelModel.of(cfg), CsiError.of(cfg)  # [channel] and [csi]: checked by their models
+    ChannelModel.of(cfg), CsiError.of(cfg), SensingConfig.of(cfg)  # checked by their models
     if cfg["kind"] == "road":
         from cfisac_env.sim.traffic import validate as validate_traffic
+        from cfisac_env.sim.world import interval_steps
 
         validate_traffic(cfg)
+        interval_steps(cfg["env"]["decision_interval"], cfg["env"]["dt"], "env.decision_interval")
     try:
         system = System(**cfg["system"])
     except TypeError as e:

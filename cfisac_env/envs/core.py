@@ -29,6 +29,7 @@ from cfisac_env.physics import metrics
 from cfisac_env.physics.scoring import check_reward, score
 from cfisac_env.physics.system import System
 from cfisac_env.physics.validation import check_beams
+from cfisac_env.sim.sensing import SENSING_KEYS, EchoSensing
 from cfisac_env.sim.world import World
 
 if TYPE_CHECKING:
@@ -146,6 +147,9 @@ class Core:
         self.steps = np.zeros(self.batch, dtype=int)
         self._beams = np.zeros((self.batch, *self.system.csi_shape), np.float32)
         self.rngs: list[np.random.Generator] = []
+        #: echo sensing (``sensing.mode = "echo"``: the target column from a tracker), else None
+        self.sensing = EchoSensing.of(scenario, self.batch)
+        self.step_keys = STEP_KEYS + (SENSING_KEYS if self.sensing else ())
 
     # ---- views of the state ------------------------------------------------------------------
     @property
@@ -157,8 +161,10 @@ class Core:
         return self._beams
 
     def obs(self) -> np.ndarray:
-        """Estimated CSI of the coming decision ``(B, L, 2, M, Q)`` float32 (a copy)."""
-        return self.world.observed.copy()
+        """Estimated CSI of the coming decision ``(B, L, 2, M, Q)`` float32 (a copy; in echo
+        mode its target column is the tracker's)."""
+        obs = self.world.observed.copy()
+        return obs if self.sensing is None else self.sensing.fill(obs)
 
     def positions(self, idx: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """``ap_xy (B, L, 2)``, ``ue_xy (B, N, 2)``, ``target_xy (B, 2)`` metres (copies) of the
@@ -184,6 +190,8 @@ class Core:
                          target_xy=options.get("target_xy"))
         self.steps[idx] = 0
         self.beams[idx] = 0.0
+        if self.sensing is not None:
+            self.sensing.reset(self.rngs, idx, self.world)
 
     def to_beams(self, actions: np.ndarray, checked: bool = False) -> np.ndarray:
         """Actions ``(B, L, 2, M, Q)`` -> beams before the budget projection (``"normalized"``:
@@ -227,6 +235,11 @@ class Core:
             "power_scaled": scored["power_scaled"][:, 0],
             "power_scaled_any": scored["power_scaled"][:, 0].any(axis=-1),
         }
+        reward = scored["reward"].mean(axis=1)
+        if self.sensing is not None:       # echo, tracker update, next prediction
+            extra, tracking = self.sensing.step(self.world, seg, self.beams, active)
+            info.update(extra)
+            reward = reward + tracking
         self.steps += 1
         truncated = (self.steps >= self.episode_steps) | ~self.world.target_on_road()
-        return scored["reward"].mean(axis=1), truncated, info
+        return reward, truncated, info

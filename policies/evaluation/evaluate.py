@@ -15,10 +15,12 @@ spec's row name, the same in every table, legend and file.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,6 +51,9 @@ class Drops:
     ue_xy: np.ndarray
     target_xy: np.ndarray
     true_csi: np.ndarray | None = None
+    #: echo mode: ``(scenario, seed[, drop numbers])`` of the echoes
+    #: (:func:`policies.evaluation.sensing.echo_drops`); each run then carries sensing scores
+    sensing: tuple[Any, ...] | None = None
 
     @classmethod
     def sample(cls, scenario: Scenario, n: int, seed: int) -> Drops:
@@ -90,6 +95,8 @@ class PolicyRun:
     interrupted: bool = False
     cached: np.ndarray | None = None      #: ``(K,)`` bool: decision taken from the cache
     drop_errors: dict[int, str] = field(default_factory=dict)   #: drop -> error message
+    #: echo mode: per-drop sensing scores (:func:`policies.evaluation.sensing.drop_scores`)
+    sensing: dict[str, np.ndarray] | None = None
 
     @property
     def scored(self) -> bool:
@@ -252,6 +259,7 @@ def evaluate_policy(policy: Policy, spec: str, drops: Drops, index: np.ndarray |
     fallback, over, cached = np.zeros(k, bool), np.zeros(k, bool), np.zeros(k, bool)
     errors: list[str] = []
     drop_errors: dict[int, str] = {}
+    applied: dict[int, np.ndarray] = {}
     decisions, interrupted = _decisions(policy, spec, drops, index, jobs, options, progress,
                                         cache, timeout, name)
     for j, d in decisions.items():
@@ -265,16 +273,22 @@ def evaluate_policy(policy: Policy, spec: str, drops: Drops, index: np.ndarray |
             drop_errors[int(index[j])] = msg
             continue
         s = score(drops.truth[index[j]: index[j] + 1], beams, system)
+        applied[j] = beams[0]
         over[j] = bool(np.any(s.power_scaled))
         ssnr[j], sinr[j], secs[j] = s.ssnr[0], s.min_sinr[0], d.seconds
         fallback[j] = bool(np.any(d.info.get("fallback", False)))
         cached[j] = bool(d.info.get("cached", False))
         gamma[j] = float(np.asarray(d.info.get("gamma_high", [np.nan]), float).ravel()[0])
     keep = np.array(sorted(decisions), dtype=int)
-    return PolicyRun(name, policy.timing, policy.distributed, policy.heavy,
-                     policy.fronthaul(), index[keep], ssnr[keep], sinr[keep], secs[keep],
-                     fallback[keep], over[keep], gamma[keep], errors, interrupted, cached[keep],
-                     drop_errors)
+    run = PolicyRun(name, policy.timing, policy.distributed, policy.heavy,
+                    policy.fronthaul(), index[keep], ssnr[keep], sinr[keep], secs[keep],
+                    fallback[keep], over[keep], gamma[keep], errors, interrupted, cached[keep],
+                    drop_errors)
+    if drops.sensing is not None:              # echo mode: what the beams' echo tells
+        from policies.evaluation.sensing import run_scores
+
+        run.sensing = run_scores(drops, index[keep], [applied.get(j) for j in keep])
+    return run
 
 
 # ---- summaries --------------------------------------------------------------------------------
@@ -302,7 +316,8 @@ def summary(run: PolicyRun, reference: PolicyRun | None = None) -> dict[str, Any
 
     Keys: ``ssnr``/``min_sinr`` (mean, median, p5, ``ci``: the mean's 95 % Student-t interval
     ``[lo, hi]``), ``time_ms`` (median, p95), ``timing``, ``fronthaul``, ``drops``, ``errors``,
-    ``fallbacks``, ``over_budget``, ``cached`` (decisions taken from the cache), and with a
+    ``fallbacks``, ``over_budget``, ``cached`` (decisions taken from the cache), ``sensing``
+    in echo mode (:func:`policies.evaluation.sensing.summary`), and with a
     reference: ``common_drops``, ``reach_gamma`` (share of common drops with min-SINR >= the
     reference's gamma_high, within 1 %), ``ssnr_vs_ref``/``min_sinr_vs_ref`` (ratio of means on
     the common drops) with ``ssnr_vs_ref_ci``/``min_sinr_vs_ref_ci`` (95 % paired intervals, see
@@ -319,6 +334,10 @@ def summary(run: PolicyRun, reference: PolicyRun | None = None) -> dict[str, Any
         "over_budget": int(run.over_budget.sum()), "interrupted": run.interrupted,
         "cached": int(run.cached.sum()) if run.cached is not None else 0,
     }
+    if run.sensing is not None:
+        from policies.evaluation.sensing import summary as sensing_summary
+
+        out["sensing"] = sensing_summary(run.sensing)
     if reference is not None:
         common, a, b = np.intersect1d(run.index, reference.index, return_indices=True)
         gamma = reference.gamma_high[b]
@@ -339,18 +358,20 @@ def summary(run: PolicyRun, reference: PolicyRun | None = None) -> dict[str, Any
 
 def learned_options(spec: PolicySpec, scenario: Scenario, device: str, train: bool,
                     log: list[str]) -> dict[str, Any] | None:
-    """Options for a learned policy: an explicit ``@checkpoint=PATH`` as given, else its
-    checkpoint (shipped or cached, see :mod:`policies.learned.checkpoints`), else (unless
-    ``train`` is False) one trained now with the ``cpu`` preset into the cache. None = skip the
-    policy (noted in ``log``)."""
+    """Options for a learned policy, naming the checkpoint file it loads: an explicit
+    ``@checkpoint=PATH`` as given, else the one found for the scenario (shipped or cached, see
+    :mod:`policies.learned.checkpoints`), else (unless ``train`` is False) one trained now with
+    the ``cpu`` preset into the cache. None = skip the policy (noted in ``log``)."""
     from policies.learned import checkpoints as store
 
     options: dict[str, Any] = {"device": device, **spec.options}
     if "checkpoint" in spec.options:
         return options
     try:
-        build(spec, scenario, **options)
-        return options
+        path = store.require(scenario.name, scenario.system.N, spec.target,
+                             spec.options.get("arch"))
+        build(spec, scenario, **{**options, "checkpoint": str(path)})
+        return {**options, "checkpoint": str(path)}
     except store.CheckpointError as e:
         if not train:
             log.append(f"skipped {spec.row}: {e}")
@@ -361,6 +382,17 @@ def learned_options(spec: PolicySpec, scenario: Scenario, device: str, train: bo
     path = store.resolve(spec.target, scenario.system, scenario.name, train_missing=True,
                          log=log, overrides=system, device=device)
     return {**options, "checkpoint": str(path)}
+
+
+def file_record(path: str | Path) -> dict[str, Any]:
+    """``{"path": resolved path, "sha256": digest}`` of a file a result depends on (a
+    checkpoint); ``sha256`` None when it cannot be read."""
+    p = Path(path).resolve()
+    try:
+        digest: str | None = hashlib.sha256(p.read_bytes()).hexdigest()
+    except OSError:
+        digest = None
+    return {"path": str(p), "sha256": digest}
 
 
 def parse_specs(texts: Sequence[str | PolicySpec]) -> list[PolicySpec]:
@@ -384,7 +416,7 @@ def parse_specs(texts: Sequence[str | PolicySpec]) -> list[PolicySpec]:
 class Comparison:
     """What :func:`compare_policies` did: ``runs`` ``{row: PolicyRun}`` (reference first),
     ``rows`` (their :func:`summary`), ``failed`` ``{row: one-line error}``, ``log`` notes,
-    whether Ctrl-C cut it short, and the drops."""
+    whether Ctrl-C cut it short, the drops and the checkpoint files used."""
 
     runs: dict[str, PolicyRun]
     rows: list[dict[str, Any]]
@@ -392,6 +424,8 @@ class Comparison:
     log: list[str]
     interrupted: bool
     drops: Drops | None
+    #: ``{row: {"path", "sha256"}}``: the checkpoint file every learned policy loaded
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def scored(self) -> int:
@@ -413,8 +447,11 @@ def compare_policies(specs: Sequence[str | PolicySpec], scenario: Scenario, drop
     A policy that cannot be built (any exception, e.g. a broken checkpoint) or fails as a whole
     is a ``failed`` entry; the others go on. Ctrl-C keeps the policies (and the drops of the
     current policy) that finished. ``frontier``: add each row's ``frontier_efficiency``
-    (:func:`add_frontier`).
+    (:func:`add_frontier`). In echo sensing mode every policy observes each drop's search-dwell
+    estimate of the target column and its rows carry the sensing columns
+    (:mod:`policies.evaluation.sensing`).
     """
+    from policies.evaluation.sensing import echo_drops, echo_mode
     from policies.learned.checkpoints import ROLES
 
     parsed = parse_specs(specs)
@@ -423,9 +460,12 @@ def compare_policies(specs: Sequence[str | PolicySpec], scenario: Scenario, drop
     runs: dict[str, PolicyRun] = {}
     failed: dict[str, str] = {}
     log: list[str] = []
+    checkpoints: dict[str, dict[str, Any]] = {}
     interrupted, sample = False, None
     try:
         sample = Drops.sample(scenario, drops, seed)
+        if echo_mode(scenario):            # the target column from a search dwell per drop
+            sample = echo_drops(scenario, sample, seed)
         heavy_index = np.arange(min(heavy_drops, len(sample)))
         for i in order:
             spec = parsed[i]
@@ -435,6 +475,7 @@ def compare_policies(specs: Sequence[str | PolicySpec], scenario: Scenario, drop
                     options = learned_options(spec, scenario, device, train, log)
                     if options is None:
                         continue
+                    checkpoints[spec.row] = file_record(options["checkpoint"])
                 heavy = bool(getattr(resolve(spec.target), "heavy", False))
                 run = score_policy(spec, scenario, sample, heavy_index if heavy else None,
                                    jobs=jobs, progress=progress, cache=cache, **options)
@@ -464,7 +505,7 @@ def compare_policies(specs: Sequence[str | PolicySpec], scenario: Scenario, drop
         if cache.hits + cache.stored:
             log.append(f"decision cache {cache.path}: {cache.hits} drops reused, {cache.stored} "
                        "solved and stored (times are those of the original solves)")
-    return Comparison(runs, rows, failed, log, interrupted, sample)
+    return Comparison(runs, rows, failed, log, interrupted, sample, checkpoints)
 
 
 def add_frontier(rows: list[dict[str, Any]], runs: dict[str, PolicyRun], drops: Drops,

@@ -3,8 +3,10 @@
 Columns (:data:`COLUMNS`, as in ``results.csv``): ``scenario, users, policy, options, seed, drop,
 ssnr, min_sinr, seconds, timing, fallback, over_budget, error`` plus ``gamma_high`` (the ``cvx``
 bisection's, NaN for other policies), ``cached`` (decision taken from the decision cache),
-``sample`` (how many drops were drawn for the ``(scenario, N, seed)``: drop ``i`` depends on it)
-and ``cell`` (the JSON key of the grid cell). ``(cell, drop)`` is the primary key.
+``sample`` (how many drops were drawn for the ``(scenario, N, seed)``: drop ``i`` depends on it),
+``cell`` (the JSON key of the grid cell) and, in echo sensing mode (NaN otherwise), ``pd``,
+``angle_error_deg`` (largest over the APs that detected) and ``position_error_m``
+(:mod:`policies.evaluation.sensing`). ``(cell, drop)`` is the primary key.
 
 A row whose ``error`` is set (the policy raised, timed out or its worker died) is kept for the
 tables but is not final: a rerun scores that drop again. Writes are transactions of whole
@@ -27,17 +29,17 @@ from typing import Any
 from policies.evaluation.sqlite import WrongFile, open_versioned, transaction
 
 FORMAT = "cfisac-sweep-store"
-VERSION = "1"
+VERSION = "2"
 #: The tidy table's public columns, in order.
 COLUMNS = ("scenario", "users", "policy", "options", "seed", "drop", "ssnr", "min_sinr", "seconds",
            "timing", "fallback", "over_budget", "error")
 #: Further columns of the store (and of ``results.csv``, after :data:`COLUMNS`).
-EXTRA = ("gamma_high", "cached", "sample", "cell")
+EXTRA = ("gamma_high", "cached", "sample", "cell", "pd", "angle_error_deg", "position_error_m")
 _TYPES = {"scenario": "TEXT", "users": "INTEGER", "policy": "TEXT", "options": "TEXT",
           "seed": "INTEGER", "drop": "INTEGER", "ssnr": "REAL", "min_sinr": "REAL",
           "seconds": "REAL", "timing": "TEXT", "fallback": "INTEGER", "over_budget": "INTEGER",
           "error": "TEXT", "gamma_high": "REAL", "cached": "INTEGER", "sample": "INTEGER",
-          "cell": "TEXT"}
+          "cell": "TEXT", "pd": "REAL", "angle_error_deg": "REAL", "position_error_m": "REAL"}
 ALL = COLUMNS + EXTRA
 
 

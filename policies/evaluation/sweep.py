@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from cfisac_env.runs import write_json
 from policies.base import Decision, Policy
+from policies.evaluation import sensing
 from policies.evaluation.cache import MemoryCache, cacheable, code_fingerprint, decision_key
 from policies.evaluation.evaluate import (
     Drops,
@@ -223,7 +224,8 @@ def run_task(task: Task) -> TaskResult:
     except Exception as e:   # e.g. a checkpoint missing on this worker: failed rows
         return failed_task(task, f"{type(e).__name__}: {e}", time.perf_counter() - t0)
     cache = MemoryCache(task.hits)
-    drops = Drops(task.csi, task.ue_xy, task.target_xy, task.truth)
+    drops = Drops(task.csi, task.ue_xy, task.target_xy, task.truth,
+                  (task.scenario, c.seed, task.drop) if sensing.echo_mode(task.scenario) else None)
     run = evaluate_policy(policy, c.policy, drops, jobs=1, progress=False,
                           options=c.options_dict, cache=cache, name=c.label)
     if run.interrupted:
@@ -236,7 +238,8 @@ def run_task(task: Task) -> TaskResult:
                      "over_budget": bool(run.over_budget[j]),
                      "error": run.drop_errors.get(int(local), ""),
                      "gamma_high": float(run.gamma_high[j]),
-                     "cached": bool(run.cached[j]) if run.cached is not None else False})
+                     "cached": bool(run.cached[j]) if run.cached is not None else False,
+                     **sensing.row_cells(run.sensing, j)})
     return TaskResult(c.key, rows, cache.new, time.perf_counter() - t0, _worker())
 
 
@@ -248,7 +251,8 @@ def failed_task(task: Task, msg: str, seconds: float = 0.0) -> TaskResult:
             "options": c.options_text, "seed": c.seed, "sample": c.drops, "cell": c.key}
     rows = [{**base, "drop": int(d), "ssnr": math.nan, "min_sinr": math.nan,
              "seconds": math.nan, "timing": "", "fallback": False, "over_budget": False,
-             "error": msg, "gamma_high": math.nan, "cached": False} for d in task.drop]
+             "error": msg, "gamma_high": math.nan, "cached": False,
+             **sensing.row_cells(None, 0)} for d in task.drop]
     return TaskResult(c.key, rows, [], seconds, _worker())
 
 
@@ -303,6 +307,8 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
         name, sets, n, seed, size = g
         sc = scenario_lib.load(name, users=n, overrides=dict(sets))
         drops = Drops.sample(sc, size, seed)
+        if sensing.echo_mode(sc):        # the target column from a search dwell per drop
+            drops = sensing.echo_drops(sc, drops, seed)
         out.drops[g], out.scenarios[g] = drops, sc
         for cell in group:
             try:
@@ -578,6 +584,7 @@ def summarize(cells: list[Cell], rows: list[dict[str, Any]],
             lo, hi = s.get(f"{m}_vs_ref_ci", [math.nan, math.nan])
             row.update({f"{m}_vs_cvx": s.get(f"{m}_vs_ref", math.nan), f"{m}_vs_cvx_lo": lo,
                         f"{m}_vs_cvx_hi": hi})
+        row.update(sensing.summary_cells(by_cell.get(cell.key, [])))
         row["failed"] = failed.get(cell.key, "")
         out.append(row)
     return out
@@ -590,7 +597,7 @@ SUMMARY_COLUMNS = ("scenario", "users", "policy", "options", "seed", "drops",
                    "ssnr_vs_cvx", "ssnr_vs_cvx_lo", "ssnr_vs_cvx_hi",
                    "min_sinr_vs_cvx", "min_sinr_vs_cvx_lo", "min_sinr_vs_cvx_hi", "common_drops",
                    "time_ms_median", "time_ms_p95", "timing", "fallbacks", "over_budget",
-                   "errors", "cached", "failed")
+                   "errors", "cached", "pd_mean", "angle_rmse_deg", "position_rmse_m", "failed")
 
 
 # ---- the CVX frontier -------------------------------------------------------------------------
