@@ -42,6 +42,7 @@ _REGISTRY: dict[str, str | Callable[..., Any]] = {
     "ns-rzf": "policies.classic:NSRZF",
     "ns-sensing": "policies.classic:NSSensing",
     "cb-sensing": "policies.classic:CBSensing",
+    "lp-mmse": "policies.cellfree:LPMMSE",
     "ns-opt": "policies.convex.policies:NSOpt",
     "cb-opt": "policies.convex.policies:CBOpt",
     "cvx": "policies.convex.policies:JointSDP",

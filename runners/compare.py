@@ -22,7 +22,8 @@ in a content-addressed cache (:mod:`policies.evaluation.cache`; ``--cache PATH``
 ``$CFISAC_CACHE``, default ``runs/cache/decisions.sqlite``; ``--no-cache``): a second run on
 the same drops solves nothing and reports the original solve times.
 
-Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json``, ``drops.csv`` (per drop),
+Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json`` (with the checkpoint file,
+path and SHA-256, every learned policy loaded), ``drops.csv`` (per drop),
 ``summary.json``, ``tradeoff.png`` and ``bars.png``; the folder is created (and checked) before any
 work and every file is written atomically. A policy that cannot be built, or fails, is a failed
 row; the others are still scored and written. Ctrl-C keeps the policies (and drops) that finished,
@@ -136,7 +137,8 @@ def plot_tradeoff(runs: dict[str, PolicyRun], path: Path, title: str, reference:
                    marker="*" if ref else "o", color=c, edgecolor="k", label=name, zorder=5)
     ax.set(xlabel="min-SINR (linear)", ylabel="SSNR (linear)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best", title="mean (large marker)", title_fontsize=8)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=8, loc="best", title="mean (large marker)", title_fontsize=8)
     fig.tight_layout()
     save(fig, path)
 
@@ -184,7 +186,7 @@ def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scena
     returns the names of the files written."""
     config = {"args": json_safe(vars(args)), "scenario": scenario.name,
               "config": scenario.config, "system": scenario.system.to_dict(),
-              "provenance": provenance()}
+              "checkpoints": res.checkpoints, "provenance": provenance()}
     write_json(out / "config.json", config)
     echo = any(r.sensing is not None for r in res.runs.values())
     write_text(out / "drops.csv", csv_text(drop_rows(res.runs), DROP_COLUMNS + (

@@ -75,6 +75,9 @@ class CellFreeISACVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.core = Core(self.scenario, self.num_envs, action_mode, max_episode_steps)
         self.world = self.core.world
+        self.dt: float | None = self.world.dt if self.world.road else None      # s, as the env's
+        self.decision_interval: float | None = (
+            self.world.steps_per_decision * self.world.dt if self.world.road else None)
         self.action_mode = action_mode
         self.episode_steps = self.core.episode_steps
         self.reward_kind, self.beta = self.core.reward_kind, self.core.beta

@@ -238,6 +238,9 @@ class PowerScaleSOCP:
         st.verbose = False
         st.presolve_enable = False
         st.input_sparse_dropzeros = False
+        # QDLDL, single-threaded: 3-7x faster than the default multithreaded faer on these KKT
+        # systems from L = 4 APs up (0.34 s vs 2.5 s per solve at (L, N, M) = (4, 16, 16)).
+        st.direct_solve_method = "qdldl"
         st.tol_feas = st.tol_gap_abs = st.tol_gap_rel = tol
         self._settings = st
         self._solver = None

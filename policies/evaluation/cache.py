@@ -347,13 +347,19 @@ class DecisionCache:
 
     def _open_read_only(self) -> sqlite3.Connection:
         """A cache file this process may read but not write: hits only."""
-        try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True,
-                                   isolation_level=None)
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as e:
+        meta: dict[str, str] = {}
+        error: Exception | None = None
+        for query in ("mode=ro", "mode=ro&immutable=1"):   # immutable: no -shm can be made
+            try:
+                conn = sqlite3.connect(f"file:{self.path}?{query}", uri=True,
+                                       isolation_level=None)
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                break
+            except sqlite3.DatabaseError as e:
+                error = e
+        else:
             raise CacheError(f"{self.path} is not a cfisac decision cache of version {VERSION} "
-                             f"({e}); delete it or pass another --cache PATH") from None
+                             f"({error}); delete it or pass another --cache PATH") from None
         if meta.get("format") != FORMAT or meta.get("version") != VERSION:
             raise CacheError(f"{self.path} is not a cfisac decision cache of version {VERSION} "
                              f"(format {meta.get('format')!r}, version {meta.get('version')!r}); "

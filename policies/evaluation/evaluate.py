@@ -15,10 +15,12 @@ spec's row name, the same in every table, legend and file.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -356,18 +358,20 @@ def summary(run: PolicyRun, reference: PolicyRun | None = None) -> dict[str, Any
 
 def learned_options(spec: PolicySpec, scenario: Scenario, device: str, train: bool,
                     log: list[str]) -> dict[str, Any] | None:
-    """Options for a learned policy: an explicit ``@checkpoint=PATH`` as given, else its
-    checkpoint (shipped or cached, see :mod:`policies.learned.checkpoints`), else (unless
-    ``train`` is False) one trained now with the ``cpu`` preset into the cache. None = skip the
-    policy (noted in ``log``)."""
+    """Options for a learned policy, naming the checkpoint file it loads: an explicit
+    ``@checkpoint=PATH`` as given, else the one found for the scenario (shipped or cached, see
+    :mod:`policies.learned.checkpoints`), else (unless ``train`` is False) one trained now with
+    the ``cpu`` preset into the cache. None = skip the policy (noted in ``log``)."""
     from policies.learned import checkpoints as store
 
     options: dict[str, Any] = {"device": device, **spec.options}
     if "checkpoint" in spec.options:
         return options
     try:
-        build(spec, scenario, **options)
-        return options
+        path = store.require(scenario.name, scenario.system.N, spec.target,
+                             spec.options.get("arch"))
+        build(spec, scenario, **{**options, "checkpoint": str(path)})
+        return {**options, "checkpoint": str(path)}
     except store.CheckpointError as e:
         if not train:
             log.append(f"skipped {spec.row}: {e}")
@@ -378,6 +382,17 @@ def learned_options(spec: PolicySpec, scenario: Scenario, device: str, train: bo
     path = store.resolve(spec.target, scenario.system, scenario.name, train_missing=True,
                          log=log, overrides=system, device=device)
     return {**options, "checkpoint": str(path)}
+
+
+def file_record(path: str | Path) -> dict[str, Any]:
+    """``{"path": resolved path, "sha256": digest}`` of a file a result depends on (a
+    checkpoint); ``sha256`` None when it cannot be read."""
+    p = Path(path).resolve()
+    try:
+        digest: str | None = hashlib.sha256(p.read_bytes()).hexdigest()
+    except OSError:
+        digest = None
+    return {"path": str(p), "sha256": digest}
 
 
 def parse_specs(texts: Sequence[str | PolicySpec]) -> list[PolicySpec]:
@@ -401,7 +416,7 @@ def parse_specs(texts: Sequence[str | PolicySpec]) -> list[PolicySpec]:
 class Comparison:
     """What :func:`compare_policies` did: ``runs`` ``{row: PolicyRun}`` (reference first),
     ``rows`` (their :func:`summary`), ``failed`` ``{row: one-line error}``, ``log`` notes,
-    whether Ctrl-C cut it short, and the drops."""
+    whether Ctrl-C cut it short, the drops and the checkpoint files used."""
 
     runs: dict[str, PolicyRun]
     rows: list[dict[str, Any]]
@@ -409,6 +424,8 @@ class Comparison:
     log: list[str]
     interrupted: bool
     drops: Drops | None
+    #: ``{row: {"path", "sha256"}}``: the checkpoint file every learned policy loaded
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def scored(self) -> int:
@@ -443,6 +460,7 @@ def compare_policies(specs: Sequence[str | PolicySpec], scenario: Scenario, drop
     runs: dict[str, PolicyRun] = {}
     failed: dict[str, str] = {}
     log: list[str] = []
+    checkpoints: dict[str, dict[str, Any]] = {}
     interrupted, sample = False, None
     try:
         sample = Drops.sample(scenario, drops, seed)
@@ -457,6 +475,7 @@ def compare_policies(specs: Sequence[str | PolicySpec], scenario: Scenario, drop
                     options = learned_options(spec, scenario, device, train, log)
                     if options is None:
                         continue
+                    checkpoints[spec.row] = file_record(options["checkpoint"])
                 heavy = bool(getattr(resolve(spec.target), "heavy", False))
                 run = score_policy(spec, scenario, sample, heavy_index if heavy else None,
                                    jobs=jobs, progress=progress, cache=cache, **options)
@@ -486,7 +505,7 @@ def compare_policies(specs: Sequence[str | PolicySpec], scenario: Scenario, drop
         if cache.hits + cache.stored:
             log.append(f"decision cache {cache.path}: {cache.hits} drops reused, {cache.stored} "
                        "solved and stored (times are those of the original solves)")
-    return Comparison(runs, rows, failed, log, interrupted, sample)
+    return Comparison(runs, rows, failed, log, interrupted, sample, checkpoints)
 
 
 def add_frontier(rows: list[dict[str, Any]], runs: dict[str, PolicyRun], drops: Drops,

@@ -86,10 +86,20 @@ class StressSettings:
             raise ValueError(f"stress.covered must be [x0, x1] with x0 < x1 m, got {self.covered}")
         if not self.csi_delay >= 0:
             raise ValueError(f"CSI delay must be >= 0 s, got {self.csi_delay}")
+        for what, seconds in [("stress.duration", self.duration),
+                              *((f"the {v:g} m/s sweep", self.seconds_at(v)) for v in self.speeds)]:
+            if not self.csi_delay < seconds:     # else every decision would use the t = 0 CSI
+                raise ValueError(f"the CSI delay ({self.csi_delay:g} s) must be shorter than the "
+                                 f"run it delays ({what}: {seconds:g} s)")
         for seconds in self.fixed_latency.values():
             Latency("fixed", seconds)
         Latency(self.latency, 0.0, self.hardware_scale)
         retention(np.zeros(0), np.zeros(0), self.threshold)
+
+    def seconds_at(self, speed: float) -> float:
+        """How long the sweep watches a target at ``speed`` m/s (:func:`at_speed`), s."""
+        x0, x1 = self.covered
+        return min(self.sweep_duration, (x1 - x0) / speed) if speed > 0 else self.sweep_duration
 
     def latency_for(self, policy: str) -> Latency:
         """The :class:`Latency` of ``policy`` under these settings (``fixed`` needs its entry)."""
@@ -114,9 +124,7 @@ def at_speed(scenario: Scenario, speed: float, settings: StressSettings
     """
     cfg = copy.deepcopy(scenario.config)
     x0, x1 = settings.covered
-    seconds = settings.sweep_duration
-    if speed > 0:
-        seconds = min(seconds, (x1 - x0) / speed)
+    seconds = settings.seconds_at(speed)
     heading = int(cfg["road"]["directions"][int(cfg["target"]["lane"])])
     cfg["target"]["speed"] = float(speed)
     cfg["target"]["x"] = 0.5 * (x0 + x1) - heading * speed * seconds / 2
