@@ -22,7 +22,7 @@ COMPARE_HEAD = ["P_D", "angle RMSE deg", "med", "pos. RMSE m", "med", "fix"]
 COMPARE_NOTE = ("echo sensing: every policy saw the target column of one search dwell per drop; "
                 "P_D: network detection probability of its beams' echo (square-law, Swerling I, "
                 "at sensing.pfa); angle RMSE / median |error| over the APs' ML estimates that "
-                "detected (endfire aliasing near the APs' line makes outliers); pos.: "
+                "detected (modulo the ULA's endfire ambiguity); pos.: "
                 "error of the triangulated detections, fix: share of drops with one")
 DROP_COLUMNS = ("pd", "angle_error_deg_max", "position_error_m", "detected_aps")
 
