@@ -56,12 +56,13 @@ from cfisac_env.runs import (  # noqa: E402
 )
 from policies.evaluation.evaluate import Drops, PolicyRun, evaluate, summary  # noqa: E402
 from policies.evaluation.stats import pm  # noqa: E402
+from policies.learned.roles import ROLES  # noqa: E402
 from policies.registry import BUILTINS  # noqa: E402
 from runners import _cli  # noqa: E402
 
 DEFAULT_POLICIES = BUILTINS
 REFERENCE = "cvx"
-LEARNED = ("ssnr-teacher", "sinr-teacher", "student", "fixed-beta", "fixed-lambda")
+LEARNED = tuple(ROLES)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,8 +83,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="add each policy's frontier efficiency: mean SSNR / the best SSNR a "
                         "central design reaches at its own min-SINR (one joint SDP per drop, "
                         "on the heavy drops)")
-    p.add_argument("--no-train", action="store_true",
-                   help="skip learned policies without a checkpoint instead of training one")
+    p.add_argument("--train", action="store_true",
+                   help="train a missing seed-scheme checkpoint with the cpu preset (minutes) "
+                        "instead of skipping that policy with one line")
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="skip learned policies without a checkpoint (the default)")
     add_cache_flags(p)
     return p.parse_args(argv)
 
@@ -114,6 +118,7 @@ def learned_options(spec: str, scenario: scenarios.Scenario, device: str, train:
     :mod:`policies.learned.checkpoints`), else (unless ``train`` is False) one trained now with the
     ``cpu`` preset into the cache. None = skip the policy."""
     from policies.learned import checkpoints as store
+    from policies.learned.training import resolve
 
     options: dict[str, Any] = {"device": device}
     try:
@@ -126,8 +131,8 @@ def learned_options(spec: str, scenario: scenarios.Scenario, device: str, train:
     print(f"no checkpoint for {spec} on {scenario.name} N={scenario.system.N}: training one "
           "with the cpu preset (cached under runs/cache/checkpoints)", file=sys.stderr)
     system = {f"system.{k}": v for k, v in scenario.config["system"].items() if k != "users"}
-    path = store.resolve(spec, scenario.system, scenario.name, train_missing=True, log=log,
-                         overrides=system, device=device)
+    path = resolve(spec, scenario.system, scenario.name, train_missing=True, log=log,
+                   overrides=system, device=device)
     return {**options, "checkpoint": str(path)}
 
 
@@ -146,7 +151,7 @@ def run_all(specs: list[str], scenario: scenarios.Scenario, drops: Drops, args: 
         try:
             options: dict[str, Any] | None = {}
             if spec in LEARNED:
-                options = learned_options(spec, scenario, args.device, not args.no_train, log)
+                options = learned_options(spec, scenario, args.device, args.train, log)
                 if options is None:
                     continue
             heavy = bool(getattr(policies.resolve(spec), "heavy", False))

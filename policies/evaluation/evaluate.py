@@ -20,7 +20,7 @@ from tqdm import tqdm
 from cfisac_env.physics import metrics
 from cfisac_env.physics.scoring import score
 from cfisac_env.physics.validation import check_beams
-from cfisac_env.sim.world import drop_channels
+from cfisac_env.sim.drops import sample_drops
 from policies.base import Decision, Policy
 from policies.evaluation.stats import mean_ci, ratio_ci
 from policies.registry import make, resolve
@@ -44,12 +44,8 @@ class Drops:
     def sample(cls, scenario: Scenario, n: int, seed: int) -> Drops:
         """``n`` drops of ``scenario`` (positions, true and estimated channel under its
         ``[channel]`` and ``[csi]``) from ``np.random.default_rng(seed)``."""
-        if n < 1:
-            raise ValueError(f"need at least one drop, got {n}")
-        rng = np.random.default_rng(seed)
-        ue, tg = scenario.sample(rng, n)
-        true, observed = drop_channels(scenario, ue, tg, rng)
-        return cls(observed, ue, tg, None if observed is true else true)
+        d = sample_drops(scenario, np.random.default_rng(seed), n)
+        return cls(d.observed, d.ue_xy, d.target_xy, None if d.observed is d.true else d.true)
 
     @property
     def truth(self) -> np.ndarray:
