@@ -16,6 +16,7 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
+from cfisac_env._version import __version__
 from cfisac_env.physics import metrics
 from cfisac_env.physics.channels import csi, steering
 from cfisac_env.physics.layout import to_complex, to_layout
@@ -45,5 +46,5 @@ def parallel_env(scenario: Any = "pos2", users: int | None = None, **kwargs: Any
     return CellFreeISACParallelEnv(scenario, users, **kwargs)
 
 
-__all__ = ["ENV_ID", "System", "csi", "metrics", "parallel_env", "steering", "to_complex",
-           "to_layout"]
+__all__ = ["ENV_ID", "System", "__version__", "csi", "metrics", "parallel_env", "steering",
+           "to_complex", "to_layout"]

@@ -260,3 +260,69 @@ def validate(cfg: dict[str, Any], name: str = "scenario") -> None:
             if seconds is not None and dt and seconds / dt > LIMITS["max_sim_steps"]:
                 raise ValueError(f"stress.{key} = {seconds} s is {seconds / dt:.3g} steps of "
                                  f"env.dt = {dt} s; at most {LIMITS['max_sim_steps']}")
+
+
+def expected(check: Check) -> str:
+    """What ``check`` accepts, in the words of its own error message (for the docs)."""
+    try:
+        check("field", object())
+    except ValueError as e:
+        text = str(e)
+        return text.split(" must be ", 1)[1].rsplit(", got", 1)[0] if " must be " in text else text
+    return "anything"
+
+
+#: One line of meaning per field (``section.field``) or per self-validated section, shown in the
+#: generated scenario-field reference; a test checks every field of :data:`SECTIONS` has one.
+DESCRIPTIONS: dict[str, str] = {
+    "system.ap_xy": "AP positions `[[x, y], ...]`, m; L = their number",
+    "system.antennas": "antennas per AP, M (ULA along x)",
+    "system.users": "number of UEs, N (the `users=` shortcut)",
+    "system.power": "per-AP power budget P_l, W (one value or one per AP)",
+    "system.ue_noise": "UE receiver noise power sigma_n^2, W",
+    "system.radar_noise": "radar receiver noise power sigma_r^2, W",
+    "system.sensing_gain": "target reflection (sensing) gain sigma_s^2",
+    "system.spacing": "antenna spacing over wavelength (0.5: half-wavelength ULA)",
+    "placement.ue_x": "UE x range of a static drop, uniform, m",
+    "placement.ue_y": "UE y range of a static drop, uniform, m",
+    "placement.target_x": "target x range of a static drop, uniform, m",
+    "placement.target_y": "target y range of a static drop, uniform, m",
+    "env.reward": "reward of `step`: sensing (g1), communication (g2) or weighted",
+    "env.beta": "weight of min-SINR in the weighted reward `(1 - beta) g1 + beta g2`",
+    "env.episode_steps": "decisions per episode before truncation",
+    "env.dt": "simulation step of the road traffic, s",
+    "env.decision_interval": "time a decision's beams are held on the road, s",
+    "road.x": "road extent along x, m",
+    "road.lanes": "lane centre lines (y), m",
+    "road.directions": "driving direction of each lane (+1: +x, -1: -x)",
+    "road.max_speed": "speed limit of the road, m/s",
+    "traffic.speed": "mean vehicle speed, m/s",
+    "traffic.speed_spread": "spread of the vehicles' desired speeds, m/s",
+    "traffic.initial_spacing": "gap between vehicles at t = 0, m",
+    "traffic.arrival_rate": "vehicles entering each lane, per s",
+    "traffic.max_accel": "vehicle acceleration limit, m/s^2",
+    "traffic.comfort_decel": "comfortable braking deceleration, m/s^2",
+    "traffic.min_gap": "standstill gap to the vehicle ahead, m",
+    "traffic.headway": "desired time headway to the vehicle ahead, s",
+    "traffic.lane_change_rate": "lane changes per vehicle per s",
+    "traffic.lane_change_time": "duration of one lane change, s",
+    "traffic.length": "vehicle length, m",
+    "target.lane": "lane index of the target vehicle at t = 0",
+    "target.x": "target x at t = 0, m",
+    "target.speed": "target's desired speed, m/s",
+    "target.profile": "scripted manoeuvres `{at, action, speed, rate, lane, duration}`",
+    "walkers.speed": "UE walking speed range on the sidewalk, m/s",
+    "stress.duration": "length of a stress run, s",
+    "stress.sweep_duration": "length of each run of a speed sweep, s",
+    "stress.threshold": "share of the beams' SSNR/SINR that counts as retained",
+    "stress.covered": "x range where the target counts as covered, m",
+    "stress.latency": "how a policy's compute time delays its beams: measured, fixed or zero",
+    "stress.hardware_scale": "factor on measured compute time (slower/faster hardware)",
+    "stress.csi_delay": "age of the CSI a decision sees, s",
+    "stress.fixed_latency": "per-policy latency for `latency = \"fixed\"`, s",
+    "stress.speeds": "target speeds of the speed sweep, m/s",
+    "channel": "channel model (`model = \"los\" | \"rician\" | \"cluster\"`, K factor, path "
+               "loss, ageing); checked by `cfisac_env.physics.propagation`",
+    "csi": "CSI the policies see: estimation error `nmse`, target angle error; checked by "
+           "`cfisac_env.physics.estimation`",
+}
