@@ -207,7 +207,10 @@ def install(path: str | Path, folder: str | Path | None = None) -> Path:
     """Copy a finished checkpoint into ``folder`` (None: the shipped one) atomically, after
     checking that it reads back; returns the installed path."""
     path = Path(path)
-    read(path)
+    if path.name.endswith("-span-attn.pt"):
+        load_span(path)
+    else:
+        read(path)
     dest = Path(SHIPPED_DIR if folder is None else folder) / path.name
     dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(dest) as tmp:

@@ -28,7 +28,7 @@ from cfisac_env.physics.system import System
 from policies.base import DistributedPolicy
 from policies.learned import checkpoints as store
 from policies.learned.roles import role as role_of
-from policies.learned.span import NumpySpan
+from policies.learned.span import NumpySpan, SpanUnit
 
 # A missing, unreadable or foreign checkpoint (the store's error, under its historical name).
 CheckpointMissing = store.CheckpointError
@@ -68,6 +68,7 @@ class LearnedPolicy(DistributedPolicy):
             self.rho = spec.rho if spec.rho is not None else float(rho)
             self.backend = backend
             self._np = NumpySpan(self.net) if backend == "numpy" and not spec.reference else None
+            self.nets = SpanUnit(self.net, system, self.rho)
         else:
             path = store.require(scenario, system.N, spec.trained, arch) if checkpoint is None \
                 else checkpoint

@@ -12,15 +12,15 @@ Two schemes share the table:
   keep their names in training (``--role student``) and are scored as ``paper-<role>``; the
   seed's sensitivity baselines ``fixed-beta`` and ``fixed-lambda`` exist only in it.
 
-| policy name        | scheme | trained role  | objective                                   | selection |
-|--------------------|--------|---------------|---------------------------------------------|-----------|
-| student            | span   | span          | per-drop max SSNR keeping the rho reference | val loss  |
-| sinr-teacher       | span   | span          | its reference beams at rho = 1              | val loss  |
-| paper-sinr-teacher | paper  | sinr-teacher  | eq. 10, beta = 1                            | val g2    |
-| paper-student      | paper  | student       | eq. 11, lambda by eq. 12                    | preset    |
-| ssnr-teacher       | paper  | ssnr-teacher  | eq. 10, beta = 0 (the seed's)               | val SSNR  |
-| fixed-beta         | paper  | fixed-beta    | eq. 10, fixed beta                          | balanced  |
-| fixed-lambda       | paper  | fixed-lambda  | eq. 11, fixed lambda                        | balanced  |
+| policy name        | scheme | trained role | objective                                  |
+|--------------------|--------|--------------|--------------------------------------------|
+| student            | span   | span         | per-drop max SSNR keeping rho's reference  |
+| sinr-teacher       | span   | span         | its reference beams at rho = 1             |
+| paper-sinr-teacher | paper  | sinr-teacher | eq. 10, beta = 1                           |
+| paper-student      | paper  | student      | eq. 11, lambda by eq. 12                   |
+| ssnr-teacher       | paper  | ssnr-teacher | eq. 10, beta = 0 (the seed's)              |
+| fixed-beta         | paper  | fixed-beta   | eq. 10, fixed beta                         |
+| fixed-lambda       | paper  | fixed-lambda | eq. 11, fixed lambda                       |
 """
 
 from __future__ import annotations

@@ -1,37 +1,40 @@
 """``span-attn``: ONE per-AP network for any number of UEs (not in the seed).
 
-Each AP runs the same network on its own CSI only (no other AP's channel), the static
-deployment (its position and budget) and an operating point ``rho`` in ``[0, 1]``:
+Each AP runs the same network (shared weights) on its own CSI only (never another AP's), the
+static deployment (every AP's position, the family's UE line ``y = ue_line_y``) and an operating
+point ``rho`` in ``(0, 1]``:
 
-    csi_l (B, 2, M, Q) float32, rho (B,)   ->   beams_l (B, 2, M, Q) float32, sum ||w_lq||^2 = P_l
+    csi_l (B, 2, M, Q) float32, rho   ->   beams_l (B, 2, M, Q) float32, sum ||w_lq||^2 = P_l
 
-1. **Tokens.** One token per UE column and one for the target column of ``H_l = [h_l1 .. h_lN,
-   a_l]``, with features invariant to the UEs' order and to each column's phase: the direction
-   ``psi_n`` (mean phase step between neighbouring antennas, ``cos``/``sin``), the column's gain
-   ``log(||h_ln||^2 / M)``, its coherence with the target ``|h^H a|^2 / (||h||^2 ||a||^2)``, the AP's
-   position (``/ 100 m``), ``rho`` and ``1 / N``.
-2. **Attention.** ``layers`` blocks of multi-head self-attention over the ``Q`` tokens (logits
-   biased by a learned multiple of the pairwise coherences ``|h_n^H h_m|^2 / (||h_n||^2
-   ||h_m||^2)``) and a token MLP, residual: equivariant to the UEs' order, any ``N``.
-3. **Span head.** Per UE three scalars (reference power ``p``, final power ``p'``, target tilt
-   ``beta``), per target token three (regularisers ``mu_c``, ``mu_s``, sensing amplitude
-   ``alpha``), all positive. With ``G = H_u^H H_u / M`` (UE columns ``H_u``):
-   communication directions ``d_n`` = unit columns of ``H_u (G + mu_c I)^-1`` (regularised
-   zero-forcing), sensing direction ``s`` = unit ``a - H_u (G + mu_s I)^-1 H_u^H a / M`` (the
-   target steering off the UEs).
-   **Reference beams** (what the AP would send at communication share ``rho`` with a sensing
-   beam that does not interfere): ``[sqrt(p_n) d_n, 0]`` scaled to ``rho P_l``.
-   **Beams**: ``w_n = sqrt(p'_n) d_n + beta_n e^{j phi_n} s`` (``phi_n`` aligns the tilt with
-   ``a^H d_n``, so it adds to the SSNR and, being off the UEs, little interference), sensing beam
+1. **Geometry from the AP's own directions.** The mean phase step between neighbouring antennas
+   of UE column ``n`` gives ``cos(phi_ln)`` (``2 pi d cos(phi)`` for the ULA of the system
+   model), hence the UE's position on the UE line, hence every AP's direction to it and the LoS
+   UE channels of every other AP (its own block is its measured CSI). All APs thus see the same
+   joint UE Gram matrix ``G = H_all^H H_all / (L M)`` (exactly so in LoS).
+2. **Attention over the UEs** (equivariant to their order, any ``N``): one token per UE with its
+   direction from every AP, its position, its summed coherence ``sum_m |G_nm|^2``, ``rho`` and
+   ``1/N``; ``layers`` blocks of multi-head self-attention (logits biased by a learned multiple
+   of ``|G_nm|^2``) and a token MLP. These features are the same at every AP, so every AP
+   derives the same UE powers ``p_n`` and regulariser ``mu_c``.
+3. **The AP's own stream**: a target token (the target column's direction and gain, its largest
+   and mean coherence with the UEs, the AP's position, ``rho``, ``1/N``) cross-attending to the
+   UE tokens gives the sensing regulariser ``mu_s``, sensing amplitude ``alpha``, communication
+   weight ``gamma`` and, per UE, a target tilt ``beta_n``.
+4. **Span head.** Joint regularised zero-forcing ``C = (G + mu_c I)^-1``, columns scaled to
+   joint power ``p_n``; the AP's slice ``d_n = H_lu c_n`` (``W_l = H_l C_l``, in the span of its
+   own channel columns). **Reference beams** (the NS+OPT design that sets cvx's SINR level):
+   ``[d_1 .. d_N, 0]`` scaled to ``rho P_l``. **Beams**: ``w_n = gamma d_n + beta_n e^{j phi_n}
+   s`` with ``s`` = unit ``a_l - H_lu (G_l + mu_s I)^-1 H_lu^H a_l / M`` (the target steering off
+   the UEs; ``phi_n`` aligns the tilt with ``a_l^H d_n``, so it adds to the SSNR), sensing beam
    ``alpha s``; scaled to ``P_l`` (eqs. 17-18).
 
 Training (:mod:`policies.learned.span_training`) maximises the reference beams' min-SINR and the
-beams' SSNR subject to their min-SINR staying at the reference's, per drop: the ``cvx`` baseline's
-own definition of its operating point (the NS+OPT min-SINR at ``rho``, then the best SSNR that
-keeps it), with no cvx solution as a target.
+beams' SSNR keeping their min-SINR at the reference's, drop by drop: cvx's own definition of its
+operating point, with no cvx solution as a target. Under a non-LoS channel or CSI errors the
+rebuilt channels of the other APs are approximations (the network is trained on them).
 
-:func:`numpy_forward` is the same network in NumPy (the default inference path: fastest at
-batch 1, equal to torch to 1e-5).
+:class:`NumpySpan` is the same network in NumPy (the default inference path: fastest at batch
+1, equal to torch to 1e-5).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from cfisac_env.physics.system import System
 
 ARCH = "span-attn"
 POS_SCALE = 100.0            # metres per unit of the position features
-N_UE_FEATS, N_TG_FEATS, N_OUT = 10, 9, 3
+N_TG_FEATS, N_OUT = 9, 3
 
 
 def _unit(x: torch.Tensor, dim: int = -2) -> torch.Tensor:
@@ -108,7 +111,7 @@ class SpanAttn(nn.Module):
         """
         sp = self.system.spacing
         step = (hu[:, 1:] * hu[:, :-1].conj()).sum(1)                    # (B, N)
-        cos = (torch.angle(step) / (2 * math.pi * sp)).clamp(-0.999, 0.999).double()
+        cos = (torch.angle(step.to(torch.complex128)) / (2 * math.pi * sp)).clamp(-0.999, 0.999)
         ap = self.ap_xy[l]                                               # (B, 2)
         dy = (self.ue_line_y - ap[:, 1:2])
         sin = torch.sqrt(1 - cos ** 2) * torch.sign(dy + 1e-9)
@@ -141,16 +144,17 @@ class SpanAttn(nn.Module):
             if not torch.is_tensor(rho) or rho.dim() == 0 else rho.to(csi_l.dtype)
         h = torch.complex(csi_l[:, 0], csi_l[:, 1])                     # (B, M, Q)
         hu, a = h[..., :n], h[..., n:]                                   # (B, M, N), (B, M, 1)
-        x, cos_all = self.geometry(hu, l)
+        hu64 = hu.to(torch.complex128)
+        x, cos_all = self.geometry(hu64, l)
         # the joint UE channel of all APs: own measured block, the others rebuilt
         k = torch.arange(m, device=dev, dtype=torch.float64)
         ph = 2 * math.pi * self.system.spacing * cos_all[..., None, :] * k[:, None]
-        hall = torch.polar(torch.ones_like(ph), ph).to(hu.dtype)         # (B, L, M, N)
-        own = torch.nn.functional.one_hot(l, self.system.L).to(hall.real.dtype)[..., None, None]
-        hall = hall * (1 - own) + hu[:, None] * own
+        hall = torch.polar(torch.ones_like(ph), ph)                      # (B, L, M, N) c128
+        own = torch.nn.functional.one_hot(l, self.system.L).to(torch.float64)[..., None, None]
+        hall = hall * (1 - own) + hu64[:, None] * own
         nl = self.system.L
         gj = torch.einsum("blmn,blmk->bnk", hall.conj(), hall) / (nl * m)   # (B, N, N)
-        coh = (gj.real ** 2 + gj.imag ** 2)                              # (B, N, N)
+        coh = (gj.real ** 2 + gj.imag ** 2).float()                      # (B, N, N)
         inv_n = torch.full_like(rho[:, None], 1.0 / n)
         ue = torch.cat([cos_all.transpose(1, 2).float(), (x[..., None] / POS_SCALE).float(),
                         coh.sum(-1, keepdim=True) / n, rho[:, None, None].expand(b, n, 1),
@@ -176,7 +180,10 @@ class SpanAttn(nn.Module):
         beta = nn.functional.softplus(self.head_beta(torch.cat(
             [t, e[:, None].expand(b, n, self.width), cohl[:, :n, n:]], 2)))[..., 0]
         out_t = nn.functional.softplus(self.head_tg(e))                  # (B, 3)
-        return self._beams(hu, a, gj, p, mu_c, beta, out_t, rho, self.power[l], m, nl)
+        w, ref = self._beams(hu64, a.to(torch.complex128), gj, p.double(), mu_c.double(),
+                             beta.double(), out_t.double(), rho.double(),
+                             self.power[l].double(), m, nl)
+        return w.to(csi_l.dtype), ref.to(csi_l.dtype)
 
     def _blocks(self, x: torch.Tensor, coh: torch.Tensor) -> torch.Tensor:
         b, q, d = x.shape
@@ -191,7 +198,7 @@ class SpanAttn(nn.Module):
         return x
 
     @staticmethod
-    def _beams(hu: torch.Tensor, a: torch.Tensor, gj: torch.Tensor, p: torch.Tensor,
+    def _beams(hu: torch.Tensor, a: torch.Tensor, gj: torch.Tensor, p: torch.Tensor,  # c128
                mu_c: torch.Tensor, beta: torch.Tensor, out_t: torch.Tensor, rho: torch.Tensor,
                power: torch.Tensor, m: int, nl: int) -> tuple[torch.Tensor, torch.Tensor]:
         b, _, n = hu.shape
@@ -343,3 +350,29 @@ class NumpySpan:
         w = np.concatenate([comm, s * out_t[:, None, None, 1]], 2)
         w = w * np.sqrt(pw / ((np.abs(w) ** 2).sum((1, 2)) + 1e-12))[:, None, None]
         return np.stack([w.real, w.imag], 1).astype(np.float32)
+
+
+class SpanAP(nn.Module):
+    """AP ``l``'s view of a :class:`SpanAttn` at a fixed ``N`` and ``rho``, for export:
+    ``forward(csi_l (B, 2, M, Q)) -> beams (B, 2, M, Q)`` (``one_ap``: the one-AP system)."""
+
+    def __init__(self, net: SpanAttn, system: System, l: int, rho: float = 0.5) -> None:
+        super().__init__()
+        import dataclasses
+
+        self.net, self.l, self.rho = net, l, rho
+        self.one_ap = dataclasses.replace(system, ap_xy=(system.ap_xy[l],),
+                                          power=(system.power[l],))
+
+    def forward(self, csi_l: torch.Tensor) -> torch.Tensor:
+        return self.net.ap_forward(csi_l, self.l, self.rho)[0]
+
+
+class SpanUnit(nn.Module):
+    """The per-AP views of a :class:`SpanAttn` for ``system`` (``aps``: one :class:`SpanAP`
+    per AP), shaped like :class:`policies.learned.nets.DistributedNets` for the exporters."""
+
+    def __init__(self, net: SpanAttn, system: System, rho: float = 0.5) -> None:
+        super().__init__()
+        self.arch, self.width, self.system = ARCH, net.width, system
+        self.aps = nn.ModuleList(SpanAP(net, system, l, rho) for l in range(system.L))

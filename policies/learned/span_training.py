@@ -1,6 +1,7 @@
 """Training of the any-N ``span-attn`` network (:mod:`policies.learned.span`), label-free, per drop.
 
-Every iteration draws ``batch`` fresh drops of the scenario at one number of UEs ``N`` (cycled
+Every iteration draws ``batch`` fresh drops of the scenario (for a road scenario with the target
+anywhere along its road: :func:`road_drops`) at one number of UEs ``N`` (cycled
 over ``users``, a curriculum over N) and operating points ``rho`` (half at 0.5, half uniform in
 ``[0.1, 1]``) through the one drop sampler (:func:`cfisac_env.sim.drops.sample_drops`, so
 ``[channel]`` and ``[csi]`` are honoured: the network sees the estimated CSI, the loss scores the
@@ -117,14 +118,16 @@ def train_span(scenario_name: str, out: Path, cfg: SpanConfig, seed: int = 0,
         save: ``save(net, meta) -> Path`` writes the checkpoint (called on each improvement).
         init: checkpoint to warm-start from.
     """
-    import scenarios
     from tqdm.auto import tqdm
 
+    import scenarios
     from policies.learned import checkpoints as store
 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    base = scenarios.load(scenario_name, overrides=overrides)
+    overrides = {**road_drops(base), **(overrides or {})}
     scs = {n: scenarios.load(scenario_name, users=n, overrides=overrides) for n in
            sorted(set(cfg.users) | set(cfg.val_users))}
     system = scs[cfg.users[0]].system
@@ -224,3 +227,12 @@ def ue_line(scenario: Any) -> float:
     """The y (m) of a scenario's UE line: the middle of its ``placement.ue_y`` box."""
     lo, hi = scenario.config["placement"]["ue_y"]
     return 0.5 * (float(lo) + float(hi))
+
+
+def road_drops(scenario: Any) -> dict[str, Any]:
+    """Placement overrides that make static drops of a road scenario cover its road: the target
+    anywhere along ``road.x`` (a vehicle; the static placement box stops at the APs' area), the
+    UEs where the walkers start. Empty for static scenarios."""
+    if scenario.kind != "road":
+        return {}
+    return {"placement.target_x": list(scenario.config["road"]["x"])}

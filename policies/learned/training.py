@@ -497,8 +497,8 @@ def resolve(role: str, system: Any, scenario: str, arch: str | None = None,
             train_missing: bool = False, progress: bool = True,
             log: list[str] | None = None, overrides: dict[str, Any] | None = None,
             device: str = "auto") -> Path:
-    """The checkpoint of policy ``role`` (a name of :data:`policies.learned.roles.ROLES` or a
-    seed-scheme training role) for ``system`` on ``scenario``: found (:func:`find`), else, for a
+    """The checkpoint of policy ``role`` (a name of :data:`policies.learned.roles.ROLES`) for
+    ``system`` on ``scenario``: found (:func:`find`), else, for a
     seed-scheme role with ``train_missing``, trained with the ``cpu`` preset into the
     checkpoint root (teachers too when the role needs them), else a :class:`CheckpointError`
     naming the command (always for the span scheme: its training takes an hour).
@@ -510,10 +510,10 @@ def resolve(role: str, system: Any, scenario: str, arch: str | None = None,
     """
     from policies.learned.roles import role as role_of
 
-    spec = role_of(role) if role not in ROLES else None
-    if spec is not None and spec.scheme == "span":
+    spec = role_of(role)
+    if spec.scheme == "span":
         return store.require_span(scenario)   # an hour-long training: never on the fly
-    role = spec.trained if spec is not None else role
+    role = spec.trained
     path = store.find(scenario, system.N, role, arch)
     if path is not None or not train_missing:
         return path if path is not None else store.require(scenario, system.N, role, arch)
