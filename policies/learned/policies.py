@@ -67,7 +67,7 @@ class LearnedPolicy(DistributedPolicy):
             self.net.to(self.device)
             self.rho = spec.rho if spec.rho is not None else float(rho)
             self.backend = backend
-            self._np = NumpySpan(self.net) if backend == "numpy" and not spec.reference else None
+            self._np = NumpySpan(self.net) if backend == "numpy" else None
             self.nets = SpanUnit(self.net, system, self.rho)
         else:
             path = store.require(scenario, system.N, spec.trained, arch) if checkpoint is None \
@@ -81,7 +81,7 @@ class LearnedPolicy(DistributedPolicy):
         """AP ``l``'s network alone: ``(B, 2, M, Q)`` float32 -> beams ``(B, 2, M, Q)``."""
         if self.spec.scheme == "span":
             if self._np is not None:
-                return self._np(l, csi_l, self.rho)
+                return self._np(l, csi_l, self.rho, self.spec.reference)
             x = torch.as_tensor(np.asarray(csi_l, dtype=np.float32), device=self.device)
             w, ref = self.net.ap_forward(x, l, self.rho)
             return (ref if self.spec.reference else w).cpu().numpy()

@@ -253,7 +253,8 @@ class SpanAttn(nn.Module):
 class NumpySpan:
     """:meth:`SpanAttn.ap_forward`'s beams in NumPy (float64), the default inference path
     (fastest at batch 1; equal to torch to 1e-5). ``NumpySpan(net)(l, csi_l, rho)``:
-    ``csi_l (B, 2, M, Q)`` -> beams ``(B, 2, M, Q)`` float32 of AP ``l``."""
+    ``csi_l (B, 2, M, Q)`` -> beams ``(B, 2, M, Q)`` float32 of AP ``l`` (``reference=True``:
+    its reference beams)."""
 
     def __init__(self, net: SpanAttn) -> None:
         sd = {k: v.detach().cpu().double().numpy() for k, v in net.state_dict().items()}
@@ -272,7 +273,8 @@ class NumpySpan:
     def _mlp(self, name: str, x: np.ndarray) -> np.ndarray:
         return self._lin(name + ".2", np.maximum(self._lin(name + ".0", x), 0.0))
 
-    def __call__(self, l: int, csi_l: np.ndarray, rho: float = 0.5) -> np.ndarray:
+    def __call__(self, l: int, csi_l: np.ndarray, rho: float = 0.5, reference: bool = False
+                 ) -> np.ndarray:
         x = np.asarray(csi_l, dtype=np.float64)
         b, _, m, q = x.shape
         n, nl, sp = q - 1, self.system.L, self.system.spacing
@@ -342,6 +344,9 @@ class NumpySpan:
         s = s / np.sqrt((np.abs(s) ** 2).sum(1, keepdims=True) + 1e-12)
         pw = self.power[l]
         ref = dd * np.sqrt(rho * pw / ((np.abs(dd) ** 2).sum((1, 2)) + 1e-12))[:, None, None]
+        if reference:
+            r = np.concatenate([ref, np.zeros_like(a)], 2)
+            return np.stack([r.real, r.imag], 1).astype(np.float32)
         ad = (a.conj() * ref).sum(1)
         as_ = (a.conj() * s).sum(1)
         ph = ad * as_.conj()

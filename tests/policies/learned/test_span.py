@@ -178,3 +178,11 @@ def test_divergent_learning_rate_stops_with_nothing_non_finite(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "diverged" in err[0]
     assert not list((tmp_path / "r").glob("*.pt"))
+
+
+def test_numpy_reference_beams_equal_torch(net):
+    x = _csi(5)
+    with torch.no_grad():
+        _, ref = net.both(torch.from_numpy(x), 1.0)
+    got = NumpySpan(net)(1, x[:, 1], 1.0, reference=True)
+    np.testing.assert_allclose(got, ref[:, 1].numpy(), atol=1e-5)
