@@ -4,10 +4,13 @@ Importing it registers ``cfisac/CellFreeISAC-v0`` (also makeable as
 ``"cfisac_env:CellFreeISAC-v0"``); :func:`parallel_env` gives the PettingZoo view with one agent
 per AP (:mod:`cfisac_env.envs.multiagent`).
 
-Layering: the physics modules (``system``, ``channels``, ``propagation``, ``estimation``,
-``metrics``, ``traffic``) import nothing from :mod:`scenarios`; :mod:`scenarios` builds on them;
-the environment modules (``core``, ``env``, ``vector_env``, ``world``, ``render``) import
-:mod:`scenarios` only when they need to load one, so either package can be imported first.
+Layering (``tests/test_layering.py`` enforces it): :mod:`cfisac_env.physics` (``system``,
+``layout``, ``channels``, ``propagation``, ``estimation``, ``metrics``, ``scoring``,
+``validation``) imports nothing above it; :mod:`cfisac_env.sim` (``traffic``, which owns its
+limits, ``world``, ``tracking``) only physics; :mod:`cfisac_env.envs` (``core``, ``env``,
+``vector_env``, ``multiagent``, ``render``) only sim and physics, and reads :mod:`scenarios`
+through one call, :func:`cfisac_env.envs.core.make_scenario`, so either package can be imported
+first; :mod:`scenarios` builds on physics and sim.
 """
 
 from __future__ import annotations

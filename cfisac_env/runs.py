@@ -4,7 +4,8 @@
   bad ``--out`` fails at once, not after hours of computing; two runs started at the same instant
   get distinct folders (the folder is claimed with an atomic ``mkdir``).
 - :func:`atomic_path`, :func:`write_text` and :func:`write_json` write to a temporary file in the
-  same folder and rename it into place, so Ctrl-C while writing never leaves a truncated file.
+  same folder and rename it into place, so Ctrl-C while writing never leaves a truncated file;
+  the file gets the permissions a plain ``open`` would give (``0666`` less the umask).
 - :func:`write_json` stores non-finite floats (NaN, inf) as ``null``: the files are strict JSON.
 - :func:`provenance` is what a run folder's ``config.json`` records about where it was made:
   package versions, the git commit (and whether the tree had uncommitted changes) and platform.
@@ -84,6 +85,16 @@ def run_dir(name: str, out: str | Path | None = None) -> Path:
     raise ValueError(f"too many run folders named {base}-*; pass --out DIR")
 
 
+def umask() -> int:
+    """The process's file-mode creation mask (read without changing it where the OS tells)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)                                 # elsewhere: set, read back, restore
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path (same folder, same suffix) to write ``path`` through; on success
@@ -94,7 +105,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}",
                                dir=path.parent)
-    os.close(fd)
+    try:                                   # mkstemp makes 0600; a normal open follows the umask
+        os.fchmod(fd, 0o666 & ~umask())
+    finally:
+        os.close(fd)
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -14,6 +14,11 @@ under
    ``sb3-ppo`` it is scored by ``runners/compare.py`` on the same seeded drops as ``mrt-target``,
    ``mrt-users`` and ``ns-rzf`` (a table, CSV/JSON and plots in the run folder).
 
+A model saved with ``--save m.zip`` is scored later by any runner as
+``--policy "policies.learned.rl:SB3Policy@model=m.zip"``; the zip is read as data (cfisac supplies
+the spaces and schedules SB3 would unpickle), so a model file from elsewhere runs no code. Add
+``,trust_model=true`` only for a file you made whose pickled parts cfisac cannot rebuild.
+
 A few thousand steps only get PPO off the ground (576-dimensional actions); this is a
 template, not a competitive policy. Needs ``pip install "cfisac[ecosystem]"``.
 """

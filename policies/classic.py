@@ -10,13 +10,15 @@ communication beams, ``1 - rho`` the sensing beam's share (Demirhan & Alkhateeb,
 - CB sensing beam: ``s_l = sqrt((1-rho) P_l / M) * a_l`` (per AP: distributed).
 - RZF: ``W = H (H^H H + lambda I)^-1`` over the stacked ``LM x N`` channel, ``lambda = N sigma_n^2 /
   (rho P)``; every (UE, AP) piece ``w_ln`` is then scaled to power ``rho P_l / N`` (central: needs
-  every AP's CSI).
+  every AP's CSI). With user-centric clusters (``cluster=K``) each UE keeps only the pieces of its
+  ``K`` strongest APs (:func:`serving_sets`).
 
 Every function is batched: complex CSI ``(B, L, M, Q)`` in, complex beams out.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -67,16 +69,60 @@ def cb_sensing_beam(h: np.ndarray, power: np.ndarray) -> np.ndarray:
     return _unit(h[..., -1]) * np.sqrt(np.asarray(power, dtype=float))[..., None]
 
 
-def rzf_beams(hc: np.ndarray, system: System, rho: float) -> np.ndarray:
+def serving_sets(hc: np.ndarray, system: System, cluster: int | None) -> np.ndarray | None:
+    """User-centric clusters: each UE is served by its ``cluster`` strongest APs.
+
+    Strength is the large-scale channel gain ``||h_ln||^2`` (what a central unit learns from
+    every AP's slow-fading report: ``L N`` real numbers, no CSI exchanged). Under the seed's
+    unit-gain LoS channel every AP is equally strong; ties go to the AP that sees the UE
+    nearest its broadside (smallest ``|cos phi_ln|``, read from the phase step of ``h_ln``),
+    which along a street of APs is the nearest one.
+
+    Args:
+        hc: complex CSI ``(B, L, M, Q)``.
+        cluster: APs per UE (1..L); None = every AP serves every UE.
+
+    Returns:
+        ``(B, L, N)`` bool, True where AP ``l`` serves UE ``n`` (None when ``cluster`` is None).
+    """
+    if cluster is None:
+        return None
+    users = hc[..., : system.N]                                          # (B, L, M, N)
+    power = np.sum(np.abs(users) ** 2, axis=-2)                          # (B, L, N)
+    gain = np.round(10 * np.log10(np.maximum(power, 1e-300)), 3)         # dB, ties at 1e-3
+    steps = np.sum(users[..., 1:, :] * users[..., :-1, :].conj(), axis=-2)
+    broadside = np.abs(np.angle(steps)) / (2 * np.pi * system.spacing)   # |cos phi| (B, L, N)
+    order = np.lexsort((broadside, -gain), axis=1)                       # strongest first
+    serve = np.zeros(gain.shape, dtype=bool)
+    np.put_along_axis(serve, order[:, :cluster], True, axis=1)
+    return serve
+
+
+def check_cluster(cluster: Any, system: System) -> int | None:
+    """The ``cluster`` option (APs per UE, 1..L, or None for all): checked before any work."""
+    if cluster is None:
+        return None
+    if isinstance(cluster, bool) or not isinstance(cluster, (int, np.integer)) \
+            or not 1 <= cluster <= system.L:
+        raise ValueError(f"cluster must be the number of APs serving each UE, an integer in "
+                         f"1..L = 1..{system.L}, got {cluster!r}")
+    return int(cluster)
+
+
+def rzf_beams(hc: np.ndarray, system: System, rho: float, serving: np.ndarray | None = None
+              ) -> np.ndarray:
     """Regularised zero-forcing communication beams over all APs.
 
     Args:
         hc: complex CSI ``(B, L, M, Q)``.
         system: budgets ``P_l`` and UE noise ``sigma_n^2``.
         rho: communication share of each budget (> 0).
+        serving: ``(B, L, N)`` bool user-centric clusters (:func:`serving_sets`) or None: AP
+            ``l`` transmits only the pieces ``w_ln`` of the UEs it serves.
 
     Returns:
-        ``(B, L, M, N)`` complex, ``||w_ln||^2 = rho P_l / N`` for every (AP, UE) pair.
+        ``(B, L, M, N)`` complex, ``||w_ln||^2 = rho P_l / N`` for every (AP, UE) pair (with
+        ``serving``: ``rho P_l / N_l`` for the ``N_l`` UEs AP ``l`` serves, 0 for the others).
     """
     b, L, M, _ = hc.shape
     n = system.N
@@ -84,8 +130,12 @@ def rzf_beams(hc: np.ndarray, system: System, rho: float) -> np.ndarray:
     lam = n * system.ue_noise / (rho * float(np.mean(system.P)))
     gram = stacked.conj().transpose(0, 2, 1) @ stacked + lam * np.eye(n)  # (B, N, N)
     w = (stacked @ np.linalg.inv(gram)).reshape(b, L, M, n)
-    per_pair = np.sqrt(rho * system.P / n)[None, :, None, None]
-    return _unit(w, axis=-2) * per_pair
+    if serving is None:
+        per_pair = np.sqrt(rho * system.P / n)[None, :, None, None]
+        return _unit(w, axis=-2) * per_pair
+    served = np.maximum(serving.sum(axis=-1), 1)                          # (B, L)
+    per_pair = np.sqrt(rho * system.P[None, :] / served)[..., None, None]
+    return _unit(w * serving[:, :, None, :], axis=-2) * per_pair
 
 
 def _assemble(comm: np.ndarray | None, sense: np.ndarray | None, shape: tuple[int, ...]
@@ -138,6 +188,8 @@ class _SensingOnly(DistributedPolicy, _RhoMixin):
     def __init__(self, system: System, **options: Any) -> None:
         self._pop_rho(options)
         super().__init__(system, **options)
+        if self.beam is ns_sensing_beam:
+            warn_empty_null_space(system, "ns-sensing")
 
     def act_ap(self, l: int, csi_l: np.ndarray) -> np.ndarray:
         h = to_complex(csi_l.astype(float))
@@ -167,21 +219,38 @@ def cb_sensing_all(hc: np.ndarray, system: System, rho: float) -> np.ndarray:
                      for l in range(system.L)], axis=1)
 
 
-def ns_rzf_complex(hc: np.ndarray, system: System, rho: float) -> np.ndarray:
-    """NS+RZF beams: complex ``(B, L, M, Q)`` CSI -> complex ``(B, L, M, Q)`` beams."""
-    comm = rzf_beams(hc, system, rho) if rho > 0 else None
+def ns_rzf_complex(hc: np.ndarray, system: System, rho: float, cluster: int | None = None
+                   ) -> np.ndarray:
+    """NS+RZF beams: complex ``(B, L, M, Q)`` CSI -> complex ``(B, L, M, Q)`` beams
+    (``cluster``: user-centric, :func:`serving_sets`)."""
+    serving = serving_sets(hc, system, cluster)
+    comm = rzf_beams(hc, system, rho, serving) if rho > 0 else None
     return _assemble(comm, ns_sensing_all(hc, system, rho), hc.shape)
+
+
+def warn_empty_null_space(system: System, name: str) -> None:
+    """One line, before any work, when the NS sensing beam cannot exist: with ``M <= N`` the
+    target's steering vector lies in the span of an AP's user channels and the beam is zero."""
+    if system.M <= system.N:
+        warnings.warn(f"{name}: M = {system.M} <= N = {system.N}: an AP's user channels span "
+                      "its whole space, so the null-space sensing beam is zero (only the "
+                      "communication beams light the target)", stacklevel=3)
 
 
 class NSRZF(Policy, _RhoMixin):
     """NS sensing beam + RZF communication beams (central: RZF stacks every AP's CSI).
 
-    Options: ``rho`` (default 0.5), the communication share of each AP's budget.
+    Options: ``rho`` (default 0.5), the communication share of each AP's budget; ``cluster``
+    (default None: every AP serves every UE), user-centric clusters: each UE served by its
+    ``cluster`` strongest APs (:func:`serving_sets`), each AP sending only its UEs' pieces.
     """
 
     def __init__(self, system: System, **options: Any) -> None:
         self._pop_rho(options)
+        self.cluster = check_cluster(options.pop("cluster", None), system)
         super().__init__(system, **options)
+        warn_empty_null_space(system, "ns-rzf")
 
     def act_batch(self, csi: np.ndarray) -> np.ndarray:
-        return to_layout(ns_rzf_complex(to_complex(csi.astype(float)), self.system, self.rho))
+        return to_layout(ns_rzf_complex(to_complex(csi.astype(float)), self.system, self.rho,
+                                        self.cluster))

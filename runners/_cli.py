@@ -2,10 +2,13 @@
 
 A runner builds its parser with :func:`parser`, adds the common flags with :func:`add_common`
 (``--scenario``, ``--users``, ``--set``, ``--seed``, ``--out``, ``--quiet``, ``--threads``, named
-and checked the same everywhere) and wraps its body in :func:`run`::
+and checked the same everywhere; the decision cache's with :func:`add_cache_flags`) and its body,
+``main(argv)``, is wrapped by :func:`entry`::
 
+    @_cli.entry("compare")
     def main(argv: list[str] | None = None) -> int:
-        return _cli.run(lambda: body(parse_args(argv)), "compare")
+        args = parse_args(argv)
+        ...                                   # one library call, then printing and plotting
 
 Exit status, by construction:
 
@@ -21,6 +24,7 @@ Exit status, by construction:
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from collections.abc import Callable
@@ -195,12 +199,32 @@ def load_scenario(args: argparse.Namespace, users: int | None | str = "args") ->
     return scenarios.load(args.scenario, users=n, overrides=dict(args.set))
 
 
-def set_threads(threads: int | None) -> None:
-    """``torch.set_num_threads(threads)`` unless None."""
-    if threads:
-        import torch
+def add_cache_flags(p: argparse.ArgumentParser) -> None:
+    """``--cache PATH`` / ``--no-cache``: the decision cache of heavy solvers."""
+    from policies.evaluation.cache import DEFAULT_PATH, ENV
 
-        torch.set_num_threads(threads)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--cache", type=Path, default=None, metavar="PATH",
+                   help=f"decision cache of heavy solvers (cvx, ns-opt, cb-opt): a drop solved "
+                        f"once is never solved again (default ${ENV} or {DEFAULT_PATH})")
+    g.add_argument("--no-cache", action="store_true", help="solve every drop, cache nothing")
+
+
+def open_cache(args: argparse.Namespace) -> Any:
+    """The :class:`policies.evaluation.cache.DecisionCache` the flags name (None: no cache)."""
+    from policies.evaluation.cache import DecisionCache
+
+    if args.no_cache:
+        return None
+    return DecisionCache.open(args.cache if args.cache is not None else "default")
+
+
+def set_threads(threads: int | None) -> None:
+    """Pin torch to ``threads`` threads unless None
+    (:func:`policies.evaluation.pool.pin_threads`)."""
+    from policies.evaluation.pool import pin_threads
+
+    pin_threads(threads, blas=False)
 
 
 def outcome(done: int, failed: int, interrupted: bool) -> int:
@@ -209,6 +233,17 @@ def outcome(done: int, failed: int, interrupted: bool) -> int:
     if interrupted:
         return INTERRUPTED
     return FAILED if failed and not done else OK
+
+
+def entry(prog: str) -> Callable[[Callable[[list[str] | None], int | None]],
+                                 Callable[[list[str] | None], int]]:
+    """Decorator of a runner's ``main(argv)``: its exit status by :func:`run`."""
+    def wrap(body: Callable[[list[str] | None], int | None]) -> Callable[[list[str] | None], int]:
+        @functools.wraps(body)
+        def main(argv: list[str] | None = None) -> int:
+            return run(lambda: body(argv), prog)
+        return main
+    return wrap
 
 
 def run(body: Callable[[], int | None], prog: str) -> int:

@@ -3,6 +3,7 @@
     python runners/bench_cvx.py                          # N = 2, 5, 8; 5 drops each
     python runners/bench_cvx.py --users 5 --users 8 --drops 5
     python runners/bench_cvx.py --road track-highway     # warm vs cold starts on a moving road
+    python runners/bench_cvx.py --scale --drops 3        # cell-free sizes (L, N, M) up to 16 APs
 
 The plain version is what a first implementation looks like: the NS+OPT bisection builds a fresh
 cvxpy feasibility SOCP per midpoint (no Parameters) and trusts SCS's status at its default
@@ -26,6 +27,10 @@ tight-tolerance Clarabel solve of the same SDP (<= 0.1 % expected), and the larg
 over its budget. ``--road`` runs the default policy over the decision instants of a recorded
 road (the tracking stress loop's drops) once with warm starts (each decision starts from the
 previous one's ``gamma*``) and once cold, and reports the median time per decision.
+``--scale`` times the default ``cvx`` (and its two phases: the NS+OPT root finding for
+``gamma_high`` and the joint SDP) on ``pos2``-like systems with APs every 50 m along the road and
+UEs and target spread over ``[0, 50 L]`` m, at each ``--size L,N,M`` (default: the cell-free
+sizes of :data:`SCALE_SIZES`).
 Writes ``runs/<date>-bench-cvx/bench.json``.
 """
 
@@ -38,17 +43,13 @@ import time
 import warnings
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
 
 import policies
 from cfisac_env.physics import metrics
 from cfisac_env.physics.layout import to_complex, to_layout
-from cfisac_env.physics.system import System
 from cfisac_env.runs import run_dir
-from policies.classic import ns_sensing_all
-from policies.convex.sdp import extract_beams
-from policies.convex.socp import bisection_midpoints
+from policies.convex.plain import plain_cvx
 from runners import _cli
 
 #: The arms timed beside the plain implementation: name -> cvx options.
@@ -58,6 +59,8 @@ ARMS: dict[str, dict[str, Any]] = {
     "+ipm": {"bisection": "reference"},
     "fast": {},
 }
+#: System sizes (L, N, M) of ``--scale``.
+SCALE_SIZES = ((2, 8, 16), (4, 8, 16), (4, 16, 16), (8, 16, 16), (8, 32, 16), (16, 32, 8))
 #: Tight Clarabel settings of the accuracy reference.
 TIGHT = {"tol_feas": 1e-10, "tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10}
 
@@ -73,69 +76,76 @@ def parse_args(argv: list[str] | None = None):
                         "(e.g. track-highway)")
     p.add_argument("--seconds", type=_cli.positive_float, default=4.0,
                    help="length of the --road run, s (default 4)")
+    p.add_argument("--scale", action="store_true",
+                   help="instead: time the default cvx at cell-free sizes (see --size)")
+    p.add_argument("--size", type=_size, action="append", default=None, metavar="L,N,M",
+                   help="a size for --scale (repeatable; default "
+                        + " ".join(",".join(map(str, z)) for z in SCALE_SIZES) + ")")
     _cli.add_common(p, scenario="pos1", threads=None, skip=("users", "threads"))
     return p.parse_args(argv)
 
 
-def plain_feasible(hc: np.ndarray, sense: np.ndarray, system: System, rho: float,
-                   gamma: float) -> bool:
-    """Reference-style SOCP feasibility at ``gamma``, fresh problem, SCS defaults, status only."""
-    L, M, n = system.L, system.M, system.N
-    h = hc[..., :n].reshape(L * M, n)                                   # stacked channels
-    s = sense.reshape(L * M)
-    w = cp.Variable((L * M, n), complex=True)
-    cons = []
-    for k in range(n):
-        row = cp.hstack([h[:, k].conj() @ w, np.array([h[:, k].conj() @ s,
-                                                       np.sqrt(system.ue_noise)])])
-        cons.append(cp.norm(row) <= np.sqrt(1 + 1 / gamma) * cp.real(h[:, k].conj() @ w[:, k]))
-    cons += [cp.sum_squares(w[l * M:(l + 1) * M, :]) <= rho * system.P[l] for l in range(L)]
-    prob = cp.Problem(cp.Minimize(0), cons)
-    try:
-        prob.solve(solver="SCS")
-    except cp.error.SolverError:
-        return False
-    return prob.status == cp.OPTIMAL
+def _size(text: str) -> tuple[int, int, int]:
+    parts = text.split(",")
+    if len(parts) != 3 or not all(x.strip().isdigit() and int(x) > 0 for x in parts):
+        raise ValueError(f"--size takes L,N,M (three integers > 0), got {text!r}")
+    return tuple(int(x) for x in parts)
 
 
-def plain_sdp(hc: np.ndarray, gamma: float, system: System) -> np.ndarray:
-    """The joint SDP over full ``LM x LM`` matrices, fresh problem, SCS defaults -> complex
-    beams ``(L, M, Q)`` (zeros if SCS fails)."""
-    L, M, n = system.L, system.M, system.N
-    h = hc[..., :n].reshape(L * M, n)
-    a = np.zeros(L * M, dtype=complex)
-    a[:] = hc[..., n].reshape(L * M)
-    A = np.zeros((L * M, L * M), dtype=complex)
-    for l in range(L):
-        blk = slice(l * M, (l + 1) * M)
-        A[blk, blk] = np.outer(a[blk], a[blk].conj())
-    F = [cp.Variable((L * M, L * M), hermitian=True) for _ in range(system.Q)]
-    S = cp.sum(F)
-    cons = [f >> 0 for f in F]
-    for k in range(n):
-        Qk = np.outer(h[:, k], h[:, k].conj())
-        own = cp.real(cp.trace(Qk @ F[k])) / gamma
-        others = cp.sum([cp.real(cp.trace(Qk @ F[q])) for q in range(system.Q) if q != k])
-        cons.append(own - others >= system.ue_noise)
-    cons += [cp.real(cp.trace(S[l * M:(l + 1) * M, l * M:(l + 1) * M])) <= system.P[l]
-             for l in range(L)]
-    prob = cp.Problem(cp.Maximize(system.sensing_gain * cp.real(cp.trace(A @ S))), cons)
-    try:
-        prob.solve(solver="SCS")
-    except cp.error.SolverError:
-        return np.zeros(hc.shape, dtype=complex)
-    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        return np.zeros(hc.shape, dtype=complex)
-    return extract_beams([f.value for f in F], h).reshape(L, M, system.Q)
+def scale_scenario(L: int, N: int, M: int):
+    """``pos2`` with ``L`` APs every 50 m (at x = 25, 75, ...), ``M`` antennas, ``N`` UEs; UEs
+    and target spread over x in ``[0, 50 L]`` m (through the public scenario overrides)."""
+    import scenarios
+
+    return scenarios.load("pos2", users=N, overrides={
+        "system.ap_xy": [[25.0 + 50.0 * l, 0.0] for l in range(L)], "system.antennas": M,
+        "placement.ue_x": [0.0, 50.0 * L], "placement.target_x": [0.0, 50.0 * L]})
 
 
-def plain_cvx(hc: np.ndarray, system: System, rho: float) -> tuple[np.ndarray, float]:
-    """Plain NS+OPT bisection then plain SDP for one drop: (complex beams, gamma_high)."""
-    sense = ns_sensing_all(hc[None], system, rho)[0]
-    gamma = bisection_midpoints(feasible=lambda g: plain_feasible(hc, sense, system, rho, g))
-    if not np.isfinite(gamma):
-        return np.zeros(hc.shape, dtype=complex), gamma
-    return plain_sdp(hc, gamma, system), gamma
+def bench_scale(args) -> list[dict[str, Any]]:
+    """Median seconds per drop of the default ``cvx`` and of its phases at every size."""
+    from policies.classic import ns_sensing_all
+    from policies.convex.ipm import IPMJointSDP
+    from policies.convex.socp import FastMaxMinSINR
+
+    rows = []
+    for L, N, M in args.size or SCALE_SIZES:
+        sc = scale_scenario(L, N, M)
+        system = sc.system
+        x, _, _ = sc.drops(np.random.default_rng(args.seed), args.drops)
+        pol = policies.make("cvx", system, rho=args.rho, warm_start=False)
+        root, sdp = FastMaxMinSINR(system, args.rho), IPMJointSDP(system)
+        t: dict[str, list[float]] = {"cvx": [], "root": [], "sdp": []}
+        info: list[dict[str, Any]] = []
+        for i in range(args.drops):
+            dec = pol.decide(x[i:i + 1])
+            t["cvx"].append(dec.seconds)
+            hc = to_complex(x[i].astype(float))
+            sense = ns_sensing_all(hc[None], system, args.rho)[0]
+            t0 = time.perf_counter()
+            res = root.solve(hc, sense, need_beams=False)
+            t1 = time.perf_counter()
+            sol = sdp.solve(hc, res.gamma_high)
+            t["root"].append(t1 - t0)
+            t["sdp"].append(time.perf_counter() - t1)
+            info.append({"gamma_high": float(dec.info["gamma_high"][0]),
+                         "solves": int(dec.info["solves"][0]),
+                         "fallback": bool(dec.info["fallback"][0]), "sdp_status": sol.status})
+            print(f"  (L, N, M) = ({L}, {N}, {M}) drop {i}: cvx {t['cvx'][-1]:.3f} s (root "
+                  f"{t['root'][-1]:.3f} s, {info[-1]['solves']} SOCP solves; SDP "
+                  f"{t['sdp'][-1]:.3f} s), gamma_high {info[-1]['gamma_high']:.4f}", flush=True)
+        rows.append({"size": [L, N, M], "times_s": t, "drops": info, "load_1min": _load(),
+                     "median_s": {k: float(np.median(v)) for k, v in t.items()}})
+    print(f"\nmedian seconds per drop, default cvx (load {_load():.1f}):")
+    print(f"{'L':>3} {'N':>3} {'M':>3} {'cvx':>9} {'root':>9} {'SDP':>9} {'fallbacks':>9}")
+    for r in rows:
+        m = r["median_s"]
+        print(f"{r['size'][0]:>3} {r['size'][1]:>3} {r['size'][2]:>3} {m['cvx']:>9.3f} "
+              f"{m['root']:>9.3f} {m['sdp']:>9.3f} "
+              f"{sum(d['fallback'] for d in r['drops']):>9}")
+    print("(root = NS+OPT root finding for gamma_high, SDP = the joint SDP; timed apart on the "
+          "same drops, cold starts)")
+    return rows
 
 
 def _load() -> float:
@@ -233,9 +243,11 @@ def bench_road(args) -> dict[str, Any]:
 def body(args) -> int:
     out = run_dir("bench-cvx", args.out)                # created and checked before any work
     print(f"load average (1 min) at start: {_load():.2f}")
-    if args.road:
+    if args.scale:
+        result: dict[str, Any] = {"scale": bench_scale(args)}
+    elif args.road:
         args.scenario = args.road
-        result: dict[str, Any] = {"road": bench_road(args)}
+        result = {"road": bench_road(args)}
     else:
         users = args.users or [2, 5, 8]
         rows = [bench_users(args, n) for n in users]

@@ -36,7 +36,7 @@ from policies.learned import checkpoints as store
 from policies.learned.quality import HEADER, parity, parity_line
 from policies.learned.roles import ROLES
 from runners import _cli
-from runners.compare import add_cache_flags, open_cache
+from runners._cli import add_cache_flags, open_cache
 
 
 def _time(fn, repeats: int) -> np.ndarray:
@@ -94,12 +94,12 @@ def cmd_latency(args: argparse.Namespace) -> dict:
 
 
 def cmd_quality(args: argparse.Namespace) -> dict:
-    from policies.evaluation.evaluate import Drops, evaluate
+    from policies.evaluation.evaluate import Drops, score_policy
     from policies.learned.training import resolve
 
     sc = _cli.load_scenario(args)
     drops = Drops.sample(sc, args.drops, args.seed)
-    cvx = evaluate("cvx", sc, drops, cache=open_cache(args), progress=not args.quiet, rho=0.5)
+    cvx = score_policy("cvx", sc, drops, cache=open_cache(args), progress=not args.quiet, rho=0.5)
     if cvx.interrupted:
         raise KeyboardInterrupt
     specs = args.policy or [r for r in ROLES if r != "fixed-beta" and r != "fixed-lambda"]
@@ -113,7 +113,7 @@ def cmd_quality(args: argparse.Namespace) -> dict:
             opts = {}
             if spec in ROLES:
                 opts["checkpoint"] = str(resolve(spec, sc.system, sc.name))
-            run = evaluate(spec, sc, drops, progress=False, **opts)
+            run = score_policy(spec, sc, drops, progress=False, **opts)
         except ValueError as e:
             print(f"{spec:16s} skipped: {_cli.one_line(e)}")
             continue

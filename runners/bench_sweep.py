@@ -17,20 +17,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from cfisac_env.runs import atomic_path, run_dir, write_json  # noqa: E402
-from policies.evaluation.store import ResultStore  # noqa: E402
-from policies.evaluation.sweep import expand, run_sweep  # noqa: E402
-from runners import _cli  # noqa: E402
+from cfisac_env.runs import run_dir, write_json
+from policies.evaluation.sweep import bench_engines
+from runners import _cli
+from runners._plot import plt, save
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,70 +38,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def timed(cells, engine: str, jobs: int, **kw) -> tuple[float, dict, object]:
-    with tempfile.TemporaryDirectory() as tmp:
-        store = ResultStore(Path(tmp) / "r.sqlite")
-        t0 = time.perf_counter()
-        out = run_sweep(cells, store, engine=engine, jobs=jobs, progress=False, **kw)
-        wall = time.perf_counter() - t0
-        numbers = {(r["cell"], r["drop"]): (r["ssnr"], r["min_sinr"]) for r in store.rows()}
-        store.close()
-    return wall, numbers, out
-
-
+@_cli.entry("bench_sweep")
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run(lambda: bench(parse_args(argv)), "bench_sweep")
-
-
-def bench(args: argparse.Namespace) -> int:
+    """Time the engines side by side, print the ratios, write ``scaling.json`` and
+    ``scaling.png``."""
+    args = parse_args(argv)
     out_dir = run_dir("bench-sweep", args.out)
     _cli.set_threads(args.threads)
-    engines = [("serial", "local", 1), (f"local pool ({args.jobs})", "local", args.jobs)]
-    ray_start = None
-    if not args.no_ray:
-        import ray
-
-        t0 = time.perf_counter()
-        ray.init(num_cpus=args.jobs, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR",
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                                           "OPENBLAS_NUM_THREADS": "1"}})
-        ray_start = time.perf_counter() - t0
-        warm = expand([args.scenario], [args.users], [("cvx", {}), ("ns-rzf", {})],
-                      [args.seed + 1], 2 * args.jobs)
-        timed(warm, "ray", args.jobs, chunk=1)     # workers import torch and the solvers once
-        ray_start = time.perf_counter() - t0
-        engines.append((f"local Ray ({args.jobs} CPUs)", "ray", args.jobs))
-    heavy = expand([args.scenario], [args.users], [("cvx", {}), ("ns-rzf", {})], [args.seed],
-                   args.drops)
-    light = expand([args.scenario], [args.users], [("mrt-target", {})], [args.seed],
-                   args.overhead_tasks)
-    rows, ref = [], None
-    try:
-        for label, engine, jobs in engines:
-            wall, numbers, res = timed(heavy, engine, jobs, task_seconds=args.task_seconds)
-            same = ref is None or numbers == ref
-            ref = ref or numbers
-            light_wall, _, light_res = timed(light, engine, jobs, chunk=1)
-            rows.append({"engine": label, "wall_s": wall, "drops": res.rows,
-                         "drops_per_s": res.rows / wall, "tasks": res.tasks + res.inline,
-                         "task_s_median": float(np.median(res.task_seconds)),
-                         "same_numbers": same, "overhead_wall_s": light_wall,
-                         "overhead_tasks": light_res.tasks + light_res.inline})
-            print(f"{label:>22}: {res.rows} drops in {wall:6.2f} s = {res.rows / wall:6.2f} "
-                  f"drops/s ({rows[-1]['tasks']} tasks, median {rows[-1]['task_s_median']:.2f}"
-                  f" s); same numbers as serial: {same}", flush=True)
-    finally:
-        if ray_start is not None:
-            import ray
-
-            ray.shutdown()
-    base = rows[0]["overhead_wall_s"]
-    for r, (_, _, jobs) in zip(rows, engines, strict=True):
-        # worker time per task beyond the serial work: jobs x wall - serial wall, per task
-        r["overhead_ms_per_task"] = 1e3 * (jobs * r["overhead_wall_s"] - base) \
-            / r["overhead_tasks"] if r is not rows[0] else 0.0
-        r["speedup_vs_serial"] = r["drops_per_s"] / rows[0]["drops_per_s"]
+    rows, ray_start = bench_engines(args.scenario, args.users, args.seed, args.drops, args.jobs,
+                                    args.task_seconds, args.overhead_tasks, not args.no_ray,
+                                    report=print)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nsweep: {args.scenario} N={args.users}, cvx + ns-rzf on {args.drops} drops; "
           f"{os.cpu_count()} cores, 1-min load average {load:.1f} at the end")
@@ -136,9 +73,7 @@ def bench(args: argparse.Namespace) -> int:
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"{os.cpu_count()} cores, load average {load:.1f}", fontsize=9)
     fig.tight_layout()
-    with atomic_path(out_dir / "scaling.png") as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save(fig, out_dir / "scaling.png")
     print(f"wrote {out_dir}/ (scaling.json, scaling.png)")
     return 0
 

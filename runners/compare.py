@@ -3,6 +3,12 @@
     python runners/compare.py --scenario pos2 --users 8
     python runners/compare.py --scenario pos1 --users 5 --policy cvx --policy student \\
         --policy examples/power_split_mrt.py:PowerSplitMRT --drops 500 --seed 1
+    python runners/compare.py --policy student \\
+        --policy student@checkpoint=runs/x/student.pt@label=retrained
+
+Policies are policy specs, the same in every runner: ``NAME | module:Class | file.py:Class``
+with optional ``@key=value,...`` options and ``@label=ROW`` (the row name). The engine is
+:func:`policies.evaluation.evaluate.compare_policies`.
 
 Every policy acts on the same seeded drops (identical CSI). Per policy: mean (with its 95 %
 Student-t interval) / median / 5th percentile of SSNR and min-SINR, the share of drops whose
@@ -12,64 +18,49 @@ decision and failure counts. Heavy solvers
 (``cvx``, ``ns-opt``, ``cb-opt``) run on the first ``--heavy-drops`` drops in a process pool; the
 head-to-head columns (``x cvx``) compare every policy with ``cvx`` on exactly those drops, paired
 per drop, with 95 % intervals (:mod:`policies.evaluation.stats`). Heavy solvers' decisions are kept
-in a
-content-addressed cache (:mod:`policies.evaluation.cache`; ``--cache PATH``, ``$CFISAC_CACHE``,
-default
-``runs/cache/decisions.sqlite``; ``--no-cache``): a second run on the same drops solves nothing
-and reports the original solve times.
+in a content-addressed cache (:mod:`policies.evaluation.cache`; ``--cache PATH``,
+``$CFISAC_CACHE``, default ``runs/cache/decisions.sqlite``; ``--no-cache``): a second run on
+the same drops solves nothing and reports the original solve times.
 
-Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json``, ``drops.csv`` (per drop),
+Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json`` (with the checkpoint file,
+path and SHA-256, every learned policy loaded), ``drops.csv`` (per drop),
 ``summary.json``, ``tradeoff.png`` and ``bars.png``; the folder is created (and checked) before any
 work and every file is written atomically. A policy that cannot be built, or fails, is a failed
 row; the others are still scored and written. Ctrl-C keeps the policies (and drops) that finished,
 records ``interrupted: true`` and exits 130; exit status 2 on a user error (one line), 1 when
-every policy failed.
+no policy has a finite result.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+import scenarios
+from cfisac_env.runs import json_safe, provenance, run_dir, write_json, write_text
+from policies.evaluation.evaluate import Comparison, PolicyRun, compare_policies, parse_specs
+from policies.evaluation.stats import pm
+from policies.registry import BUILTINS
+from runners import _cli, _echo
+from runners._plot import plt, save
+from runners._report import csv_text, fmt, table
 
-import policies  # noqa: E402
-import scenarios  # noqa: E402
-from cfisac_env.runs import (  # noqa: E402
-    atomic_path,
-    json_safe,
-    provenance,
-    run_dir,
-    write_json,
-    write_text,
-)
-from policies.evaluation.evaluate import Drops, PolicyRun, evaluate, summary  # noqa: E402
-from policies.evaluation.stats import pm  # noqa: E402
-from policies.learned.roles import ROLES  # noqa: E402
-from policies.registry import BUILTINS  # noqa: E402
-from runners import _cli  # noqa: E402
-
-DEFAULT_POLICIES = BUILTINS
-REFERENCE = "cvx"
-LEARNED = tuple(ROLES)
+DROP_COLUMNS = ["policy", "drop", "ssnr", "min_sinr", "seconds", "fallback", "over_budget",
+                "gamma_high", "cached"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = _cli.parser(__doc__, "compare")
     _cli.add_common(p, scenario="pos2", threads=1)
     p.add_argument("--policy", action="append", default=None, metavar="SPEC",
-                   help="registered name, module:Class or file.py:Class (repeatable; "
+                   help="NAME, module:Class or file.py:Class, options after @ "
+                        "(cvx@rho=0.25, student@checkpoint=PATH@label=NAME; repeatable; "
                         "default: every built-in)")
     p.add_argument("--drops", type=_cli.positive_int, default=200,
                    help="drops for the fast policies")
@@ -88,109 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "instead of skipping that policy with one line")
     p.add_argument("--no-train", dest="train", action="store_false",
                    help="skip learned policies without a checkpoint (the default)")
-    add_cache_flags(p)
-    return p.parse_args(argv)
-
-
-def add_cache_flags(p: argparse.ArgumentParser) -> None:
-    """``--cache PATH`` / ``--no-cache``: the decision cache of heavy solvers."""
-    from policies.evaluation.cache import DEFAULT_PATH, ENV
-
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--cache", type=Path, default=None, metavar="PATH",
-                   help=f"decision cache of heavy solvers (cvx, ns-opt, cb-opt): a drop solved "
-                        f"once is never solved again (default ${ENV} or {DEFAULT_PATH})")
-    g.add_argument("--no-cache", action="store_true", help="solve every drop, cache nothing")
-
-
-def open_cache(args: argparse.Namespace) -> Any:
-    """The :class:`policies.evaluation.cache.DecisionCache` the flags name (None: no cache)."""
-    from policies.evaluation.cache import DecisionCache
-
-    if args.no_cache:
-        return None
-    return DecisionCache.open(args.cache if args.cache is not None else "default")
-
-
-def learned_options(spec: str, scenario: scenarios.Scenario, device: str, train: bool,
-                    log: list[str]) -> dict[str, Any] | None:
-    """Options for a learned policy: its checkpoint (shipped or cached, see
-    :mod:`policies.learned.checkpoints`), else (unless ``train`` is False) one trained now with the
-    ``cpu`` preset into the cache. None = skip the policy."""
-    from policies.learned import checkpoints as store
-    from policies.learned.training import resolve
-
-    options: dict[str, Any] = {"device": device}
-    try:
-        policies.make(spec, scenario.system, scenario=scenario.name, **options)
-        return options
-    except store.CheckpointError as e:
-        if not train:
-            log.append(f"skipped {spec}: {e}")
-            return None
-    print(f"no checkpoint for {spec} on {scenario.name} N={scenario.system.N}: training one "
-          "with the cpu preset (cached under runs/cache/checkpoints)", file=sys.stderr)
-    system = {f"system.{k}": v for k, v in scenario.config["system"].items() if k != "users"}
-    path = resolve(spec, scenario.system, scenario.name, train_missing=True, log=log,
-                   overrides=system, device=device)
-    return {**options, "checkpoint": str(path)}
-
-
-def run_all(specs: list[str], scenario: scenarios.Scenario, drops: Drops, args: argparse.Namespace,
-            log: list[str], cache: Any = None) -> tuple[dict[str, PolicyRun | str], bool]:
-    """Evaluate each policy; a policy that cannot be built (any exception, e.g. a broken
-    checkpoint) or fails as a whole is recorded as its one-line error message.
-
-    Returns:
-        ``({spec: run or error}, interrupted)``; on Ctrl-C the policies (and the drops of the
-        current policy) that finished are kept and ``interrupted`` is True.
-    """
-    runs: dict[str, PolicyRun | str] = {}
-    heavy_index = np.arange(min(args.heavy_drops, len(drops)))
-    for spec in sorted(specs, key=lambda s: s != REFERENCE):   # the reference first
-        try:
-            options: dict[str, Any] | None = {}
-            if spec in LEARNED:
-                options = learned_options(spec, scenario, args.device, args.train, log)
-                if options is None:
-                    continue
-            heavy = bool(getattr(policies.resolve(spec), "heavy", False))
-            run = evaluate(spec, scenario, drops, heavy_index if heavy else None, jobs=args.jobs,
-                           progress=not args.quiet, cache=cache, **options)
-        except KeyboardInterrupt:
-            log.append(f"interrupted during {spec}; keeping the finished policies")
-            return runs, True
-        except Exception as e:  # a broken policy is a row in the table, not a crash
-            runs[spec] = _cli.one_line(f"{type(e).__name__}: {e}")
-            continue
-        runs[spec] = run
-        if run.interrupted:
-            log.append(f"interrupted during {spec}; kept its {len(run.index)} finished drops")
-            return runs, True
-    return runs, False
-
-
-def add_frontier(rows: list[dict[str, Any]], runs: dict[str, PolicyRun], drops: Drops,
-                 scenario: scenarios.Scenario, heavy_drops: int, progress: bool) -> None:
-    """Add ``frontier_efficiency`` (and ``frontier_drops``) to each row, on the policy's drops
-    among the first ``heavy_drops`` (see :mod:`policies.convex.frontier`)."""
-    from policies.convex.frontier import frontier_ssnr
-
-    for row in rows:
-        run = runs[row["policy"]]
-        keep = (run.index < heavy_drops) & np.isfinite(run.min_sinr)
-        fs = frontier_ssnr(drops.truth[run.index[keep]], run.min_sinr[keep], scenario.system,
-                           progress=progress)
-        ok = np.isfinite(fs)
-        row["frontier_drops"] = int(ok.sum())
-        row["frontier_efficiency"] = float(run.ssnr[keep][ok].mean() / fs[ok].mean()) \
-            if ok.any() else float("nan")
-
-
-def fmt(x: float, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "-"
-    return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:.3g}"
+    _cli.add_cache_flags(p)
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 def fmt_ci(x: float | None, ci: list[float] | None) -> str:
@@ -201,17 +94,20 @@ def fmt_ci(x: float | None, ci: list[float] | None) -> str:
     return pm(x, lo, hi)
 
 
-def table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
-    """The aligned terminal table."""
+def summary_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
+    """The terminal table: one row per policy, then the failed ones."""
     head = ["policy", "drops", "SSNR mean ±95%", "med", "p5", "minSINR mean ±95%", "med", "p5",
             "SSNR x cvx", "SINR x cvx", ">=gamma", "time ms (med)", "p95", "timed as",
             "speed-up", "fronthaul", "fallback", "over-P", "errors"]
     frontier = any("frontier_efficiency" in r for r in rows)
     if frontier:
         head.insert(10, "frontier")
+    echo = any("sensing" in r for r in rows)
+    if echo:
+        head[-4:-4] = _echo.COMPARE_HEAD
     body = []
     for r in rows:
-        body.append([r["policy"], str(r["drops"]), fmt_ci(r["ssnr"]["mean"], r["ssnr"]["ci"]),
+        body.append([r["policy"], r["drops"], fmt_ci(r["ssnr"]["mean"], r["ssnr"]["ci"]),
                      fmt(r["ssnr"]["median"]), fmt(r["ssnr"]["p5"]),
                      fmt_ci(r["min_sinr"]["mean"], r["min_sinr"]["ci"]),
                      fmt(r["min_sinr"]["median"]), fmt(r["min_sinr"]["p5"]),
@@ -219,37 +115,35 @@ def table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
                      fmt_ci(r.get("min_sinr_vs_ref"), r.get("min_sinr_vs_ref_ci")),
                      fmt(r.get("reach_gamma"), 2), fmt(r["time_ms"]["median"]),
                      fmt(r["time_ms"]["p95"]), r["timing"], fmt(r.get("speedup")),
-                     str(r["fronthaul"]), str(r["fallbacks"]), str(r["over_budget"]),
-                     str(r["errors"])])
+                     r["fronthaul"], r["fallbacks"], r["over_budget"], r["errors"]])
         if frontier:
             body[-1].insert(10, fmt(r.get("frontier_efficiency")))
+        if echo:
+            body[-1][-4:-4] = _echo.compare_cells(r.get("sensing"), fmt)
     for name, err in failed.items():
         body.append([name, "0"] + ["-"] * (len(head) - 3) + [f"FAILED: {err[:60]}"])
-    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
-                       enumerate(zip(row, widths, strict=True))) for row in [head, *body]]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return table(head, body)
 
 
-def plot_tradeoff(runs: dict[str, PolicyRun], path: Path, title: str) -> None:
-    """SSNR vs min-SINR per drop, each policy's mean as a large marker (cvx: a star)."""
+def plot_tradeoff(runs: dict[str, PolicyRun], path: Path, title: str, reference: str | None
+                  ) -> None:
+    """SSNR vs min-SINR per drop, each policy's mean as a large marker (the reference: a star)."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
     colors = plt.cm.tab20(np.linspace(0, 1, 20))
-    for k, (spec, r) in enumerate(runs.items()):
+    for k, (name, r) in enumerate(runs.items()):
         c = colors[(2 * k) % 20 + (k // 10) % 2]
-        ref = spec == REFERENCE
+        ref = name == reference
         if not np.isfinite(r.ssnr).any():
             continue
         ax.scatter(r.min_sinr, r.ssnr, s=8, alpha=0.3, color=c)
         ax.scatter(np.nanmean(r.min_sinr), np.nanmean(r.ssnr), s=260 if ref else 90,
-                   marker="*" if ref else "o", color=c, edgecolor="k", label=r.name, zorder=5)
+                   marker="*" if ref else "o", color=c, edgecolor="k", label=name, zorder=5)
     ax.set(xlabel="min-SINR (linear)", ylabel="SSNR (linear)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best", title="mean (large marker)", title_fontsize=8)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=8, loc="best", title="mean (large marker)", title_fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_bars(rows: list[dict[str, Any]], path: Path, title: str) -> None:
@@ -272,96 +166,85 @@ def plot_bars(rows: list[dict[str, Any]], path: Path, title: str) -> None:
                         Patch(color="C3", label="central (whole solve)")], fontsize=8)
     ax2.set_xticks(x, names, rotation=30, ha="right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
+
+
+def drop_rows(runs: dict[str, PolicyRun]) -> list[list[Any]]:
+    """``drops.csv``: one row per policy and drop (:data:`DROP_COLUMNS`, then in echo mode
+    :data:`runners._echo.DROP_COLUMNS`)."""
+    echo = any(r.sensing is not None for r in runs.values())
+    out = []
+    for name, r in runs.items():
+        cached = r.cached if r.cached is not None else np.zeros(len(r.index), bool)
+        for j in range(len(r.index)):
+            out.append([name, int(r.index[j]), r.ssnr[j], r.min_sinr[j], r.seconds[j],
+                        int(r.fallback[j]), int(r.over_budget[j]), r.gamma_high[j],
+                        int(cached[j]), *(_echo.drop_cells(r.sensing, j) if echo else ())])
+    return out
 
 
 def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scenario,
-                  runs: dict[str, PolicyRun], rows: list[dict[str, Any]],
-                  failed: dict[str, str], log: list[str], interrupted: bool = False) -> list[str]:
+                  res: Comparison, reference: str | None) -> list[str]:
     """Write the run folder (each file atomically; the plots only when a policy scored);
     returns the names of the files written."""
     config = {"args": json_safe(vars(args)), "scenario": scenario.name,
               "config": scenario.config, "system": scenario.system.to_dict(),
-              "provenance": provenance()}
+              "checkpoints": res.checkpoints, "provenance": provenance()}
     write_json(out / "config.json", config)
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf)
-    w.writerow(["policy", "drop", "ssnr", "min_sinr", "seconds", "fallback", "over_budget",
-                "gamma_high", "cached"])
-    for name, r in runs.items():
-        cached = r.cached if r.cached is not None else np.zeros(len(r.index), bool)
-        for j in range(len(r.index)):
-            w.writerow([name, int(r.index[j]), r.ssnr[j], r.min_sinr[j], r.seconds[j],
-                        int(r.fallback[j]), int(r.over_budget[j]), r.gamma_high[j],
-                        int(cached[j])])
-    write_text(out / "drops.csv", buf.getvalue())
-    errors = {name: r.errors for name, r in runs.items() if r.errors}
-    write_json(out / "summary.json", {"interrupted": interrupted, "policies": rows,
-                                      "failed": failed, "errors": errors, "notes": log})
+    echo = any(r.sensing is not None for r in res.runs.values())
+    write_text(out / "drops.csv", csv_text(drop_rows(res.runs), DROP_COLUMNS + (
+        list(_echo.DROP_COLUMNS) if echo else [])))
+    errors = {name: r.errors for name, r in res.runs.items() if r.errors}
+    write_json(out / "summary.json", {"interrupted": res.interrupted, "policies": res.rows,
+                                      "failed": res.failed, "errors": errors, "notes": res.log})
     written = ["config.json", "drops.csv", "summary.json"]
-    if runs:
+    if res.runs:
         title = f"{scenario.name}, N = {scenario.system.N}"
-        with atomic_path(out / "tradeoff.png") as tmp:
-            plot_tradeoff(runs, tmp, title)
-        with atomic_path(out / "bars.png") as tmp:
-            plot_bars(rows, tmp, title)
+        plot_tradeoff(res.runs, out / "tradeoff.png", title, reference)
+        plot_bars(res.rows, out / "bars.png", title)
         written += ["tradeoff.png", "bars.png"]
     return written
 
 
+@_cli.entry("compare")
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
-    return _cli.run(lambda: compare(parse_args(argv)), "compare")
-
-
-def compare(args: argparse.Namespace) -> int:
-    """The whole run for parsed ``args``: check, create the run folder, score, write."""
+    """Check, create the run folder, score every policy, print and write; returns the exit
+    status (see :mod:`runners._cli`)."""
+    args = parse_args(argv)
     scenario = _cli.load_scenario(args)
-    specs = list(dict.fromkeys(args.policy or DEFAULT_POLICIES))
-    for spec in specs:
-        policies.resolve(spec)
-    cache = open_cache(args)
+    specs = parse_specs(args.policy or BUILTINS)
+    cache = _cli.open_cache(args)
     out = run_dir(f"compare-{scenario.name}-N{scenario.system.N}", args.out)
     _cli.set_threads(args.threads)
     t0 = time.perf_counter()
-    log: list[str] = []
-    results: dict[str, PolicyRun | str] = {}
-    try:
-        drops = Drops.sample(scenario, args.drops, args.seed)
-        results, interrupted = run_all(specs, scenario, drops, args, log, cache)
-    except KeyboardInterrupt:
-        interrupted = True
-        log.append("interrupted before any policy finished")
-    runs = {k: v for k, v in results.items() if isinstance(v, PolicyRun) and len(v.index)}
-    failed = {k: v for k, v in results.items() if isinstance(v, str)}
-    ref = runs.get(REFERENCE)
-    rows = [summary(r, ref) for r in runs.values()]
-    if args.frontier and not interrupted:
-        add_frontier(rows, runs, drops, scenario, args.heavy_drops, not args.quiet)
+    res = compare_policies(specs, scenario, args.drops, args.seed, args.heavy_drops,
+                           jobs=args.jobs, device=args.device, train=args.train,
+                           frontier=args.frontier, cache=cache, progress=not args.quiet)
+    reference = next(iter(res.runs), None) if any(s.target == "cvx" for s in specs) else None
     print(f"\n{scenario.name}: N = {scenario.system.N} UEs, L = {scenario.system.L} APs x "
           f"M = {scenario.system.M} antennas; {args.drops} drops (seed {args.seed}), heavy "
           f"solvers on the first {min(args.heavy_drops, args.drops)}")
-    print(table(rows, failed))
+    print(summary_table(res.rows, res.failed))
     print("±95%: half-width of the 95% t-interval of the mean; x cvx: ratio of means on the drops "
           "cvx solved, paired per drop (±95% delta-method interval); >=gamma: share of those "
           "drops with min-SINR >= cvx gamma_high (1% tolerance); timed as: what a deployment "
           "waits for")
-    if cache is not None and cache.hits + cache.stored:
-        log.append(f"decision cache {cache.path}: {cache.hits} drops reused, {cache.stored} "
-                   "solved and stored (times are those of the original solves)")
-    for line in log:
+    if any("sensing" in r for r in res.rows):
+        print(_echo.COMPARE_NOTE)
+    for line in res.log:
         print(f"note: {line}")
-    for name, r in runs.items():
+    for name, r in res.runs.items():
         for e in r.errors[:3]:
             print(f"error: {name}: {e}")
-    files = write_outputs(out, args, scenario, runs, rows, failed, log, interrupted)
+    files = write_outputs(out, args, scenario, res, reference)
     print(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - t0:.0f} s")
-    if interrupted:
+    if res.interrupted:
         print("interrupted: kept the policies and drops that finished", file=sys.stderr)
-    elif failed and not runs:
-        print("error: compare: every policy failed (see the FAILED rows)", file=sys.stderr)
-    return _cli.outcome(len(runs), len(failed), interrupted)
+    elif not res.scored:
+        print("error: compare: no policy has a finite result (see the FAILED rows and errors)",
+              file=sys.stderr)
+    return _cli.outcome(res.scored, len(res.failed) + len(res.runs) - res.scored,
+                        res.interrupted)
 
 
 if __name__ == "__main__":

@@ -13,43 +13,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-import gymnasium as gym
-import matplotlib
+import numpy as np
+from matplotlib.animation import FuncAnimation, PillowWriter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import cfisac_env  # noqa: E402
-from cfisac_env.runs import atomic_path, run_dir  # noqa: E402
-from policies.evaluation.evaluate import build  # noqa: E402
-from runners import _cli  # noqa: E402
-
-
-def rollout(scenario: str, users: int | None, policy: str, steps: int, seed: int,
-            overrides: dict, progress: bool = True, frames: list | None = None
-            ) -> list[tuple[np.ndarray, dict]]:
-    """``steps`` decisions of ``policy``; returns ``(frame (H, W, 3) uint8, info)`` per step,
-    appended to ``frames`` as they come (so a caller keeps them on Ctrl-C)."""
-    env = gym.make(cfisac_env.ENV_ID, scenario=scenario, users=users, render_mode="rgb_array",
-                   **overrides)
-    pol = build(policy, env.unwrapped.scenario)
-    obs, _ = env.reset(seed=seed)
-    out = [] if frames is None else frames
-    for _ in tqdm(range(steps), desc=f"{policy} on {scenario}", disable=not progress):
-        obs, _, terminated, truncated, info = env.step(pol.act(obs))
-        out.append((env.render(), info))
-        if terminated or truncated:
-            break
-    return out
+from cfisac_env.runs import atomic_path, run_dir
+from policies.evaluation.evaluate import build, rollout
+from policies.registry import parse_spec
+from runners import _cli
+from runners._plot import plt, save
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = _cli.parser(__doc__, "render_road")
     _cli.add_common(p, scenario="road", threads=None)
-    p.add_argument("--policy", default="student")
+    p.add_argument("--policy", default="student", metavar="SPEC",
+                   help="policy spec: NAME, module:Class or file.py:Class, options after @")
     p.add_argument("--steps", type=_cli.int_in(1, 100_000), default=100,
                    help="decisions to roll out")
     p.add_argument("--frames", type=_cli.int_in(1, 100), default=4,
@@ -57,21 +35,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@_cli.entry("render_road")
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
-    return _cli.run(lambda: render(parse_args(argv)), "render_road")
-
-
-def render(a: argparse.Namespace) -> int:
-    """Check, create the run folder, roll out, write the film strip and the GIF."""
+    """Check, create the run folder, roll out, write the film strip and the GIF; returns the
+    exit status (see :mod:`runners._cli`)."""
+    a = parse_args(argv)
     sc = _cli.load_scenario(a)
-    build(a.policy, sc)                       # an unknown or unbuildable policy fails here
+    spec = parse_spec(a.policy)
+    build(spec, sc)                       # an unknown or unbuildable policy fails here
     out = run_dir(f"render-{a.scenario}", a.out)
     _cli.set_threads(a.threads)
     steps: list[tuple[np.ndarray, dict]] = []
     interrupted = False
     try:
-        rollout(a.scenario, a.users, a.policy, a.steps, a.seed, dict(a.set), not a.quiet, steps)
+        rollout(a.scenario, a.users, spec, a.steps, a.seed, dict(a.set), not a.quiet, steps)
     except KeyboardInterrupt:
         interrupted = True
         print("interrupted: rendering the decisions made so far", file=sys.stderr)
@@ -83,12 +60,10 @@ def render(a: argparse.Namespace) -> int:
         frame, info = steps[k]
         ax.imshow(frame)
         ax.set_axis_off()
-        ax.set_title(f"{a.policy}, decision {k + 1}: SSNR {info['ssnr']:.2f}, "
+        ax.set_title(f"{spec.row}, decision {k + 1}: SSNR {info['ssnr']:.2f}, "
                      f"min-SINR {info['min_sinr']:.2f}", fontsize=9)
     fig.tight_layout()
-    with atomic_path(out / "filmstrip.png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save(fig, out / "filmstrip.png", dpi=100)
     fig = plt.figure(figsize=(8, 3.6))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()

@@ -4,15 +4,15 @@
     python runners/robustness.py --policy cvx --policy student --drops 100 --heavy-drops 8 \\
         --axis nmse --axis k_factor_db --no-ageing
 
-Static part (policies.evaluation.robustness.sweep): on the same seeded drops of ``--scenario``,
-mean SSNR
-and min-SINR with 95 % t-intervals as one field varies: CSI NMSE 0 .. 0.3, Rician K from LoS
-only down to 0 dB, target-angle error 0 .. 10 deg (policies decide on the estimated CSI, the
-metrics use the true channel). Heavy solvers (cvx) use the first ``--heavy-drops`` drops.
-Ageing part (policies.evaluation.robustness.ageing): the closed-loop tracking stress of
-``--tracking``
-at zero compute latency, CSI delay 0 .. 100 ms, LoS vs Rician fading (K = 6 dB) ageing with
-the walkers' Doppler; ``--tracking-policy`` picks its policies (default: all but cvx).
+Static part (:func:`policies.evaluation.robustness.sweep`): on the same seeded drops of
+``--scenario``, mean SSNR and min-SINR with 95 % t-intervals as one field varies: CSI NMSE 0 ..
+0.3, Rician K from LoS only down to 0 dB, target-angle error 0 .. 10 deg (policies decide on the
+estimated CSI, the metrics use the true channel). Heavy solvers (cvx) use the first
+``--heavy-drops`` drops.
+Ageing part (:func:`policies.evaluation.robustness.ageing`): the closed-loop tracking stress of
+``--tracking`` at zero compute latency, CSI delay 0 .. 100 ms, LoS vs Rician fading (K = 6 dB)
+ageing with the walkers' Doppler; ``--tracking-policy`` picks its policies (default: all but cvx).
+Policies are policy specs, as in every runner.
 
 Writes ``runs/<date>-robustness-<scenario>-N<users>/``: ``config.json``, ``robustness.csv``,
 ``robustness.png``, ``ageing.csv``, ``ageing.png`` and ``summary.json``.
@@ -21,31 +21,19 @@ Writes ``runs/<date>-robustness-<scenario>-N<users>/``: ``config.json``, ``robus
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import scenarios  # noqa: E402
-from cfisac_env.runs import (  # noqa: E402
-    atomic_path,
-    json_safe,
-    provenance,
-    run_dir,
-    write_json,
-    write_text,
-)
-from policies.evaluation.evaluate import build  # noqa: E402
-from policies.evaluation.robustness import AXES, AgeingRow, Point, ageing, sweep  # noqa: E402
-from policies.learned.checkpoints import CheckpointError  # noqa: E402
-from runners import _cli  # noqa: E402
+from cfisac_env.runs import json_safe, provenance, run_dir, write_json, write_text
+from policies.evaluation.evaluate import parse_specs
+from policies.evaluation.robustness import AXES, AgeingRow, Point, ageing, build_tracking, sweep
+from runners import _cli
+from runners._plot import plt, save
+from runners._report import csv_text, table
 
 POLICIES = ["cvx", "student", "ns-rzf", "mrt-users", "mrt-target"]
 DELAYS = [0.0, 0.01, 0.02, 0.05, 0.1]
@@ -56,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = _cli.parser(__doc__, "robustness")
     _cli.add_common(p, scenario="pos2", users=8, threads=1)
     p.add_argument("--policy", action="append", default=None, metavar="SPEC",
-                   help=f"policy (repeatable; default {' '.join(POLICIES)})")
+                   help=f"policy spec (repeatable; default {' '.join(POLICIES)})")
     p.add_argument("--drops", type=_cli.positive_int, default=200, help="drops per point")
     p.add_argument("--heavy-drops", type=_cli.positive_int, default=12,
                    help="drops per point for cvx (the first ones)")
@@ -103,8 +91,7 @@ def plot_sweep(points: list[Point], path: Any, title: str, colors: dict[str, str
     ax[0, 0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _position(axis: str, value: float, values: list[float]) -> float:
@@ -134,39 +121,52 @@ def plot_ageing(rows: list[AgeingRow], path: Any, title: str, colors: dict[str, 
     ax[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
-def build_tracking(args: argparse.Namespace, specs: list[str]
-                   ) -> tuple[scenarios.Scenario | None, dict[str, Any], dict[str, str]]:
-    """The road scenario and policies of the ageing part (``{spec: error}`` for the ones that
-    cannot be built)."""
-    if args.no_ageing:
-        return None, {}, {}
-    road = scenarios.load(args.tracking, overrides=dict(args.set))
-    pols, failed = {}, {}
-    for spec in specs:
-        try:
-            pols[spec] = build(spec, road)
-        except CheckpointError as e:  # no checkpoint: a failed row, the others still run
-            failed[spec] = _cli.one_line(e)
-        except ValueError:
-            raise
-        except Exception as e:  # e.g. no checkpoint: a failed row, the others still run
-            failed[spec] = _cli.one_line(f"{type(e).__name__}: {e}")
-    return road, pols, failed
+AGEING_COLUMNS = ["channel", "delay_s", "policy", "ssnr", "min_sinr", "retention",
+                  "retention_sinr"]
 
 
-def robustness(args: argparse.Namespace) -> int:
-    """The whole run for parsed ``args``."""
+def write_static(out: Path, points: list[Point], title: str, colors: dict[str, str]
+                 ) -> list[dict[str, Any]]:
+    """``robustness.csv`` and ``robustness.png``; prints the table and returns its rows."""
+    rows = [r for p in points for r in p.rows()]
+    columns = list(rows[0])
+    write_text(out / "robustness.csv", csv_text(rows, columns))
+    print(table(["axis", "value", "policy", "metric", "mean", "95 % interval", "n"],
+                [[r["axis"], f"{r['value']:g}", r["policy"], r["metric"], f"{r['mean']:.3f}",
+                  f"[{r['lo']:.3f}, {r['hi']:.3f}]", r["n"]] for r in rows], left=1))
+    plot_sweep(points, out / "robustness.png", title, colors)
+    return rows
+
+
+def write_ageing(out: Path, rows: list[AgeingRow], tracking: str, title: str,
+                 colors: dict[str, str]) -> None:
+    """``ageing.csv`` and ``ageing.png``; prints the table."""
+    write_text(out / "ageing.csv", csv_text([vars(r) for r in rows], AGEING_COLUMNS))
+    print(f"\n{tracking}: closed loop at zero compute latency vs CSI delay")
+    print(table(["channel", "delay ms", "policy", "SSNR", "min-SINR", "retention",
+                 "(min-SINR)"],
+                [[r.channel, f"{r.delay_s * 1e3:g}", r.policy, f"{r.ssnr:.3f}",
+                  f"{r.min_sinr:.3f}", f"{r.retention:.2f}", f"{r.retention_sinr:.2f}"]
+                 for r in rows], left=1))
+    plot_ageing(rows, out / "ageing.png", title, colors)
+
+
+@_cli.entry("robustness")
+def main(argv: list[str] | None = None) -> int:
+    """The whole run: check, create the run folder, both parts, print and write; returns the
+    exit status (see :mod:`runners._cli`)."""
+    args = parse_args(argv)
     _cli.set_threads(args.threads)
     sc = _cli.load_scenario(args)
-    specs = list(dict.fromkeys(args.policy or POLICIES))
-    track_specs = list(dict.fromkeys(args.tracking_policy
-                                     or [s for s in specs if s != "cvx"]))
-    colors = {name: f"C{k}" for k, name in enumerate(dict.fromkeys(specs + track_specs))}
-    road, track_pols, failed = build_tracking(args, track_specs)
+    specs = parse_specs(args.policy or POLICIES)
+    track_specs = parse_specs(args.tracking_policy or [s for s in specs if s.target != "cvx"])
+    colors = {name: f"C{k}" for k, name in
+              enumerate(dict.fromkeys([s.row for s in specs] + [s.row for s in track_specs]))}
+    road, track_pols, failed = (None, {}, {}) if args.no_ageing else \
+        build_tracking(args.tracking, track_specs, dict(args.set))
     out = run_dir(f"robustness-{sc.name}-N{sc.system.N}", args.out)
     t0 = time.perf_counter()
     points, failed_static, interrupted = sweep(
@@ -188,37 +188,16 @@ def robustness(args: argparse.Namespace) -> int:
         "provenance": provenance()}))
     print(f"\n{sc.name} N={sc.system.N}: mean [95 % interval] over drops, seed {args.seed}")
     if points:
-        table = [r for p in points for r in p.rows()]
-        summary["static"] = table
-        f = io.StringIO()
-        w = csv.DictWriter(f, fieldnames=list(table[0]))
-        w.writeheader()
-        w.writerows(table)
-        write_text(out / "robustness.csv", f.getvalue())
-        for r in table:
-            print(f"{r['axis']:>16} {r['value']:>6g} {r['policy']:<12} {r['metric']:<9}"
-                  f"{r['mean']:>8.3f} [{r['lo']:.3f}, {r['hi']:.3f}] n={r['n']}")
-        with atomic_path(out / "robustness.png") as tmp:
-            plot_sweep(points, tmp, f"{sc.name}, N = {sc.system.N}: policies decide on estimated "
-                       f"CSI, scored on the true channel ({args.drops} drops, cvx "
-                       f"{args.heavy_drops}); bands: 95 % intervals", colors)
+        summary["static"] = write_static(
+            out, points, f"{sc.name}, N = {sc.system.N}: policies decide on estimated CSI, "
+            f"scored on the true channel ({args.drops} drops, cvx {args.heavy_drops}); bands: "
+            "95 % intervals", colors)
         files += ["robustness.csv", "robustness.png"]
     if rows:
-        f = io.StringIO()
-        w = csv.DictWriter(f, fieldnames=list(vars(rows[0])))
-        w.writeheader()
-        w.writerows(vars(r) for r in rows)
-        write_text(out / "ageing.csv", f.getvalue())
-        print(f"\n{args.tracking}: closed loop at zero compute latency vs CSI delay")
-        for r in rows:
-            print(f"{r.channel:>14} {r.delay_s * 1e3:>5g} ms {r.policy:<12} SSNR {r.ssnr:7.3f} "
-                  f"min-SINR {r.min_sinr:7.3f} retention {r.retention:.2f} "
-                  f"(min-SINR {r.retention_sinr:.2f})")
-        with atomic_path(out / "ageing.png") as tmp:
-            plot_ageing(rows, tmp, f"{args.tracking}: closed loop, zero compute latency, beams "
-                        f"from CSI aged by the delay; seed {args.seed}\ndashed: LoS, solid: "
-                        "Rician K = 6 dB ageing with the walkers' Doppler at 3.5 GHz "
-                        "(Gauss-Markov)", colors)
+        write_ageing(out, rows, args.tracking,
+                     f"{args.tracking}: closed loop, zero compute latency, beams from CSI aged "
+                     f"by the delay; seed {args.seed}\ndashed: LoS, solid: Rician K = 6 dB "
+                     "ageing with the walkers' Doppler at 3.5 GHz (Gauss-Markov)", colors)
         files += ["ageing.csv", "ageing.png"]
     write_json(out / "summary.json", json_safe(summary))
     for name, err in failed.items():
@@ -226,11 +205,6 @@ def robustness(args: argparse.Namespace) -> int:
     print(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - t0:.0f} s")
     done = len({p.policy for p in points} | {r.policy for r in rows})
     return _cli.outcome(done, len(failed), interrupted)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
-    return _cli.run(lambda: robustness(parse_args(argv)), "robustness")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,16 @@ crossing the covered stretch at that speed), the road is simulated once from the
 policy runs in closed loop on it (cfisac_env.sim.tracking): beams from aged CSI, applied only once
 the compute time has passed, scored every ``dt`` against the true positions, beside the same
 policy with zero latency and zero CSI delay. Retention = share of the time (target inside the
-covered stretch) with SSNR >= threshold x that reference.
+covered stretch) with SSNR >= threshold x that reference. Policies are policy specs, as in every
+runner (``cvx@rho=0.25@label=cvx-tight``); ``--fixed-latency`` names them by their row name. The
+engine is :func:`policies.evaluation.stress.run`.
 
 Writes ``runs/<date>-stress-<scenario>/``: ``config.json``, ``timeseries.csv`` (per policy and
 step), ``summary.json`` and ``retention_vs_speed.csv``, ``ssnr_t.png`` (SSNR and min-SINR over
-time under the target's trajectory) and ``retention_vs_speed.png``. The folder is created (and
+time under the target's trajectory) and ``retention_vs_speed.png``; with ``--sensing echo``
+(the target column from the tracker of the APs' echoes, docs/sensing.md) also each policy's
+communication-only baseline ``NAME (held)``, the sensing columns (position and angle RMSE,
+track-loss rate), ``position_error_t.png`` and ``tracking_vs_speed.png``. The folder is created (and
 checked) before any simulation; files are written atomically, ``summary.json`` as strict JSON. A
 policy that fails is recorded under ``failed`` and the others go on. Ctrl-C keeps what finished,
 records ``interrupted: true`` and exits 130; a user error exits 2 with one line; 1 when every
@@ -23,47 +28,46 @@ policy failed.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import policies  # noqa: E402
-import scenarios  # noqa: E402
-from cfisac_env.runs import (  # noqa: E402
-    atomic_path,
-    json_safe,
-    provenance,
-    run_dir,
-    write_json,
-    write_text,
+from cfisac_env.runs import json_safe, provenance, run_dir, write_json, write_text
+from cfisac_env.sim.tracking import LATENCY_MODES, Trajectory
+from policies.evaluation.sensing import STRESS_COLUMNS
+from policies.evaluation.stress import (
+    StressPlan,
+    StressReport,
+    TrackResult,
+    prepare,
+    summary_row,
 )
-from cfisac_env.sim.tracking import LATENCY_MODES, Trajectory  # noqa: E402
-from cfisac_env.sim.traffic import validate  # noqa: E402
-from policies.evaluation.stress import StressSettings, TrackResult, at_speed  # noqa: E402
-from policies.evaluation.stress import run as stress_run  # noqa: E402
-from runners import _cli  # noqa: E402
+from policies.evaluation.stress import run as run_stress
+from runners import _cli, _echo
+from runners._plot import plt, save
+from runners._report import csv_text, table
+
+TIMESERIES_COLUMNS = ["policy", "step", "t_s", "target_x_m", "target_y_m", "target_speed_mps",
+                      "covered", "ssnr", "ssnr_zero_latency", "min_sinr",
+                      "min_sinr_zero_latency", "beam_age_s"]
+RETENTION_COLUMNS = ["speed_mps", "policy", "retention", "retention_min_sinr",
+                     "latency_s_median", "decisions", "landed"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = _cli.parser(__doc__, "stress")
     _cli.add_common(p, scenario="track-highway", threads=1)
-    p.add_argument("--policy", action="append", default=[],
-                   help="policy name or module:Class (repeat); default ns-rzf and mrt-target")
+    p.add_argument("--policy", action="append", default=[], metavar="SPEC",
+                   help="policy spec: NAME, module:Class or file.py:Class, options after @ "
+                        "(repeat); default ns-rzf and mrt-target")
     p.add_argument("--latency", choices=LATENCY_MODES, default=None,
                    help="compute time charged per decision (default: the scenario's)")
     p.add_argument("--fixed-latency", action="append", default=[], metavar="NAME=SECONDS",
-                   help="compute time of a policy for --latency fixed (repeat)")
+                   help="compute time of a policy (its row name) for --latency fixed (repeat)")
     p.add_argument("--hardware-scale", type=_cli.float_in(), default=None,
                    help="factor on measured compute times (2 = hardware twice as slow)")
     p.add_argument("--csi-delay", type=_cli.float_in(), default=None,
@@ -75,37 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "--speeds alone: no sweep)")
     p.add_argument("--trained-on", default="pos2",
                    help="scenario whose checkpoints learned policies load (same system)")
-    return p.parse_args(argv)
-
-
-def settings_from(args: argparse.Namespace, scenario: scenarios.Scenario) -> StressSettings:
-    """The scenario's ``[stress]`` settings with the command line's overrides, checked."""
-    s = StressSettings.of(scenario)
-    for name, value in (("latency", args.latency), ("hardware_scale", args.hardware_scale),
-                        ("csi_delay", args.csi_delay), ("threshold", args.threshold),
-                        ("speeds", args.speeds)):
-        if value is not None:
-            setattr(s, name, value)
-    for item in args.fixed_latency:
-        name, _, seconds = item.rpartition("=")
-        try:
-            s.fixed_latency[name] = float(seconds)
-        except ValueError:
-            raise ValueError(f"--fixed-latency wants NAME=SECONDS, got {item!r}") from None
-    s.check()
-    return s
-
-
-def make_policy(spec: str, scenario: scenarios.Scenario, trained_on: str) -> Any:
-    """Build ``spec`` for the scenario's system; learned policies load the checkpoint trained on
-    ``trained_on`` (shipped, else the one ``runners/compare.py`` cached: see
-    :mod:`policies.learned.checkpoints`)."""
-    from policies.learned.policies import LearnedPolicy
-
-    cls = policies.resolve(spec)
-    if not (isinstance(cls, type) and issubclass(cls, LearnedPolicy)):
-        return policies.make(spec, scenario.system)
-    return policies.make(spec, scenario.system, scenario=trained_on)
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 def fmt_latency(r: TrackResult) -> str:
@@ -114,26 +91,6 @@ def fmt_latency(r: TrackResult) -> str:
     lat = r.loop.latency_s
     med = float(np.median(lat)) if lat.size else float("nan")
     return f"{r.latency.mode} {med * 1e3:.3g} ms"
-
-
-def summary_row(r: TrackResult) -> dict[str, Any]:
-    cov = r.covered
-    pick = (lambda a: a[cov]) if cov.any() else (lambda a: a)
-    return {
-        "policy": r.policy, "timing": r.timing, "latency_mode": r.latency.mode,
-        "retention": r.retention, "retention_min_sinr": r.retention_sinr,
-        "ssnr_mean": float(pick(r.loop.ssnr).mean()),
-        "ssnr_ref_mean": float(pick(r.reference.ssnr).mean()),
-        "min_sinr_mean": float(pick(r.loop.min_sinr).mean()),
-        "min_sinr_ref_mean": float(pick(r.reference.min_sinr).mean()),
-        "decisions": int(len(r.loop.decided)),
-        "landed": int((r.loop.landed < len(r.loop.ssnr)).sum()),
-        "compute_s_median": float(np.median(r.loop.compute_s)) if r.loop.compute_s.size
-        else float("nan"),
-        "latency_s_median": float(np.median(r.loop.latency_s)) if r.loop.latency_s.size
-        else float("nan"),
-        "covered_steps": int(cov.sum()),
-    }
 
 
 def plot_timeseries(traj: Trajectory, results: dict[str, TrackResult], path: Path,
@@ -178,8 +135,7 @@ def plot_timeseries(traj: Trajectory, results: dict[str, TrackResult], path: Pat
     ax[3].set_xlabel("time (s)")
     ax[0].set_title(title + " (grey: target outside the covered stretch)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, dpi=120)
 
 
 def plot_retention(sweep: dict[float, dict[str, TrackResult]], path: Path, title: str) -> None:
@@ -201,130 +157,130 @@ def plot_retention(sweep: dict[float, dict[str, TrackResult]], path: Path, title
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, dpi=120)
 
 
-def write_outputs(out: Path, args: argparse.Namespace, scenario: scenarios.Scenario,
-                  settings: StressSettings, main_traj: Trajectory | None,
-                  main: dict[str, TrackResult], sweep: dict[float, dict[str, TrackResult]],
-                  interrupted: bool, failed: dict[str, str] | None = None) -> list[str]:
+def timeseries_rows(traj: Trajectory, main: dict[str, TrackResult]) -> list[list[Any]]:
+    """``timeseries.csv``: one row per policy and step (:data:`TIMESERIES_COLUMNS`)."""
+    out = []
+    for name, r in main.items():
+        age = r.loop.beam_age_steps * traj.dt
+        for s in range(traj.steps):
+            out.append([name, s, f"{s * traj.dt:.4f}", *traj.target_xy[s], traj.target_speed[s],
+                        int(r.covered[s]), r.loop.ssnr[s], r.reference.ssnr[s],
+                        r.loop.min_sinr[s], r.reference.min_sinr[s], f"{age[s]:.4f}"])
+    return out
+
+
+def retention_rows(sweep: dict[float, dict[str, TrackResult]]) -> list[dict[str, Any]]:
+    """``retention_vs_speed.csv``: one row per speed and policy (:data:`RETENTION_COLUMNS`,
+    plus the sensing columns in echo mode)."""
+    return [{"speed_mps": v, **summary_row(r)}
+            for v, res in sorted(sweep.items()) for r in res.values()]
+
+
+def write_outputs(out: Path, args: argparse.Namespace, plan: StressPlan, rep: StressReport
+                  ) -> list[str]:
     """Write the run folder, each file atomically; returns the names of the files written."""
+    scenario, settings = plan.scenario, plan.settings
     written = ["config.json", "summary.json"]
     config = {"args": json_safe(vars(args)), "scenario": scenario.name,
               "config": scenario.config, "stress": vars(settings),
               "system": scenario.system.to_dict(), "provenance": provenance()}
     write_json(out / "config.json", config)
-    if main and main_traj is not None:
-        with io.StringIO(newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["policy", "step", "t_s", "target_x_m", "target_y_m", "target_speed_mps",
-                        "covered", "ssnr", "ssnr_zero_latency", "min_sinr",
-                        "min_sinr_zero_latency", "beam_age_s"])
-            for name, r in main.items():
-                age = r.loop.beam_age_steps * main_traj.dt
-                for s in range(main_traj.steps):
-                    w.writerow([name, s, f"{s * main_traj.dt:.4f}", *main_traj.target_xy[s],
-                                main_traj.target_speed[s], int(r.covered[s]), r.loop.ssnr[s],
-                                r.reference.ssnr[s], r.loop.min_sinr[s],
-                                r.reference.min_sinr[s], f"{age[s]:.4f}"])
-            write_text(out / "timeseries.csv", f.getvalue())
+    if rep.main and rep.trajectory is not None:
+        write_text(out / "timeseries.csv", csv_text(timeseries_rows(rep.trajectory, rep.main),
+                                                    TIMESERIES_COLUMNS))
         title = (f"{textwrap.fill(f'{scenario.name}: {scenario.description}', 95)}\n"
                  f"N = {scenario.system.N}, "
                  f"L = {scenario.system.L}, CSI delay {settings.csi_delay * 1e3:g} ms, seed "
                  f"{args.seed}")
-        with atomic_path(out / "ssnr_t.png") as tmp:
-            plot_timeseries(main_traj, main, tmp, title, settings.covered)
+        plot_timeseries(rep.trajectory, rep.main, out / "ssnr_t.png", title, settings.covered)
         written += ["timeseries.csv", "ssnr_t.png"]
-    if sweep:
-        with io.StringIO(newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["speed_mps", "policy", "retention", "retention_min_sinr",
-                        "latency_s_median", "decisions", "landed"])
-            for v, res in sorted(sweep.items()):
-                for name, r in res.items():
-                    row = summary_row(r)
-                    w.writerow([v, name, r.retention, r.retention_sinr,
-                                row["latency_s_median"], row["decisions"], row["landed"]])
-            write_text(out / "retention_vs_speed.csv", f.getvalue())
-        with atomic_path(out / "retention_vs_speed.png") as tmp:
-            plot_retention(sweep, tmp, f"{scenario.name}: retention (SSNR >= "
-                           f"{settings.threshold:g} x zero latency), seed {args.seed}")
+    echo = any(r.sensing for r in rep.main.values()) or \
+        any(r.sensing for res in rep.sweep.values() for r in res.values())
+    if rep.sweep:
+        write_text(out / "retention_vs_speed.csv", csv_text(
+            retention_rows(rep.sweep), RETENTION_COLUMNS + (list(STRESS_COLUMNS) if echo else [])))
+        plot_retention(rep.sweep, out / "retention_vs_speed.png",
+                       f"{scenario.name}: retention (SSNR >= {settings.threshold:g} x zero "
+                       f"latency), seed {args.seed}")
         written += ["retention_vs_speed.csv", "retention_vs_speed.png"]
-    summary = {"scenario": scenario.name, "interrupted": interrupted, "failed": failed,
+        if echo:
+            _echo.plot_stress_speeds(rep.sweep, out / "tracking_vs_speed.png",
+                                     f"{scenario.name}, echo sensing: track loss, position "
+                                     f"error and retention vs speed, seed {args.seed}")
+            written.append("tracking_vs_speed.png")
+    if echo and rep.main and rep.trajectory is not None:
+        _echo.plot_stress_errors(rep.main, rep.trajectory, settings.covered,
+                                 out / "position_error_t.png", f"{scenario.name}, echo sensing: "
+                                 f"{scenario.description}, seed {args.seed}")
+        written.append("position_error_t.png")
+    summary = {"scenario": scenario.name, "interrupted": rep.interrupted, "failed": rep.failed,
                "threshold": settings.threshold, "covered_m": settings.covered,
-               "main": [summary_row(r) for r in main.values()],
+               "main": [summary_row(r) for r in rep.main.values()],
                "sweep": {str(v): [summary_row(r) for r in res.values()]
-                         for v, res in sorted(sweep.items())}}
+                         for v, res in sorted(rep.sweep.items())}}
     write_json(out / "summary.json", summary)
     return written
 
 
-def prepare(args: argparse.Namespace) -> tuple[scenarios.Scenario, StressSettings, dict[str, Any],
-                                               list[tuple[float, Any, float]], dict[str, str]]:
-    """Everything that can fail on bad input, before any simulation: the scenario, the settings,
-    the policies, the sweep's scenarios ``(speed, scenario, seconds)`` and the policies that
-    could not be built (``{spec: error}``: any exception but a user error's ``ValueError``)."""
-    torch.set_num_threads(args.threads)
-    scenario = _cli.load_scenario(args)
-    settings = settings_from(args, scenario)
-    validate(scenario.config)
-    specs = list(dict.fromkeys(args.policy or ["ns-rzf", "mrt-target"]))
-    pols, failed = {}, {}
-    for spec in specs:
-        settings.latency_for(spec)
-        policies.resolve(spec)
-        try:
-            pols[spec] = make_policy(spec, scenario, args.trained_on)
-        except ValueError:
-            raise
-        except Exception as e:  # cannot be built: a failed policy, the others still run
-            failed[spec] = _cli.one_line(f"{type(e).__name__}: {e}")
-            pols[spec] = None
-    sweep = [(v, *at_speed(scenario, v, settings)) for v in settings.speeds]
-    return scenario, settings, pols, sweep, failed
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
-    return _cli.run(lambda: stress(parse_args(argv)), "stress")
-
-
-def stress(args: argparse.Namespace) -> int:
-    """The whole run for parsed ``args``: check, create the run folder, simulate, write."""
-    scenario, settings, pols, _, failed = prepare(args)
-    out = run_dir(f"stress-{scenario.name}", args.out)
-    t0 = time.perf_counter()
-    report = stress_run(scenario, pols, settings, args.seed, not args.quiet, failed)
-    main_traj, main_res, sweep = report.trajectory, report.main, report.sweep
-    interrupted, failed = report.interrupted, report.failed
-    if interrupted:
-        print("\ninterrupted: writing the runs that finished", file=sys.stderr)
+def print_report(plan: StressPlan, rep: StressReport, seed: int) -> None:
+    """The run's tables on the terminal."""
+    scenario, settings = plan.scenario, plan.settings
     print(f"\n{scenario.name}: {scenario.description}")
     print(f"latency {settings.latency}, CSI delay {settings.csi_delay:g} s, hardware scale "
           f"{settings.hardware_scale:g}, retention = share of time in x in {settings.covered} m "
-          f"with SSNR >= {settings.threshold:g} x the zero-latency SSNR; seed {args.seed}")
-    if main_res:
-        print(f"{'policy':<14}{'timed as':<12}{'latency':>18}{'decisions':>10}{'retention':>10}"
-              f"{'ret. SINR':>10}{'SSNR':>8}{'SSNR@0':>8}")
-        for name, r in main_res.items():
+          f"with SSNR >= {settings.threshold:g} x the zero-latency SSNR; seed {seed}")
+    if rep.main:
+        body = []
+        for name, r in rep.main.items():
             row = summary_row(r)
-            print(f"{name:<14}{r.timing:<12}{fmt_latency(r):>18}{row['decisions']:>10}"
-                  f"{r.retention:>10.3f}{r.retention_sinr:>10.3f}{row['ssnr_mean']:>8.3f}"
-                  f"{row['ssnr_ref_mean']:>8.3f}")
-    if sweep:
-        names = list(pols)
+            body.append([name, r.timing, fmt_latency(r), row["decisions"], f"{r.retention:.3f}",
+                         f"{r.retention_sinr:.3f}", f"{row['ssnr_mean']:.3f}",
+                         f"{row['ssnr_ref_mean']:.3f}"])
+        print(table(["policy", "timed as", "latency", "decisions", "retention", "ret. SINR",
+                     "SSNR", "SSNR@0"], body, left=2))
+    if any(r.sensing for r in rep.main.values()):
+        print(table(_echo.STRESS_HEAD, _echo.stress_table(rep.main)))
+    if rep.sweep:
+        names = list(dict.fromkeys(n for res in rep.sweep.values() for n in res))
         print("retention vs target speed:")
-        print(f"{'speed m/s':>10}" + "".join(f"{n:>14}" for n in names))
-        for v, res in sorted(sweep.items()):
-            print(f"{v:>10g}" + "".join(f"{res[n].retention:>14.3f}" if n in res else
-                                        f"{'-':>14}" for n in names))
-    for name, err in failed.items():
+        print(table(["speed m/s", *names],
+                    [[f"{v:g}", *(f"{res[n].retention:.3f}" if n in res else "-" for n in names)]
+                     for v, res in sorted(rep.sweep.items())], left=0))
+        if any(r.sensing for res in rep.sweep.values() for r in res.values()):
+            print("echo sensing vs target speed: track-loss rate / position RMSE of the track (m)")
+            print(table(["speed m/s", *names], [[f"{v:g}", *(
+                f"{res[n].sensing['track_loss_rate']:.2f} / "
+                f"{res[n].sensing['position_rmse_m']:.2f}" if n in res and res[n].sensing
+                else "-" for n in names)] for v, res in sorted(rep.sweep.items())], left=0))
+    for name, err in rep.failed.items():
         print(f"FAILED {name}: {err}")
-    files = write_outputs(out, args, scenario, settings, main_traj, main_res, sweep, interrupted,
-                          failed)
+
+
+@_cli.entry("stress")
+def main(argv: list[str] | None = None) -> int:
+    """Check, create the run folder, simulate, print and write; returns the exit status (see
+    :mod:`runners._cli`)."""
+    args = parse_args(argv)
+    _cli.set_threads(args.threads)
+    scenario = _cli.load_scenario(args)
+    overrides = {"latency": args.latency, "hardware_scale": args.hardware_scale,
+                 "csi_delay": args.csi_delay, "threshold": args.threshold,
+                 "speeds": args.speeds}
+    plan = prepare(scenario, args.policy or ["ns-rzf", "mrt-target"], overrides,
+                   args.fixed_latency, args.trained_on)
+    out = run_dir(f"stress-{scenario.name}", args.out)
+    t0 = time.perf_counter()
+    rep = run_stress(scenario, plan.policies, plan.settings, args.seed, not args.quiet,
+                     plan.failed)
+    if rep.interrupted:
+        print("\ninterrupted: writing the runs that finished", file=sys.stderr)
+    print_report(plan, rep, args.seed)
+    files = write_outputs(out, args, plan, rep)
     print(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - t0:.0f} s")
-    return _cli.outcome(len(report.done), len(failed), interrupted)
+    return _cli.outcome(len(rep.done), len(rep.failed), rep.interrupted)
 
 
 if __name__ == "__main__":

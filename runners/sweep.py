@@ -7,8 +7,10 @@
 
 Every cell (scenario, N, policy, options) is scored on the same drops per (scenario, N, seed),
 drawn and scored exactly as ``runners/compare.py`` does (same seed, same numbers). Heavy solvers
-are scored on the first ``--heavy-drops`` drops (default: all). Policy options: ``SPEC@KEY=VALUE``
-(``--policy cvx@rho=0.25``); a sweep file may give lists (``rho = [0.25, 0.5, 0.75]``).
+are scored on the first ``--heavy-drops`` drops (default: all). Policies are policy specs, as in
+every runner: ``NAME | module:Class | file.py:Class`` with ``@KEY=VALUE,...`` options
+(``--policy cvx@rho=0.25``) and ``@label=ROW``; a sweep file may give lists
+(``rho = [0.25, 0.5, 0.75]``). The engine is :func:`policies.evaluation.sweep.run`.
 
 Engines: ``--engine local`` (default; ``--jobs`` worker processes, 1 = this process) or
 ``--engine ray`` (``--address auto|HOST:PORT`` joins a running cluster, none starts a local
@@ -23,7 +25,8 @@ over_budget, error`` and ``gamma_high, cached, sample, cell``), ``summary.csv`` 
 ratios to ``cvx`` with intervals), ``config.json`` and the figures: ``fig16a-<scenario>.png``
 (SSNR and min-SINR vs N), ``fig16b-<scenario>.png`` (compute time vs N) and
 ``tradeoff-<scenario>-N<n>.png`` (mean points and, with ``--frontier-drops``, the CVX frontier).
-Rerunning with the same ``--out`` skips the drops already stored; heavy solvers' decisions come
+Rerunning with the same ``--out`` skips the drops already stored (not those that errored, nor
+those of a policy whose code changed); heavy solvers' decisions come
 from the decision cache (``--cache``, ``--no-cache``). Ctrl-C keeps every finished chunk, writes
 the tables and exits 130; a user error exits 2 with one line.
 """
@@ -31,35 +34,20 @@ the tables and exits 130; a user error exits 2 with one line.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import policies  # noqa: E402
-from cfisac_env.runs import atomic_path, json_safe, run_dir, write_json, write_text  # noqa: E402
-from policies.evaluation import sweep as lib  # noqa: E402
-from policies.evaluation.stats import pm  # noqa: E402
-from policies.evaluation.store import ALL, ResultStore, to_csv  # noqa: E402
-from runners import _cli  # noqa: E402
-from runners.compare import add_cache_flags, open_cache  # noqa: E402
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
-DEFAULTS = {"scenario": ["pos2"], "users": [8], "policy": ["cvx", "ns-rzf", "mrt-target"],
-            "seed": [0], "drops": 100, "heavy_drops": None, "engine": "local", "address": None,
-            "jobs": None, "task_seconds": 2.0, "chunk": None, "frontier_drops": 0,
-            "frontier_points": 9, "name": None}
+from cfisac_env.runs import json_safe, run_dir, write_json, write_text
+from policies.evaluation import sweep as lib
+from policies.evaluation.stats import pm
+from policies.evaluation.store import ALL
+from runners import _cli, _echo
+from runners._plot import plt, save
+from runners._report import csv_text, table
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="numbers of UEs N (default 8)")
     p.add_argument("--policy", action="append", default=None, metavar="SPEC[@K=V,...]",
                    help="policy (repeatable): registered name, module:Class or file.py:Class, "
-                        "options after @ (cvx@rho=0.25)")
+                        "options after @ (cvx@rho=0.25), @label=NAME for the row")
     p.add_argument("--seed", type=_cli.seed_type, nargs="+", default=None,
                    help="seeds of the drops (one or more; default 0)")
     p.add_argument("--drops", type=_cli.positive_int, default=None,
@@ -96,83 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frontier-points", type=_cli.int_in(2, 200), default=None,
                    help="SINR targets of the frontier (default 9)")
     p.add_argument("--name", default=None, help="name of the run folder (default from the grid)")
-    add_cache_flags(p)
+    _cli.add_cache_flags(p)
     _cli.add_common(p, skip=("scenario", "users", "seed"), threads=1)
-    return p.parse_args(argv)
-
-
-def _value(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def parse_policy(text: str) -> tuple[str, dict[str, Any]]:
-    """``"cvx@rho=0.25,solver=IPM"`` -> ``("cvx", {"rho": 0.25, "solver": "IPM"})``."""
-    spec, _, rest = text.partition("@")
-    if not spec:
-        raise ValueError(f"--policy {text!r}: empty policy name")
-    opts: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
-        k, eq, v = item.partition("=")
-        if not eq or not k.strip():
-            raise ValueError(f"--policy {text!r}: options must be KEY=VALUE after @, got {item!r}")
-        opts[k.strip()] = _value(v.strip())
-    return spec, opts
-
-
-def read_file(path: Path) -> dict[str, Any]:
-    """A sweep file as settings (keys of :data:`DEFAULTS`); ValueError naming the problem."""
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"sweep file {path} not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ValueError(f"sweep file {path}: {e}") from None
-    out: dict[str, Any] = {"name": raw.pop("name", path.stem)}
-    aliases = {"scenarios": "scenario", "seeds": "seed", "policies": "policy"}
-    for k, v in list(raw.items()):
-        key = aliases.get(k, k).replace("-", "_")
-        if key == "set":
-            out["set"] = list(v.items()) if isinstance(v, dict) else v
-        elif key == "policy":
-            out["policy"] = [(p["spec"], dict(p.get("options", {}))) if isinstance(p, dict)
-                             else parse_policy(str(p)) for p in v]
-        elif key in DEFAULTS or key == "description":
-            out[key] = v
-        else:
-            raise ValueError(f"sweep file {path}: unknown key {k!r}; known: "
-                             f"{', '.join(sorted(set(DEFAULTS) | set(aliases) | {'set'}))}")
-    for key in ("scenario", "users", "seed"):
-        if key in out and not isinstance(out[key], list):
-            out[key] = [out[key]]
-    return out
-
-
-def settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Command line over sweep file over defaults; policies as ``(spec, options)``."""
-    file = read_file(args.file) if args.file is not None else {}
-    s: dict[str, Any] = {}
-    for key, default in DEFAULTS.items():
-        cli = getattr(args, key, None)
-        s[key] = cli if cli is not None else file.get(key, default)
-    s["policy"] = [parse_policy(p) if isinstance(p, str) else p for p in s["policy"]]
-    s["set"] = list(args.set) or file.get("set", [])
-    for key in ("users", "seed"):
-        bad = [v for v in s[key] if not isinstance(v, int) or isinstance(v, bool) or v < 0]
-        if bad or (key == "users" and 0 in s[key]):
-            raise ValueError(f"{key} must be {'positive' if key == 'users' else 'non-negative'} "
-                             f"integers, got {s[key]}")
-    for key in ("drops", "heavy_drops"):
-        v = s[key]
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            raise ValueError(f"{key} must be an integer >= 1, got {v!r}")
-    if s["engine"] not in lib.ENGINES:
-        raise ValueError(f"engine must be one of {lib.ENGINES}, got {s['engine']!r}")
-    if s["address"] and s["engine"] != "ray":
-        raise ValueError("--address needs --engine ray")
-    return s
+    _echo.add_flag(p)
+    args = p.parse_args(argv)
+    _echo.apply_flag(args)
+    return args
 
 
 # ---- figures ----------------------------------------------------------------------------------
@@ -210,9 +127,7 @@ def plot_fig16a(summary: list[dict[str, Any]], scenario: str, path: Path) -> Non
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{scenario}: mean with 95 % confidence interval (dashed: central policies)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_fig16b(summary: list[dict[str, Any]], scenario: str, path: Path) -> None:
@@ -235,9 +150,7 @@ def plot_fig16b(summary: list[dict[str, Any]], scenario: str, path: Path) -> Non
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_tradeoff(summary: list[dict[str, Any]], scenario: str, users: int,
@@ -266,132 +179,77 @@ def plot_tradeoff(summary: list[dict[str, Any]], scenario: str, users: int,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
-# ---- the run ----------------------------------------------------------------------------------
-
-def frontiers(cells: list[lib.Cell], k: int, points: int, out: Path, progress: bool
-              ) -> dict[tuple[str, int], dict[str, Any]]:
-    """CVX frontier (:func:`policies.evaluation.sweep.frontier_curve`) per (scenario, N) on the
-    first
-    ``k`` drops (first seed), kept in ``frontier.json`` and reused by a rerun."""
-    import scenarios
-
-    path = out / "frontier.json"
-    old = json.loads(path.read_text()) if path.is_file() else {}
-    res: dict[tuple[str, int], dict[str, Any]] = {}
-    for c in cells:
-        g = (c.scenario_label, c.users)
-        if g in res or c.seed != cells[0].seed:
-            continue
-        key = f"{c.scenario_label}|N={c.users}|seed={c.seed}|sample={c.drops}|k={k}|p={points}"
-        if key in old:
-            res[g] = old[key]
-            continue
-        sc = scenarios.load(c.scenario, users=c.users, overrides=dict(c.overrides))
-        drops = lib.Drops.sample(sc, c.drops, c.seed)
-        f = lib.frontier_curve(drops.truth[: min(k, c.drops)], sc.system, points,
-                               progress=progress)
-        res[g] = {"gamma": f["gamma"].tolist(), "ssnr": f["ssnr"].tolist(),
-                  "solved": f["solved"].tolist(), "fraction": f["fraction"].tolist(),
-                  "drops": int(min(k, c.drops))}
-        old[key] = res[g]
-        write_json(path, old)
-    return res
-
-
-def table(summary: list[dict[str, Any]]) -> str:
+def summary_table(summary: list[dict[str, Any]]) -> str:
+    """The terminal table: one row per cell."""
     head = ["scenario", "N", "policy", "drops", "SSNR mean ±95%", "minSINR mean ±95%",
             "SSNR x cvx", "SINR x cvx", "time ms", "timed as", "cached", "fb", "err"]
     body = []
     for r in summary:
         if r["failed"]:
-            body.append([r["scenario"], str(r["users"]), r["policy"], "0", "FAILED (see note)"]
+            body.append([r["scenario"], r["users"], r["policy"], "0", "FAILED (see note)"]
                         + ["-"] * (len(head) - 5))
             continue
-        body.append([r["scenario"], str(r["users"]), r["policy"], str(r["drops"]),
+        body.append([r["scenario"], r["users"], r["policy"], r["drops"],
                      pm(r["ssnr_mean"], r["ssnr_lo"], r["ssnr_hi"]),
                      pm(r["min_sinr_mean"], r["min_sinr_lo"], r["min_sinr_hi"]),
                      pm(r["ssnr_vs_cvx"], r["ssnr_vs_cvx_lo"], r["ssnr_vs_cvx_hi"]),
                      pm(r["min_sinr_vs_cvx"], r["min_sinr_vs_cvx_lo"], r["min_sinr_vs_cvx_hi"]),
-                     f"{r['time_ms_median']:.3g}", r["timing"], str(r["cached"]),
-                     str(r["fallbacks"]), str(r["errors"])])
-    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in
-                       enumerate(zip(row, widths, strict=True))) for row in [head, *body]]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+                     f"{r['time_ms_median']:.3g}", r["timing"], r["cached"], r["fallbacks"],
+                     r["errors"]])
+    return table(head, body, left=3)
 
 
+def plot_all(rep: lib.SweepReport, users: list[int], out: Path) -> list[str]:
+    """The figures of every scenario label; returns their file names."""
+    files = []
+    for sc in dict.fromkeys(c.scenario_label for c in rep.cells):
+        plot_fig16a(rep.summary, sc, out / f"fig16a-{sc}.png")
+        plot_fig16b(rep.summary, sc, out / f"fig16b-{sc}.png")
+        files += [f"fig16a-{sc}.png", f"fig16b-{sc}.png"]
+        for n in users:
+            plot_tradeoff(rep.summary, sc, n, rep.frontier.get((sc, n)), rep.bound,
+                          out / f"tradeoff-{sc}-N{n}.png")
+            files.append(f"tradeoff-{sc}-N{n}.png")
+    return files
+
+
+@_cli.entry("sweep")
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
-    return _cli.run(lambda: sweep(parse_args(argv)), "sweep")
-
-
-def sweep(args: argparse.Namespace) -> int:
-    """Check everything, create the run folder, run the grid, write tables and figures."""
-    import scenarios
-
-    s = settings(args)
-    for spec, _ in s["policy"]:
-        policies.resolve(spec)
-    for sc in s["scenario"]:
-        for n in s["users"]:
-            scenarios.load(sc, users=n, overrides=dict(s["set"]))
-    cells = lib.expand(s["scenario"], s["users"], s["policy"], s["seed"], s["drops"],
-                       s["heavy_drops"], dict(s["set"]))
-    if s["engine"] == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ValueError("--engine ray needs Ray: pip install -e '.[ray]' (or use "
-                             "--engine local)") from None
-    cache = open_cache(args)
+    """Check everything, create the run folder, run the grid, write tables and figures;
+    returns the exit status (see :mod:`runners._cli`)."""
+    args = parse_args(argv)
+    cli = {k: getattr(args, k, None) for k in lib.DEFAULTS}
+    cli["set"] = args.set
+    s = lib.settings(cli, args.file)
+    cells = lib.prepare(s)
+    cache = _cli.open_cache(args)
     name = s["name"] or "-".join([*s["scenario"], "N" + "-".join(map(str, s["users"]))])
     out = run_dir(f"sweep-{Path(name).stem}", args.out)
-    store = ResultStore(out / "results.sqlite")
-    before = len(store)
     _cli.set_threads(args.threads)
-    config = {"args": json_safe(vars(args)), "settings": json_safe(s),
-              "cells": [c.key for c in cells]}
-    write_json(out / "config.json", config)
-    if before:
-        print(f"resuming: {before} rows already in {out / 'results.sqlite'}", file=sys.stderr)
+    write_json(out / "config.json", {"args": json_safe(vars(args)), "settings": json_safe(s),
+                                     "cells": [c.key for c in cells]})
     t0 = time.perf_counter()
-    res = lib.run_sweep(cells, store, engine=s["engine"], jobs=s["jobs"], address=s["address"],
-                        cache=cache, task_seconds=s["task_seconds"], chunk=s["chunk"],
-                        threads=args.threads, progress=not args.quiet)
-    rows = store.rows([c.key for c in cells])
-    summary = lib.summarize(cells, rows, res.failed)
-    write_text(out / "results.csv", to_csv(rows, ALL))
-    write_text(out / "summary.csv", to_csv(summary, lib.SUMMARY_COLUMNS))
+    rep = lib.run(s, cells, out, cache=cache, threads=args.threads, progress=not args.quiet)
+    res = rep.outcome
+    if rep.resumed:
+        print(f"resumed: {rep.resumed} rows were already in {out / 'results.sqlite'}",
+              file=sys.stderr)
+    write_text(out / "results.csv", csv_text(rep.rows, ALL))
+    write_text(out / "summary.csv", csv_text(rep.summary, lib.SUMMARY_COLUMNS))
     timing = {"wall_s": res.seconds, "tasks": res.tasks, "inline_tasks": res.inline,
               "drops_scored": res.rows, "drops_skipped": res.skipped,
               "task_s_median": float(np.median(res.task_seconds)) if res.task_seconds else None,
               "workers": sorted(res.workers), "engine": s["engine"]}
-    write_json(out / "summary.json", {"interrupted": res.interrupted, "cells": summary,
+    write_json(out / "summary.json", {"interrupted": res.interrupted, "cells": rep.summary,
                                       "run": timing, "notes": res.log})
     files = ["results.sqlite", "results.csv", "summary.csv", "summary.json", "config.json"]
-    if not res.interrupted and any(r["drops"] for r in summary):
-        fr = {}
-        if s["frontier_drops"]:
-            fr = frontiers(cells, s["frontier_drops"], s["frontier_points"], out,
-                           not args.quiet)
-        bound = scenarios.load(cells[0].scenario, users=cells[0].users,
-                               overrides=dict(s["set"])).system.ssnr_bound
-        for sc in dict.fromkeys(c.scenario_label for c in cells):
-            plot_fig16a(summary, sc, out / f"fig16a-{sc}.png")
-            plot_fig16b(summary, sc, out / f"fig16b-{sc}.png")
-            files += [f"fig16a-{sc}.png", f"fig16b-{sc}.png"]
-            for n in s["users"]:
-                f = fr.get((sc, n))
-                plot_tradeoff(summary, sc, n, f, bound, out / f"tradeoff-{sc}-N{n}.png")
-                files.append(f"tradeoff-{sc}-N{n}.png")
+    if not res.interrupted and any(r["drops"] for r in rep.summary):
+        files += plot_all(rep, s["users"], out)
     print()
-    print(table(summary))
+    print(summary_table(rep.summary))
     print("±95%: half-width of the 95% t-interval; x cvx: paired ratio of means to the cvx cell "
           "on common drops (±95% delta-method interval); time: median per decision")
     for line in res.log:
@@ -406,8 +264,9 @@ def sweep(args: argparse.Namespace) -> int:
     if res.interrupted:
         print("interrupted: kept every finished chunk; rerun with the same --out to resume",
               file=sys.stderr)
-    done = sum(1 for r in summary if r["drops"])
-    return _cli.outcome(done, len(res.failed), res.interrupted)
+    elif not rep.scored:
+        print("error: sweep: no cell has a finite result", file=sys.stderr)
+    return _cli.outcome(rep.scored, len(res.failed) + len(cells) - rep.scored, res.interrupted)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from cfisac_env.physics.echo import SENSING_DEFAULTS, SensingConfig
 from cfisac_env.physics.estimation import CSI_DEFAULTS, CsiError
 from cfisac_env.physics.propagation import CHANNEL_DEFAULTS, ChannelModel
 from cfisac_env.physics.system import System
@@ -111,16 +112,23 @@ def apply_override(cfg: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
+def parse_value(raw: str) -> Any:
+    """One value written on a command line: a TOML literal (``30``, ``0.5``, ``true``,
+    ``[1, 2]``, ``"text"``), else the text itself (``IPM``, ``runs/x.pt``). The one value parser
+    of ``--set`` and of policy options (``cvx@rho=0.5``)."""
+    raw = raw.strip()
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """``"traffic.speed=30"`` -> ``("traffic.speed", 30)``; values parse as TOML, else strings."""
+    """``"traffic.speed=30"`` -> ``("traffic.speed", 30)``; values by :func:`parse_value`."""
     if "=" not in text:
         raise ValueError(f"expected key=value, got {text!r}")
     key, raw = (s.strip() for s in text.split("=", 1))
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key, value
+    return key, parse_value(raw)
 
 
 @dataclass
@@ -143,22 +151,41 @@ class Scenario:
 
     def sample(self, rng: np.random.Generator, batch: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Draw positions uniformly from the ``placement`` boxes.
+        """Draw positions uniformly from the ``placement`` boxes (with ``ue_y_lines``, each UE
+        on one of those lines y, picked uniformly: UEs on both sidewalks).
 
         Returns:
             ``ue_xy (B, N, 2)`` and ``target_xy (B, 2)`` in metres (no batch axis when
             ``batch`` is None).
         """
-        pl = self.config["placement"]
-        b = 1 if batch is None else batch
+        b, n = 1 if batch is None else batch, self.system.N
+        ue, tg = self.place(rng.random((b, n, 2)), rng.random((b, 2)))
+        return (ue, tg) if batch is not None else (ue[0], tg[0])
+
+    def sample_each(self, rngs: list[np.random.Generator]) -> tuple[np.ndarray, np.ndarray]:
+        """One drop from each generator: ``ue_xy (B, N, 2)``, ``target_xy (B, 2)`` metres, for
+        ``B = len(rngs)``; drop ``i`` is exactly ``sample(rngs[i])`` (each generator draws the
+        same ``2 N + 2`` uniforms in the same order, in one call)."""
         n = self.system.N
+        u = np.empty((len(rngs), 2 * n + 2))
+        for r, row in zip(rngs, u, strict=True):
+            r.random(out=row)
+        return self.place(u[:, : 2 * n].reshape(-1, n, 2), u[:, 2 * n:])
+
+    def place(self, u_ue: np.ndarray, u_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions from uniforms in [0, 1): ``u_ue (B, N, 2)`` -> ``ue_xy (B, N, 2)``,
+        ``u_target (B, 2)`` -> ``target_xy (B, 2)``, metres (the ``placement`` boxes)."""
+        pl = self.config["placement"]
         lo = np.array([pl["ue_x"][0], pl["ue_y"][0]])
         hi = np.array([pl["ue_x"][1], pl["ue_y"][1]])
-        ue = lo + (hi - lo) * rng.random((b, n, 2))
+        ue = lo + (hi - lo) * u_ue
+        lines = pl.get("ue_y_lines")
+        if lines is not None:
+            pick = np.minimum((u_ue[..., 1] * len(lines)).astype(int), len(lines) - 1)
+            ue[..., 1] = np.asarray(lines, dtype=float)[pick]
         tlo = np.array([pl["target_x"][0], pl["target_y"][0]])
         thi = np.array([pl["target_x"][1], pl["target_y"][1]])
-        tg = tlo + (thi - tlo) * rng.random((b, 2))
-        return (ue, tg) if batch is not None else (ue[0], tg[0])
+        return ue, tlo + (thi - tlo) * u_target
 
     def drops(self, rng: np.random.Generator, batch: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -172,9 +199,11 @@ class Scenario:
 
 
 def with_model_defaults(cfg: dict[str, Any]) -> None:
-    """Complete ``[channel]`` and ``[csi]`` in place with their defaults (the seed's LoS channel,
-    perfect CSI), so that every field exists and can be overridden."""
-    for section, defaults in (("channel", CHANNEL_DEFAULTS), ("csi", CSI_DEFAULTS)):
+    """Complete ``[channel]``, ``[csi]`` and ``[sensing]`` in place with their defaults (the
+    seed's LoS channel, perfect CSI, oracle sensing), so that every field exists and can be
+    overridden."""
+    for section, defaults in (("channel", CHANNEL_DEFAULTS), ("csi", CSI_DEFAULTS),
+                              ("sensing", SENSING_DEFAULTS)):
         if isinstance(cfg.get(section, {}), dict):
             cfg[section] = {**defaults, **cfg.get(section, {})}
 
@@ -199,11 +228,13 @@ def load(name: str | Path = "pos2", users: int | None = None,
     for key, value in (overrides or {}).items():
         apply_override(cfg, key, value)
     schema.validate(cfg, lineage[0])
-    ChannelModel.of(cfg), CsiError.of(cfg)  # [channel] and [csi]: checked by their models
+    ChannelModel.of(cfg), CsiError.of(cfg), SensingConfig.of(cfg)  # checked by their models
     if cfg["kind"] == "road":
         from cfisac_env.sim.traffic import validate as validate_traffic
+        from cfisac_env.sim.world import interval_steps
 
         validate_traffic(cfg)
+        interval_steps(cfg["env"]["decision_interval"], cfg["env"]["dt"], "env.decision_interval")
     try:
         system = System(**cfg["system"])
     except TypeError as e:

@@ -9,6 +9,14 @@ Bounds that keep a run finite (:data:`LIMITS`): a road lane holds at most
 ``max_vehicles_per_lane`` vehicles (road length / (vehicle length + standstill gap)), a decision
 interval at most ``max_steps_per_decision`` simulation steps, a stress run at most
 ``max_sim_steps`` steps.
+
+Bounds that keep every number finite (:data:`RANGES`): each physical quantity lies in a range
+wide enough for any physical use and narrow enough that no product the env, the policies or
+the metrics form (in float32 included) overflows or underflows to NaN or inf: coordinates
+within ``max_coordinate`` m, AP budgets and noise powers within ``[min, max]`` W, and so on.
+The worst case behind the power and noise bounds: a received power of
+``L^2 M P_max`` over ``noise_min`` (``256^2 * 4096 * 1e6 / 1e-15 = 2.7e32``) stays below
+float32's largest number, ``3.4e38``.
 """
 
 from __future__ import annotations
@@ -17,15 +25,31 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from cfisac_env.physics.scoring import REWARDS
+from cfisac_env.physics.validation import MAX_COORDINATE
+from cfisac_env.sim.tracking import LATENCY_MODES
+from cfisac_env.sim.traffic import ACTIONS
+from cfisac_env.sim.traffic import LIMITS as TRAFFIC_LIMITS
+
 Check = Callable[[str, Any], None]  # (field path, value) -> None, or ValueError
 
-REWARDS = ("sensing", "communication", "weighted")
-LATENCY_MODES = ("measured", "fixed", "zero")
-MANOEUVRES = ("cruise", "accelerate", "brake", "lane_change")
+MANOEUVRES = ACTIONS
 KINDS = ("static", "road")
 LIMITS = {"max_aps": 256, "max_lanes": 16, "max_antennas": 4096, "max_users": 1024,
-          "max_vehicles_per_lane": 250, "max_steps_per_decision": 1000,
-          "max_sim_steps": 2_000_000}
+          **TRAFFIC_LIMITS}
+RANGES = {"max_coordinate": MAX_COORDINATE,   # m: 1000 km from the origin
+          "power": (1e-6, 1e6),           # W per AP
+          "noise": (1e-15, 1e15),         # W, UE and radar receivers
+          "max_sensing_gain": 1e6,
+          "max_spacing": 100.0,           # antenna spacing, wavelengths
+          "max_speed": 1e3,               # m/s, every speed and road.max_speed
+          "max_accel": 1e3,               # m/s^2
+          "max_length": 1e6,              # m: gaps, vehicle lengths, spacings
+          "max_seconds": 1e6,             # s: every duration and time
+          "max_rate": 1e3,                # per s: lane changes, vehicle arrivals
+          "min_arrival_rate": 1e-6,       # vehicles/s: a slower stream is 0 (no arrivals)
+          "max_dt": 10.0,                 # s, one simulation step
+          "max_scale": 1e6}               # hardware scale
 
 
 def _fail(path: str, expected: str, value: Any) -> None:
@@ -122,75 +146,93 @@ def mapping(each: Check) -> Check:
     return check
 
 
+R = RANGES
 POSITIVE = number(0, lo_open=True)
 NONNEG = number(0)
-COORD = number()
-SPEED = number(0, unit="m/s")
+COORD = number(-R["max_coordinate"], R["max_coordinate"], unit="m")
+SPEED = number(0, R["max_speed"], unit="m/s")
+SECONDS = number(0, R["max_seconds"], unit="s")
+LENGTH = number(0, R["max_length"], unit="m")
+NOISE = number(*R["noise"], unit="W")
+POWER = number(*R["power"], unit="W")
+
+
+def positive(hi: float, unit: str = "") -> Check:
+    """A finite number in ``(0, hi]``."""
+    return number(0, hi, lo_open=True, unit=unit)
+
 
 SECTIONS: dict[str, dict[str, Check] | None] = {
     "system": {
         "ap_xy": array(array(COORD, 2, 2), 1, LIMITS["max_aps"]),
         "antennas": number(1, LIMITS["max_antennas"], integer=True),
         "users": number(1, LIMITS["max_users"], integer=True),
-        "power": either(POSITIVE, array(POSITIVE, 1), expected="a finite power > 0 W or one "
-                        "per AP"),
-        "ue_noise": number(0, lo_open=True, unit="W"),
-        "radar_noise": number(0, lo_open=True, unit="W"),
-        "sensing_gain": NONNEG,
-        "spacing": POSITIVE,
+        "power": either(POWER, array(POWER, 1), expected=f"a power in {list(R['power'])} W or "
+                        "one per AP"),
+        "ue_noise": NOISE,
+        "radar_noise": NOISE,
+        "sensing_gain": number(0, R["max_sensing_gain"]),
+        "spacing": positive(R["max_spacing"], "wavelengths"),
     },
-    "placement": {k: pair(COORD) for k in ("ue_x", "ue_y", "target_x", "target_y")},
+    "placement": {**{k: pair(COORD) for k in ("ue_x", "ue_y", "target_x", "target_y")},
+                  "ue_y_lines": array(COORD, 1, LIMITS["max_lanes"])},
     "env": {
         "reward": text(*REWARDS),
         "beta": number(0, 1),
         "episode_steps": number(1, integer=True),
-        "dt": number(0, lo_open=True, unit="s"),
-        "decision_interval": number(0, lo_open=True, unit="s"),
+        "dt": positive(R["max_dt"], "s"),
+        "decision_interval": positive(R["max_seconds"], "s"),
     },
     "road": {
         "x": pair(COORD, strict=True),
         "lanes": array(COORD, 1, LIMITS["max_lanes"]),
         "directions": array(either(number(1, 1), number(-1, -1), expected="+1 or -1"), 1,
                             LIMITS["max_lanes"]),
-        "max_speed": number(0, lo_open=True, unit="m/s"),
+        "max_speed": positive(R["max_speed"], "m/s"),
     },
     "traffic": {
         "speed": SPEED,
-        "speed_spread": NONNEG,
-        "initial_spacing": NONNEG,
-        "arrival_rate": number(0, unit="vehicles/s"),
-        "max_accel": number(0, lo_open=True, unit="m/s^2"),
-        "comfort_decel": number(0, lo_open=True, unit="m/s^2"),
-        "min_gap": number(0, unit="m"),
-        "headway": number(0, unit="s"),
-        "lane_change_rate": number(0, unit="per s"),
-        "lane_change_time": number(0, lo_open=True, unit="s"),
-        "length": number(0, lo_open=True, unit="m"),
+        "speed_spread": SPEED,
+        "initial_spacing": LENGTH,
+        "arrival_rate": either(number(0, 0), number(R["min_arrival_rate"], R["max_rate"]),
+                               expected=f"0 or a rate in [{R['min_arrival_rate']}, "
+                               f"{R['max_rate']}] vehicles/s"),
+        "max_accel": positive(R["max_accel"], "m/s^2"),
+        "comfort_decel": positive(R["max_accel"], "m/s^2"),
+        "min_gap": LENGTH,
+        "headway": SECONDS,
+        "lane_change_rate": number(0, R["max_rate"], unit="per s"),
+        "lane_change_time": positive(R["max_seconds"], "s"),
+        "length": positive(R["max_length"], "m"),
     },
     "target": {
         "lane": number(0, integer=True),
         "x": COORD,
         "speed": SPEED,
         "profile": array(table({
-            "at": number(0, unit="s"), "action": text(*MANOEUVRES), "speed": SPEED,
-            "rate": number(0, lo_open=True, unit="m/s^2"), "lane": number(0, integer=True),
-            "duration": number(0, lo_open=True, unit="s")}, required=("at", "action"))),
+            "at": SECONDS, "action": text(*MANOEUVRES), "speed": SPEED,
+            "rate": positive(R["max_accel"], "m/s^2"), "lane": number(0, integer=True),
+            "duration": positive(R["max_seconds"], "s")}, required=("at", "action"))),
     },
-    "walkers": {"speed": pair(number(0), unit="m/s")},
+    "walkers": {"speed": pair(SPEED, unit="m/s")},
     "stress": {
-        "duration": number(0, lo_open=True, unit="s"),
-        "sweep_duration": number(0, lo_open=True, unit="s"),
+        "duration": positive(R["max_seconds"], "s"),
+        "sweep_duration": positive(R["max_seconds"], "s"),
         "threshold": number(0, 1, lo_open=True),
         "covered": pair(COORD, strict=True),
         "latency": text(*LATENCY_MODES),
-        "hardware_scale": number(0, lo_open=True),
-        "csi_delay": number(0, unit="s"),
-        "fixed_latency": mapping(number(0, unit="s")),
+        "hardware_scale": positive(R["max_scale"]),
+        "csi_delay": SECONDS,
+        "fixed_latency": mapping(SECONDS),
         "speeds": array(SPEED),
     },
+    # Which learned checkpoints belong to this scenario's system: a checkpoint family name
+    # (``"street"``: the files made for it) or ``"none"``; never another system's by default.
+    "learned": {"checkpoints": text()},
     # Read and checked by the channel / CSI models themselves.
     "channel": None,
     "csi": None,
+    "sensing": None,   # cfisac_env.physics.echo.SensingConfig
 }
 TOP_LEVEL: dict[str, Check] = {"description": text(), "kind": text(*KINDS), "base": text()}
 
@@ -253,13 +295,26 @@ def validate(cfg: dict[str, Any], name: str = "scenario") -> None:
     if isinstance(power, list) and aps is not None and len(power) not in (1, len(aps)):
         raise ValueError(f"scenario field system.power must be one budget or one per AP "
                          f"(L = {len(aps)}), got {len(power)}")
+    lines, ue_y = cfg.get("placement", {}).get("ue_y_lines"), cfg.get("placement", {}).get("ue_y")
+    if lines is not None and ue_y is not None and (min(lines) < ue_y[0] or max(lines) > ue_y[1]):
+        raise ValueError(f"scenario field placement.ue_y_lines {lines} must lie within "
+                         f"placement.ue_y {ue_y}")
     if "stress" in cfg:
+        stress, dt = cfg["stress"], cfg["env"].get("dt")
         for key in ("duration", "sweep_duration"):
-            seconds = cfg["stress"].get(key)
-            dt = cfg["env"].get("dt")
+            seconds = stress.get(key)
             if seconds is not None and dt and seconds / dt > LIMITS["max_sim_steps"]:
                 raise ValueError(f"stress.{key} = {seconds} s is {seconds / dt:.3g} steps of "
                                  f"env.dt = {dt} s; at most {LIMITS['max_sim_steps']}")
+        check_csi_delay(stress.get("csi_delay", 0.0), stress.get("duration"))
+
+
+def check_csi_delay(delay: float, duration: float | None, what: str = "stress.duration") -> None:
+    """A CSI delay must be shorter than the run it delays (else every decision would use the
+    CSI of t = 0): ``ValueError`` otherwise."""
+    if duration is not None and not delay < duration:
+        raise ValueError(f"the CSI delay ({delay:g} s) must be shorter than the run it delays "
+                         f"({what} = {duration:g} s)")
 
 
 def expected(check: Check) -> str:
@@ -287,6 +342,8 @@ DESCRIPTIONS: dict[str, str] = {
     "placement.ue_y": "UE y range of a static drop, uniform, m",
     "placement.target_x": "target x range of a static drop, uniform, m",
     "placement.target_y": "target y range of a static drop, uniform, m",
+    "placement.ue_y_lines": "lines y a UE stands on, one picked uniformly per UE (UEs on both "
+                            "sidewalks), m; within `ue_y`",
     "env.reward": "reward of `step`: sensing (g1), communication (g2) or weighted",
     "env.beta": "weight of min-SINR in the weighted reward `(1 - beta) g1 + beta g2`",
     "env.episode_steps": "decisions per episode before truncation",
@@ -312,6 +369,8 @@ DESCRIPTIONS: dict[str, str] = {
     "target.speed": "target's desired speed, m/s",
     "target.profile": "scripted manoeuvres `{at, action, speed, rate, lane, duration}`",
     "walkers.speed": "UE walking speed range on the sidewalk, m/s",
+    "learned.checkpoints": "the checkpoint family learned policies load for this system (files "
+                           "made for it), or `none`; never another system's",
     "stress.duration": "length of a stress run, s",
     "stress.sweep_duration": "length of each run of a speed sweep, s",
     "stress.threshold": "share of the beams' SSNR/SINR that counts as retained",
@@ -325,4 +384,7 @@ DESCRIPTIONS: dict[str, str] = {
                "loss, ageing); checked by `cfisac_env.physics.propagation`",
     "csi": "CSI the policies see: estimation error `nmse`, target angle error; checked by "
            "`cfisac_env.physics.estimation`",
+    "sensing": "where the target column comes from: `mode = \"oracle\"` (the truth) or "
+               "`\"echo\"` (tracked from the APs' echoes: snapshots, detector, EKF settings); "
+               "checked by `cfisac_env.physics.echo` (docs/sensing.md)",
 }

@@ -29,6 +29,7 @@ from cfisac_env.physics import metrics
 from cfisac_env.physics.scoring import check_reward, score
 from cfisac_env.physics.system import System
 from cfisac_env.physics.validation import check_beams
+from cfisac_env.sim.sensing import SENSING_KEYS, EchoSensing
 from cfisac_env.sim.world import World
 
 if TYPE_CHECKING:
@@ -40,6 +41,33 @@ RESET_OPTIONS = ("ue_xy", "target_xy")
 STEP_KEYS = ("ssnr", "min_sinr", "sinr", "ap_power", "power_scaled", "power_scaled_any")
 #: ``info`` keys that :meth:`Core.reset` fills (positions, metres)
 POSITION_KEYS = ("ap_xy", "ue_xy", "target_xy")
+
+
+#: float64 entries of the scorer's largest temporary per chunk of drops (the UE channels with
+#: their rotation, ``2 L M x 2 N`` a drop; :func:`cfisac_env.physics.metrics.gains`): ~2 MB, so
+#: a chunk's products run in cache instead of streaming the whole batch through memory.
+SCORE_CHUNK_ENTRIES = 1 << 18
+
+
+def score_batch(csi: np.ndarray, beams: np.ndarray, system: System, reward: str, beta: float
+                ) -> dict[str, np.ndarray]:
+    """The metrics of :func:`cfisac_env.physics.scoring.score` for ``csi (B, K, L, 2, M, Q)``
+    and held ``beams (B, 1, L, 2, M, Q)``, a chunk of drops at a time (the same numbers: every
+    drop is scored on its own): ``ssnr``, ``sinr``, ``min_sinr``, ``reward``, ``ap_power`` and
+    ``power_scaled``, each with leading axes ``(B, K)`` or ``(B, 1)`` as ``score`` returns them
+    (the projected beams are not kept)."""
+    b, k = csi.shape[:2]
+    rows = max(1, SCORE_CHUNK_ENTRIES // (4 * system.L * system.M * system.N * k))
+    keys = ("ssnr", "sinr", "min_sinr", "reward", "ap_power", "power_scaled")
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, b, rows):
+        part = score(csi[start:start + rows], beams[start:start + rows], system, reward, beta)
+        for key in keys:
+            value = getattr(part, key)
+            if key not in out:
+                out[key] = np.empty((b, *value.shape[1:]), value.dtype)
+            out[key][start:start + rows] = value
+    return out
 
 
 def make_scenario(scenario: str | Scenario, users: int | None, overrides: dict[str, Any]
@@ -117,13 +145,26 @@ class Core:
         self.observation_space, self.action_space = spaces_for(
             self.system, observed_bounded(self.world), action_mode)
         self.steps = np.zeros(self.batch, dtype=int)
-        self.beams = np.zeros((self.batch, *self.system.csi_shape), np.float32)
+        self._beams = np.zeros((self.batch, *self.system.csi_shape), np.float32)
         self.rngs: list[np.random.Generator] = []
+        #: echo sensing (``sensing.mode = "echo"``: the target column from a tracker), else None
+        self.sensing = EchoSensing.of(scenario, self.batch)
+        self.step_keys = STEP_KEYS + (SENSING_KEYS if self.sensing else ())
 
     # ---- views of the state ------------------------------------------------------------------
+    @property
+    def beams(self) -> np.ndarray:
+        """The beams last scored ``(B, L, 2, M, Q)`` float32, after the budget projection
+        (projected when first asked for: a step keeps only the beams it was given)."""
+        if self._beams.dtype != np.float32:
+            self._beams = metrics.project_power(self._beams, self.system)[0].astype(np.float32)
+        return self._beams
+
     def obs(self) -> np.ndarray:
-        """Estimated CSI of the coming decision ``(B, L, 2, M, Q)`` float32 (a copy)."""
-        return self.world.observed.copy()
+        """Estimated CSI of the coming decision ``(B, L, 2, M, Q)`` float32 (a copy; in echo
+        mode its target column is the tracker's)."""
+        obs = self.world.observed.copy()
+        return obs if self.sensing is None else self.sensing.fill(obs)
 
     def positions(self, idx: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """``ap_xy (B, L, 2)``, ``ue_xy (B, N, 2)``, ``target_xy (B, 2)`` metres (copies) of the
@@ -149,6 +190,8 @@ class Core:
                          target_xy=options.get("target_xy"))
         self.steps[idx] = 0
         self.beams[idx] = 0.0
+        if self.sensing is not None:
+            self.sensing.reset(self.rngs, idx, self.world)
 
     def to_beams(self, actions: np.ndarray, checked: bool = False) -> np.ndarray:
         """Actions ``(B, L, 2, M, Q)`` -> beams before the budget projection (``"normalized"``:
@@ -156,8 +199,8 @@ class Core:
         a = actions if checked else check_beams(actions, self.system, batch=self.batch,
                                                  what="actions")
         if self.action_mode == "normalized":
-            a = metrics.normalize_power(np.clip(a, -1.0, 1.0), self.system)
-        return a
+            return metrics.normalize_power(np.clip(a, -1.0, 1.0), self.system)
+        return np.asarray(a, dtype=np.float64)    # once here, not in every metric
 
     def step(self, actions: np.ndarray, active: np.ndarray | None = None, checked: bool = False
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -177,20 +220,26 @@ class Core:
         """
         beams = self.to_beams(actions, checked)
         seg = self.world.interval(active)             # K steps: (B, K, ...), beams held
-        scored = score(seg.true_csi, beams[:, None], self.system, self.reward_kind, self.beta)
-        self.beams = scored.beams[:, 0].astype(np.float32)
+        scored = score_batch(seg.true_csi, beams[:, None], self.system, self.reward_kind,
+                             self.beta)
+        self._beams = beams if beams is not actions else beams.copy()
         s = self.system
         info = {
-            "ssnr": scored.ssnr.mean(axis=1),
-            "min_sinr": scored.min_sinr.mean(axis=1),
-            "sinr": scored.sinr.mean(axis=1),
+            "ssnr": scored["ssnr"].mean(axis=1),
+            "min_sinr": scored["min_sinr"].mean(axis=1),
+            "sinr": scored["sinr"].mean(axis=1),
             "ap_xy": np.broadcast_to(s.ap_positions, (self.batch, s.L, 2)).copy(),
             "ue_xy": seg.ue_xy[:, 0].copy(),
             "target_xy": seg.target_xy[:, 0].copy(),
-            "ap_power": scored.ap_power[:, 0],
-            "power_scaled": scored.power_scaled[:, 0],
-            "power_scaled_any": scored.power_scaled[:, 0].any(axis=-1),
+            "ap_power": scored["ap_power"][:, 0],
+            "power_scaled": scored["power_scaled"][:, 0],
+            "power_scaled_any": scored["power_scaled"][:, 0].any(axis=-1),
         }
+        reward = scored["reward"].mean(axis=1)
+        if self.sensing is not None:       # echo, tracker update, next prediction
+            extra, tracking = self.sensing.step(self.world, seg, self.beams, active)
+            info.update(extra)
+            reward = reward + tracking
         self.steps += 1
         truncated = (self.steps >= self.episode_steps) | ~self.world.target_on_road()
-        return scored.reward.mean(axis=1), truncated, info
+        return reward, truncated, info

@@ -67,8 +67,18 @@ class CellFreeISACEnv(gym.Env):
     advantage estimates. Use ``gamma = 0`` (or close to it) and a short GAE horizon;
     ``episode_steps`` then only sets how often episodes are counted, not what is learned.
 
+    **A POMDP in echo mode** (``**{"sensing.mode": "echo"}``, ``docs/sensing.md``): the target
+    column of every observation comes from an EKF fed by the APs' echoes of the beams just
+    chosen, so the beams decide what the next observation knows; ``gamma > 0`` now has
+    something to buy. ``info`` adds ``angle_error (L,)`` rad, ``position_error`` m,
+    ``track_lost``, ``track_cov (4, 4)`` (of the prediction the scored decision was shown),
+    ``echo_detected (L,)``, ``pd`` and ``reward_tracking`` (``sensing.tracking_weight``).
+
     Attributes: ``system`` (:class:`cfisac_env.System`), ``scenario``, ``config`` (the resolved
-    scenario config, a copy), ``core`` (the batched :class:`cfisac_env.envs.core.Core`).
+    scenario config, a copy), ``core`` (the batched :class:`cfisac_env.envs.core.Core`),
+    ``dt`` (s, the road's simulation step ``env.dt``) and ``decision_interval`` (s, how long one
+    step's beams are held: ``env.decision_interval``, a whole number of ``dt``); both None for a
+    static scenario, whose steps are independent drops.
     ``spec.max_episode_steps`` is the scenario's ``env.episode_steps``.
     """
 
@@ -87,6 +97,9 @@ class CellFreeISACEnv(gym.Env):
         self.episode_steps = self.core.episode_steps
         self.reward_kind, self.beta = self.core.reward_kind, self.core.beta
         self.world = self.core.world
+        self.dt: float | None = self.world.dt if self.world.road else None
+        self.decision_interval: float | None = (
+            self.world.steps_per_decision * self.world.dt if self.world.road else None)
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space
         self._spec: EnvSpec | None = None

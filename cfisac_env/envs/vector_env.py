@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from cfisac_env.envs.core import POSITION_KEYS, STEP_KEYS, Core, make_scenario
+from cfisac_env.envs.core import POSITION_KEYS, Core, make_scenario
 
 if TYPE_CHECKING:
     from scenarios.loader import Scenario
@@ -75,6 +75,9 @@ class CellFreeISACVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.core = Core(self.scenario, self.num_envs, action_mode, max_episode_steps)
         self.world = self.core.world
+        self.dt: float | None = self.world.dt if self.world.road else None      # s, as the env's
+        self.decision_interval: float | None = (
+            self.world.steps_per_decision * self.world.dt if self.world.road else None)
         self.action_mode = action_mode
         self.episode_steps = self.core.episode_steps
         self.reward_kind, self.beta = self.core.reward_kind, self.core.beta
@@ -144,7 +147,7 @@ class CellFreeISACVectorEnv(VectorEnv):
             self.core.reset(self._rngs, idx)
             reward[idx] = 0.0
             truncated[idx] = False
-            for k in STEP_KEYS:
+            for k in self.core.step_keys:
                 info[k][idx] = 0
                 present[k][idx] = False
             for k, v in self.core.positions(idx).items():

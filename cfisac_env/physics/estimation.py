@@ -24,6 +24,7 @@ from cfisac_env.physics.propagation import ChannelModel, cn, geometry
 from cfisac_env.physics.system import System
 
 FIELDS = ("nmse", "target_angle_error_deg")
+MAX_VALUES = (1e6, 180.0)  # an error a million times the channel; a half turn of angle
 #: The ``[csi]`` fields and their defaults (perfect CSI).
 CSI_DEFAULTS: dict[str, float] = {"nmse": 0.0, "target_angle_error_deg": 0.0}
 
@@ -37,10 +38,10 @@ class CsiError:
     target_angle_error_deg: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in FIELDS:
+        for name, hi in zip(FIELDS, MAX_VALUES, strict=True):
             value = getattr(self, name)
-            if not (np.isfinite(value) and value >= 0):
-                raise ValueError(f"csi.{name} must be finite and >= 0, got {value!r}")
+            if not (np.isfinite(value) and 0 <= value <= hi):
+                raise ValueError(f"csi.{name} must be in [0, {hi:g}], got {value!r}")
 
     @classmethod
     def of(cls, config: dict[str, Any]) -> CsiError:

@@ -13,12 +13,17 @@ def to_complex(x: Any) -> Any:
     return x[..., 0, :, :] + 1j * x[..., 1, :, :]
 
 
-def to_layout(z: Any) -> Any:
-    """``(..., L, M, Q)`` complex -> ``(..., L, 2, M, Q)`` real/imag layout (float32 for NumPy)."""
+def to_layout(z: Any, dtype: Any = "float32") -> Any:
+    """``(..., L, M, Q)`` complex -> ``(..., L, 2, M, Q)`` real/imag layout.
+
+    NumPy: float32 by default; ``dtype=None`` keeps the input's precision (float64 for
+    complex128: the solvers' own arithmetic). torch keeps the tensor's real dtype.
+    """
     if type(z).__module__.startswith("torch"):
         import torch
 
         return torch.stack([z.real, z.imag], dim=-3)
     import numpy as np
 
-    return np.stack([z.real, z.imag], axis=-3).astype(np.float32)
+    out = np.stack([z.real, z.imag], axis=-3)
+    return out if dtype is None else out.astype(dtype, copy=False)

@@ -25,6 +25,10 @@ from cfisac_env.physics.system import System
 Array = Any  # numpy.ndarray or torch.Tensor
 
 
+#: Relative tolerance of the power budget: an AP is over budget when its power exceeds
+#: ``P_l (1 + POWER_RTOL)`` (float32 rounding of a beam normalised to exactly ``P_l`` stays inside).
+POWER_RTOL = 1e-6
+
 def _is_torch(x: Array) -> bool:
     return type(x).__module__.startswith("torch")
 
@@ -38,6 +42,16 @@ def _prep(*xs: Array) -> tuple[Any, list[Array]]:
     return np, [np.asarray(x, dtype=np.float64) for x in xs]
 
 
+def _prep_pair(csi: Array, beams: Array) -> tuple[Any, Array, Array]:
+    """Namespace (from ``csi``), CSI and beams; NumPy beams promoted to float64, the CSI left as
+    it is (:func:`_with_rotated` reads it into float64: no separate copy)."""
+    if _is_torch(csi):
+        import torch
+
+        return torch, csi, beams
+    return np, np.asarray(csi), np.asarray(beams, dtype=np.float64)
+
+
 def _budget(system: System, like: Array) -> Array:
     """Per-AP budgets ``(L,)`` in the namespace, dtype and device of ``like``."""
     if _is_torch(like):
@@ -47,8 +61,30 @@ def _budget(system: System, like: Array) -> Array:
     return system.P
 
 
+def _with_rotated(x: Array, xp: Any) -> Array:
+    """``x (..., 2, M, K)`` (axis -3 = real, imag) -> ``(..., 2, M, 2K)``: the columns of ``x``,
+    then the columns of ``j x``, laid out as ``(-Im x, Re x)``. For any ``w`` in the same layout,
+    ``sum_(c, m) [x, j x][c, m, k] w[c, m, q]`` is ``Re(x_k^H w_q)`` for the first ``K`` columns
+    and ``Re((j x_k)^H w_q) = Im(x_k^H w_q)`` for the last ``K``. NumPy: float64 (from any float
+    input)."""
+    xr, xi = x[..., 0, :, :], x[..., 1, :, :]
+    if xp is not np:
+        return xp.stack([xp.cat([xr, -xi], dim=-1), xp.cat([xi, xr], dim=-1)], -3)
+    k = x.shape[-1]
+    out = np.empty((*x.shape[:-1], 2 * k))
+    out[..., 0, :, :k] = xr
+    out[..., 1, :, :k] = xi
+    np.negative(xi, out=out[..., 0, :, k:])
+    out[..., 1, :, k:] = xr
+    return out
+
+
 def gains(csi: Array, beams: Array, system: System) -> tuple[Array, Array]:
     """Effective gains ``G[n, q] = sum_l h_ln^H w_lq``.
+
+    One real matrix product per drop: the UE columns and the same columns times ``j``
+    (:func:`_with_rotated`), flattened over ``(l, real/imag, m)`` to ``X (..., 2 L M, 2 N)``,
+    times the beams flattened the same way ``(..., 2 L M, Q)``: ``X^T W = [Re G; Im G]``.
 
     Args:
         csi, beams: ``(..., L, 2, M, Q)``.
@@ -56,12 +92,13 @@ def gains(csi: Array, beams: Array, system: System) -> tuple[Array, Array]:
     Returns:
         ``(re, im)``, each ``(..., N, Q)``.
     """
-    xp, (h, w) = _prep(csi, beams)
-    hr, hi = h[..., 0, :, : system.N], h[..., 1, :, : system.N]       # (..., L, M, N)
-    wr, wi = w[..., 0, :, :], w[..., 1, :, :]                           # (..., L, M, Q)
-    re = xp.einsum("...lmn,...lmq->...nq", hr, wr) + xp.einsum("...lmn,...lmq->...nq", hi, wi)
-    im = xp.einsum("...lmn,...lmq->...nq", hr, wi) - xp.einsum("...lmn,...lmq->...nq", hi, wr)
-    return re, im
+    xp, h, w = _prep_pair(csi, beams)
+    n = system.N
+    L, _, m, q = w.shape[-4:]
+    x = _with_rotated(h[..., :n], xp)                                      # (..., L, 2, M, 2N)
+    x = x.reshape(*x.shape[:-4], 2 * L * m, 2 * n)
+    g = x.swapaxes(-1, -2) @ w.reshape(*w.shape[:-4], 2 * L * m, q)        # (..., 2N, Q)
+    return g[..., :n, :], g[..., n:, :]
 
 
 def sinr(csi: Array, beams: Array, system: System) -> Array:
@@ -91,12 +128,12 @@ def ssnr(csi: Array, beams: Array, system: System) -> Array:
 
     ``sigma_s^2 * sum_l ||a_l^H W_l||^2 / sigma_r^2``; its bound is ``system.ssnr_bound``.
     """
-    xp, (h, w) = _prep(csi, beams)
-    ar, ai = h[..., 0, :, -1], h[..., 1, :, -1]                         # (..., L, M)
-    wr, wi = w[..., 0, :, :], w[..., 1, :, :]
-    re = xp.einsum("...lm,...lmq->...lq", ar, wr) + xp.einsum("...lm,...lmq->...lq", ai, wi)
-    im = xp.einsum("...lm,...lmq->...lq", ar, wi) - xp.einsum("...lm,...lmq->...lq", ai, wr)
-    return system.sensing_gain / system.radar_noise * (re**2 + im**2).sum(axis=(-2, -1))
+    xp, h, w = _prep_pair(csi, beams)
+    m, q = w.shape[-2:]
+    a = _with_rotated(h[..., -1:], xp)                                     # (..., L, 2, M, 2)
+    a = a.reshape(*a.shape[:-3], 2 * m, 2)
+    g = a.swapaxes(-1, -2) @ w.reshape(*w.shape[:-3], 2 * m, q)            # (..., L, 2, Q)
+    return system.sensing_gain / system.radar_noise * (g**2).sum(axis=(-3, -2, -1))
 
 
 def g1_g2(csi: Array, beams: Array, system: System) -> tuple[Array, Array]:
@@ -112,8 +149,11 @@ def isac_objective(g1: Array, g2: Array, beta: float) -> Array:
 
 def ap_power(beams: Array) -> Array:
     """Per-AP transmit power ``sum_q ||w_lq||^2``: ``(..., L, 2, M, Q)`` -> ``(..., L)``, W."""
-    _, (w,) = _prep(beams)
-    return (w**2).sum(axis=(-3, -2, -1))
+    xp, (w,) = _prep(beams)
+    if xp is not np:
+        return (w**2).sum(axis=(-3, -2, -1))
+    flat = w.reshape(*w.shape[:-3], -1)
+    return np.einsum("...i,...i->...", flat, flat)
 
 
 def normalize_power(beams: Array, system: System, eps: float = 1e-12) -> Array:
@@ -136,7 +176,7 @@ def project_power(beams: Array, system: System) -> tuple[Array, Array]:
     xp, (w,) = _prep(beams)
     p = ap_power(w)
     budget = _budget(system, w)
-    over = p > budget * (1.0 + 1e-6)
+    over = p > budget * (1.0 + POWER_RTOL)
     if xp is np and not np.all(np.isfinite(p)):
         # |w| ~ 1e155 and beyond: the power overflows to inf. Scale by the largest entry first
         # so that such beams are scaled to the budget, not zeroed.

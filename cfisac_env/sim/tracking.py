@@ -45,6 +45,7 @@ import simpy
 
 from cfisac_env.physics.scoring import score
 from cfisac_env.physics.system import System
+from cfisac_env.sim.sensing import EchoLoop
 from cfisac_env.sim.world import World, interval_steps, steps_of
 
 if TYPE_CHECKING:
@@ -149,6 +150,9 @@ class LoopResult:
     ``landed (D,)`` step its beams took effect (``>= S``: never within the run),
     ``compute_s (D,)`` wall seconds of the call and ``latency_s (D,)`` the compute time charged.
     ``applied (S,)``: index of the decision in effect at each step (-1: the warm-start beams).
+    ``sensing``: in echo mode, per decision (:meth:`cfisac_env.sim.sensing.EchoLoop.record`):
+    ``position_error (D,)`` m, ``angle_error (D, L)`` rad, ``track_lost (D,)`` of the
+    prediction each decision was shown, ``position_std (D,)`` m its largest axis; else None.
     """
 
     ssnr: np.ndarray
@@ -159,6 +163,7 @@ class LoopResult:
     compute_s: np.ndarray
     latency_s: np.ndarray
     applied: np.ndarray
+    sensing: dict[str, np.ndarray] | None = None
 
     @property
     def beam_age_steps(self) -> np.ndarray:
@@ -168,23 +173,31 @@ class LoopResult:
         return s - start
 
 
-def _controller(sim: simpy.Environment, policy: Any, observed: np.ndarray, every: int,
-                delay: int, latency: Latency, dt: float, log: list[tuple[Any, ...]]):
+def _controller(sim: simpy.Environment, policy: Any, traj: Trajectory, every: int,
+                delay: int, latency: Latency, dt: float, log: list[tuple[Any, ...]],
+                sensing: EchoLoop | None = None):
     """The SimPy process of one policy's controller (time unit: one step)."""
+    observed = traj.observed
     steps, k = len(observed), 0
     while k * every < steps:
         decided = int(sim.now)
-        dec = policy.decide(observed[max(0, decided - delay)][None])
+        obs = observed[max(0, decided - delay)]
+        if sensing is not None:                             # target column from the track
+            obs = sensing.observe(obs, decided, traj)
+        dec = policy.decide(obs[None])
         charged = latency.of(dec.seconds)
         wait = steps_of(charged, dt)
         log.append((decided, decided + wait, dec.seconds, charged, dec.beams[0]))
         yield sim.timeout(wait)                             # previous beams stay applied
+        if sensing is not None and decided + wait < steps:  # the echo of the landed beams
+            sensing.echo(decided + wait, dec.beams[0], traj)
         k = max(k + 1, -(-int(sim.now) // every))          # next instant at/after the landing
         yield sim.timeout(k * every - sim.now)
 
 
 def closed_loop(policy: Any, trajectory: Trajectory, system: System, decision_interval: float,
-                latency: Latency = Latency(), csi_delay: float = 0.0) -> LoopResult:
+                latency: Latency = Latency(), csi_delay: float = 0.0,
+                sensing: EchoLoop | None = None) -> LoopResult:
     """Run one policy's controller on a recorded trajectory (see the module docstring).
 
     Args:
@@ -194,6 +207,9 @@ def closed_loop(policy: Any, trajectory: Trajectory, system: System, decision_in
         decision_interval: time between decision instants, s (a positive multiple of ``dt``).
         latency: how long the beams take to land.
         csi_delay: age of the CSI a decision uses, s (>= 0).
+        sensing: echo sensing (:class:`cfisac_env.sim.sensing.EchoLoop`, fresh for this run):
+            every decision sees the track's prediction as its target column, and the echo of
+            the beams is received when they land; the result's ``sensing`` holds its record.
     """
     if not float(csi_delay) >= 0.0:
         raise ValueError(f"CSI delay must be >= 0 s, got {csi_delay!r}")
@@ -201,8 +217,8 @@ def closed_loop(policy: Any, trajectory: Trajectory, system: System, decision_in
     every = interval_steps(decision_interval, dt)
     log: list[tuple[Any, ...]] = []
     sim = simpy.Environment()
-    sim.process(_controller(sim, policy, trajectory.observed, every, steps_of(csi_delay, dt),
-                            latency, dt, log))
+    sim.process(_controller(sim, policy, trajectory, every, steps_of(csi_delay, dt),
+                            latency, dt, log, sensing))
     sim.run(until=trajectory.steps)
     decided, landed, compute, charged, beams = (list(c) for c in zip(*log, strict=True))
     landed_a = np.asarray(landed, dtype=int)
@@ -211,7 +227,8 @@ def closed_loop(policy: Any, trajectory: Trajectory, system: System, decision_in
     scored = score(trajectory.true_csi, stack[applied + 1], system)
     return LoopResult(scored.ssnr, scored.min_sinr, scored.sinr, np.asarray(decided, dtype=int),
                       landed_a, np.asarray(compute, dtype=float),
-                      np.asarray(charged, dtype=float), applied)
+                      np.asarray(charged, dtype=float), applied,
+                      None if sensing is None else sensing.record())
 
 
 def retention(value: np.ndarray, reference: np.ndarray, threshold: float = 0.9,

@@ -18,6 +18,7 @@ Config sections (see ``scenarios/road.toml``): ``road``, ``traffic``, ``target``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,11 @@ import numpy as np
 import simpy
 
 ACTIONS = ("cruise", "accelerate", "brake", "lane_change")
+#: Bounds that keep a road finite (the scenario schema checks them too): vehicles per lane
+#: (road length / (vehicle length + standstill gap)), simulation steps per decision interval and
+#: per stress run.
+LIMITS = {"max_vehicles_per_lane": 250, "max_steps_per_decision": 1000,
+          "max_sim_steps": 2_000_000}
 
 
 @dataclass
@@ -50,8 +56,6 @@ def validate(cfg: dict[str, Any]) -> None:
     it bounds the work: a lane holds at most ``LIMITS["max_vehicles_per_lane"]`` vehicles and a
     decision interval at most ``LIMITS["max_steps_per_decision"]`` steps of ``env.dt``.
     """
-    from scenarios.schema import LIMITS
-
     road, target, traffic, env = cfg["road"], cfg["target"], cfg["traffic"], cfg["env"]
     vmax = float(road["max_speed"])
     lanes = road["lanes"]
@@ -110,19 +114,8 @@ class RoadTraffic:
                  target_xy: np.ndarray | None = None) -> None:
         validate(cfg)
         self.cfg, self.rng = cfg, rng
-        # what a copy needs to replay this road (SimPy processes are generators: unpicklable)
-        self._origin = (rng.bit_generator.state, np.array(ue_xy, dtype=float),
-                        None if target_xy is None else np.array(target_xy, dtype=float))
-        self.dt = float(cfg["env"]["dt"])
-        self.road = cfg["road"]
-        self.traffic = cfg["traffic"]
-        self.lanes = np.asarray(self.road["lanes"], dtype=float)
-        self.x_lo, self.x_hi = map(float, self.road["x"])
-        self.sim = simpy.Environment()
+        self._setup(simpy.Environment())
         self.vehicles: list[Vehicle] = []
-        from scenarios.schema import LIMITS
-
-        self.max_per_lane = int(LIMITS["max_vehicles_per_lane"])
 
         tcfg = cfg["target"]
         if target_xy is None:
@@ -135,36 +128,76 @@ class RoadTraffic:
         self.target = Vehicle(x0, y0, lane, heading, float(tcfg["speed"]), float(tcfg["speed"]),
                               is_target=True)
         self.vehicles.append(self.target)
-        self.sim.process(self._drive_target(tcfg.get("profile", [])))
+        #: the target's manoeuvre state: manoeuvres still to start, current acceleration
+        #: (m/s^2), goal speed (m/s) and the duration of its current lane change (s)
+        self.maneuver: dict[str, Any] = {
+            "pending": sorted(tcfg.get("profile", []), key=lambda m: m["at"]),
+            "accel": 0.0, "goal": self.target.speed,
+            "side_time": self.traffic["lane_change_time"]}
+        self._start("target")
 
         self._populate()
         for lane_idx in range(len(self.lanes)):
-            self.sim.process(self._arrivals(lane_idx))
+            self._start("arrivals", lane_idx)
 
         self.ue_xy = np.array(ue_xy, dtype=float)
         lo, hi = cfg["walkers"]["speed"]
         n = len(self.ue_xy)
         self.ue_vel = rng.uniform(lo, hi, n) * rng.choice([-1.0, 1.0], n)
-        self.sim.process(self._walk())
+        self._start("walk")
+
+    def _setup(self, sim: simpy.Environment) -> None:
+        """What follows from ``cfg`` alone, and an empty process table on ``sim``."""
+        cfg = self.cfg
+        self.dt = float(cfg["env"]["dt"])
+        self.road = cfg["road"]
+        self.traffic = cfg["traffic"]
+        self.lanes = np.asarray(self.road["lanes"], dtype=float)
+        self.x_lo, self.x_hi = map(float, self.road["x"])
+        self.max_per_lane = int(LIMITS["max_vehicles_per_lane"])
+        self.sim = sim
+        # every live SimPy process -> (kind, argument): what a copy needs to restart it
+        self._procs: dict[simpy.Process, tuple[str, Any]] = {}
+
+    def _start(self, kind: str, arg: Any = None, resume: int | None = None) -> None:
+        """Start process ``kind`` (``target``, ``arrivals`` of lane ``arg``, ``drive`` of
+        vehicle ``arg``, ``walk``); ``resume``: it is a copy's, waking ``resume`` steps from now
+        where the original was due to wake."""
+        body = {"target": self._drive_target, "arrivals": self._arrivals,
+                "drive": self._drive, "walk": self._walk}[kind]
+        gen = body(resume) if arg is None else body(arg, resume)
+        self._procs[self.sim.process(gen)] = (kind, arg)
+
+    def _end(self) -> None:
+        """Called by a process as it finishes."""
+        self._procs.pop(self.sim.active_process, None)
 
     # ---- copies -------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle/deepcopy support: the road is stored as its origin (config, initial
-        positions, the generator's state at construction) plus the elapsed steps, and
-        :meth:`__setstate__` replays it (SimPy processes are generators, which cannot be
-        pickled). The generator itself is stored too, so objects sharing it still share it."""
-        return {"cfg": self.cfg, "origin": self._origin, "now": self.sim.now, "rng": self.rng}
+        """Pickle/deepcopy support. SimPy processes are generators, which cannot be pickled,
+        but each one's state lives in this object (vehicles, walkers, :attr:`maneuver`), so a
+        process is stored as its kind, its argument and when it is next due to wake; the
+        processes are listed in SimPy's event order, so a copy wakes them in the same order and
+        runs on exactly like the original (no replay: restoring costs nothing per elapsed step).
+        The generator is stored as is, so objects sharing it still share it."""
+        queue = {id(ev): (eid, t) for t, _prio, eid, ev in self.sim._queue}
+        plan = []
+        for proc, (kind, arg) in self._procs.items():
+            eid, t = queue[id(proc.target)]
+            fresh = isinstance(proc.target, simpy.events.Initialize)
+            plan.append((eid, kind, arg, None if fresh else int(round(t - self.sim.now))))
+        plan.sort(key=lambda p: p[0])
+        keep = ("cfg", "rng", "vehicles", "target", "maneuver", "ue_xy", "ue_vel")
+        return {**{k: self.__dict__[k] for k in keep}, "now": self.sim.now,
+                "processes": [p[1:] for p in plan]}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        bits, ue0, target0 = state["origin"]
-        replay = np.random.Generator(getattr(np.random, bits["bit_generator"])())
-        replay.bit_generator.state = bits
-        self.__init__(state["cfg"], ue0, replay, target0)
-        self.sim.run(until=state["now"])
-        if replay.bit_generator.state != state["rng"].bit_generator.state:
-            raise RuntimeError("replaying the road did not reproduce its random state; was its "
-                               "generator used by something else after the road was built?")
-        self.rng = state["rng"]
+        state = dict(state)
+        now, plan = state.pop("now"), state.pop("processes")
+        self.__dict__.update(state)
+        self._setup(simpy.Environment(initial_time=now))
+        for kind, arg, resume in plan:
+            self._start(kind, arg, resume)
 
     # ---- public state -------------------------------------------------------------------
     @property
@@ -192,7 +225,8 @@ class RoadTraffic:
         if steps < 0 or abs(steps * self.dt - seconds) > 1e-9 * max(1.0, seconds):
             raise ValueError(f"can only advance by a non-negative multiple of dt = {self.dt} s, "
                              f"got {seconds} s")
-        self.sim.run(until=self.sim.now + steps)
+        if steps:
+            self.sim.run(until=self.sim.now + steps)
 
     # ---- processes ----------------------------------------------------------------------
     def _populate(self) -> None:
@@ -215,28 +249,37 @@ class RoadTraffic:
         v = Vehicle(x, float(self.lanes[lane]), lane, int(self.road["directions"][lane]),
                     desired, desired)
         self.vehicles.append(v)
-        self.sim.process(self._drive(v))
+        self._start("drive", v)
 
-    def _arrivals(self, lane: int):
+    def _arrivals(self, lane: int, resume: int | None = None):
         heading = int(self.road["directions"][lane])
         entry = self.x_lo if heading > 0 else self.x_hi
         rate = float(self.traffic["arrival_rate"])
-        while rate > 0:
-            yield self.sim.timeout(max(1, int(round(self.rng.exponential(1 / rate) / self.dt))))
+        if rate <= 0:
+            self._end()
+            return
+
+        def gap() -> int:
+            return max(1, int(round(self.rng.exponential(1 / rate) / self.dt)))
+
+        yield self.sim.timeout(gap() if resume is None else resume)
+        while True:
             in_lane = [v for v in self.vehicles if v.on_road and v.lane == lane]
             clear = all(abs(v.x - entry) > 2 * self.traffic["length"] + self.traffic["min_gap"]
                         for v in in_lane)
             if clear and len(in_lane) < self.max_per_lane:
                 self._spawn(lane, entry)
+            yield self.sim.timeout(gap())
 
     def _leader_gap(self, v: Vehicle) -> tuple[float, float]:
         """Bumper gap (m) to and speed (m/s) of the nearest vehicle ahead in ``v``'s lane."""
         gap, speed = np.inf, v.speed
+        length, x, lane, heading = self.traffic["length"], v.x, v.lane, v.heading
         for o in self.vehicles:
-            if o is v or not o.on_road or o.lane != v.lane:
+            if o.lane != lane or o is v or not o.on_road:
                 continue
-            d = (o.x - v.x) * v.heading - self.traffic["length"]
-            if -self.traffic["length"] < d < gap:
+            d = (o.x - x) * heading - length
+            if -length < d < gap:
                 gap, speed = d, o.speed
         return gap, speed
 
@@ -245,20 +288,23 @@ class RoadTraffic:
         a, b = t["max_accel"], t["comfort_decel"]
         gap, lead_speed = self._leader_gap(v)
         free = 1.0 - (v.speed / v.desired) ** 4
-        if not np.isfinite(gap):
+        if not gap < np.inf:
             return a * free
         s_star = t["min_gap"] + v.speed * t["headway"] + v.speed * (v.speed - lead_speed) / (
-            2.0 * np.sqrt(a * b))
+            2.0 * math.sqrt(a * b))
         return a * (free - (max(s_star, 0.0) / max(gap, 0.1)) ** 2)
 
     def _move_sideways(self, v: Vehicle, seconds: float) -> None:
-        step = (self.lanes[1] - self.lanes[0] if len(self.lanes) > 1 else 1.0) * self.dt / seconds
-        dy = self.lanes[v.lane] - v.y
-        v.y += float(np.clip(dy, -abs(step), abs(step)))
+        step = abs((self.lanes[1] - self.lanes[0] if len(self.lanes) > 1 else 1.0)
+                   * self.dt / seconds)
+        dy = float(self.lanes[v.lane] - v.y)
+        v.y += min(max(dy, -step), step)     # np.clip(dy, -step, step), on Python floats
 
-    def _drive(self, v: Vehicle):
+    def _drive(self, v: Vehicle, resume: int | None = None):
         t = self.traffic
         p_change = t["lane_change_rate"] * self.dt
+        if resume is not None:
+            yield self.sim.timeout(resume)
         while v.on_road:
             v.speed = max(0.0, v.speed + self._idm_accel(v) * self.dt)
             v.x += v.heading * v.speed * self.dt
@@ -268,6 +314,7 @@ class RoadTraffic:
             v.on_road = self.x_lo - 1.0 <= v.x <= self.x_hi + 1.0
             yield self.sim.timeout(1)
         self.vehicles.remove(v)
+        self._end()
 
     def _try_lane_change(self, v: Vehicle) -> None:
         dirs = self.road["directions"]
@@ -280,31 +327,35 @@ class RoadTraffic:
         if all(abs(o.x - v.x) > room for o in self.vehicles if o.on_road and o.lane == k):
             v.lane = k
 
-    def _drive_target(self, profile: list[dict[str, Any]]):
+    def _drive_target(self, resume: int | None = None):
         """Follow the profile exactly: each manoeuvre starts at its ``at`` time."""
-        v = self.target
-        pending = sorted(profile, key=lambda m: m["at"])
-        accel, goal, side_time = 0.0, v.speed, self.traffic["lane_change_time"]
+        v, m = self.target, self.maneuver
+        if resume is not None:
+            yield self.sim.timeout(resume)
         while True:
+            pending = m["pending"]
             while pending and pending[0]["at"] <= self.time + 1e-9:
-                m = pending.pop(0)
-                if m["action"] == "lane_change":
-                    v.lane = int(m["lane"])
-                    side_time = float(m.get("duration", self.traffic["lane_change_time"]))
+                man = pending.pop(0)
+                if man["action"] == "lane_change":
+                    v.lane = int(man["lane"])
+                    m["side_time"] = float(man.get("duration", self.traffic["lane_change_time"]))
                     continue
-                goal = float(m.get("speed", v.speed if m["action"] != "brake" else 0.0))
-                if m["action"] == "cruise":
-                    v.speed, accel = goal, 0.0
+                m["goal"] = float(man.get("speed", v.speed if man["action"] != "brake" else 0.0))
+                if man["action"] == "cruise":
+                    v.speed, m["accel"] = m["goal"], 0.0
                 else:
-                    accel = abs(float(m.get("rate", self.traffic["max_accel"])))
-            if accel and v.speed != goal:
-                dv = np.clip(goal - v.speed, -accel * self.dt, accel * self.dt)
+                    m["accel"] = abs(float(man.get("rate", self.traffic["max_accel"])))
+            accel = m["accel"]
+            if accel and v.speed != m["goal"]:
+                dv = np.clip(m["goal"] - v.speed, -accel * self.dt, accel * self.dt)
                 v.speed = float(v.speed + dv)
             v.x += v.heading * v.speed * self.dt
-            self._move_sideways(v, side_time)
+            self._move_sideways(v, m["side_time"])
             yield self.sim.timeout(1)
 
-    def _walk(self):
+    def _walk(self, resume: int | None = None):
+        if resume is not None:
+            yield self.sim.timeout(resume)
         while True:
             self.ue_xy[:, 0] += self.ue_vel * self.dt
             lo, hi = self.cfg["placement"]["ue_x"]

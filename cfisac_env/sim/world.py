@@ -188,6 +188,33 @@ class World:
                 self._draw_scattering(self._chan[i], np.array([i]))
         self._refresh(idx)
 
+    def _fresh_drops(self, idx: np.ndarray) -> None:
+        """Worlds ``idx`` of a static scenario move on to a fresh drop, each from its own
+        streams; the state arrays are replaced (copied first when only some worlds move)."""
+        ue, tg = self.scenario.sample_each([self._rngs[i] for i in idx])
+        if len(idx) == self.batch:
+            self.ue_xy, self.target_xy = ue, tg
+        else:
+            self.ue_xy, self.target_xy = self.ue_xy.copy(), self.target_xy.copy()
+            self.ue_xy[idx], self.target_xy[idx] = ue, tg
+        if self.random_channel:
+            for i in idx:
+                self._draw_scattering(self._chan[i], np.array([i]))
+        if len(idx) < self.batch:
+            same = self.observed is self.true_csi
+            self.true_csi = self.true_csi.copy()
+            self.observed = self.true_csi if same else self.observed.copy()
+            self._refresh(idx)
+            return
+        self.true_csi = self.channel.csi(self.system, ue, tg, self._field(idx))
+        if self.csi_error.perfect:
+            self.observed = self.true_csi
+            return
+        self.observed = np.empty_like(self.true_csi)
+        for k, i in enumerate(idx):
+            self.observed[i] = self.csi_error.estimate(self.true_csi[k], self.system,
+                                                       self.channel, ue[k], tg[k], self._est[i])
+
     def _sync(self, i: int) -> None:
         road = self.roads[i]
         self.ue_xy[i], self.target_xy[i] = road.ue_xy, road.target_xy
@@ -211,15 +238,12 @@ class World:
         if not self.road:
             if steps != 1:
                 raise ValueError("a static scenario advances one drop (one step) at a time")
-            seg = Segment(self.ue_xy[:, None].copy(), self.target_xy[:, None].copy(),
-                          self.true_csi[:, None].copy(), self.observed[:, None].copy())
+            # The segment keeps the current arrays; the fresh drops go into new ones.
+            seg = Segment(self.ue_xy[:, None], self.target_xy[:, None], self.true_csi[:, None],
+                          self.observed[:, None])
             idx = np.arange(self.batch) if active is None else np.flatnonzero(active)
-            for i in idx:
-                self.ue_xy[i], self.target_xy[i] = self.scenario.sample(self._rngs[i])
-                if self.random_channel:
-                    self._draw_scattering(self._chan[i], np.array([i]))
             if len(idx):
-                self._refresh(idx)
+                self._fresh_drops(idx)
             return seg
         return self._advance_roads(steps, detail, active)
 

@@ -16,7 +16,10 @@ where ``X_k`` are Hermitian PSD blocks and ``x`` a non-negative vector (the slac
 inequality constraints). Interior-point methods converge to the analytic centre of the optimal
 face, as Clarabel does, so the extracted beams match a tight Clarabel solve.
 
-:func:`jsc_sdp` builds the joint SDP's data in this form and solves it.
+The constraint matrices are never formed: every ``A_i^k`` is a rank-one outer product of a
+channel (SINR rows) or a per-AP selector (power rows), so ``op``, ``adj`` and the Schur
+complement go through ``X_k H`` (:class:`_Data`). :func:`jsc_data` builds the joint SDP's data in
+this form.
 """
 
 from __future__ import annotations
@@ -78,35 +81,67 @@ def _max_step_lp(x: np.ndarray, dx: np.ndarray) -> float:
 
 
 class _Data:
-    """The problem data of :func:`sdp_ipm` in per-block flattened form.
+    """The constraints of :func:`sdp_ipm` by their structure, never as dense blocks.
 
-    Every product is a batch of small matrix products (one per block), which BLAS runs on one
-    thread: large single products would be threaded, and threads only slow these sizes down on a
-    busy machine.
+    SINR row ``n`` has the rank-one blocks ``A_n^k = alpha[n, k] h_n h_n^H`` and power row ``l``
+    the selector blocks ``A_{N+l}^k = E_l / P_l`` (``E_l``: identity on AP ``l``'s ``r``
+    coordinates), the same in every block ``k``. So ``<A_i, X>``, ``sum_i v_i A_i`` and the Schur
+    complement cost ``O(K R^2 N)`` through ``X_k H`` instead of ``O(m K R^3)`` on dense
+    ``(m, K, R, R)`` arrays.
+
+    Args:
+        C: ``(K, R, R)`` complex Hermitian cost blocks.
+        h: ``(R, N)`` complex, the channels ``h_n`` of the SINR rows.
+        alpha: ``(N, K)`` real coefficients of the SINR rows.
+        power: ``(L,)`` the ``P_l`` of the power rows (``R = L r``).
+        A_lp: ``(m, n)`` real, coefficients of the non-negative part ``x`` (``m = N + L``).
+        b: ``(m,)`` real right-hand sides.
     """
 
-    def __init__(self, C: np.ndarray, A: np.ndarray, A_lp: np.ndarray, b: np.ndarray) -> None:
-        self.C, self.A_lp, self.b = C, A_lp, b
-        self.m, self.K, self.R = A.shape[0], C.shape[0], C.shape[-1]
-        m, K, RR = self.m, self.K, self.R * self.R
-        self.A_k = A.reshape(m, K, RR).transpose(1, 0, 2).copy()                      # (K, m, RR)
-        self.A_kt = np.swapaxes(A, -1, -2).reshape(m, K, RR).transpose(1, 0, 2).copy()
+    def __init__(self, C: np.ndarray, h: np.ndarray, alpha: np.ndarray, power: np.ndarray,
+                 A_lp: np.ndarray, b: np.ndarray) -> None:
+        self.C, self.h, self.alpha, self.A_lp, self.b = C, h, alpha, A_lp, b
+        self.inv_p = 1.0 / np.asarray(power, float)
+        self.K, self.R = C.shape[0], C.shape[-1]
+        self.N, self.L = h.shape[1], len(power)
+        self.m, self.r = self.N + self.L, self.R // self.L
+
+    def _blocks(self, a: np.ndarray) -> np.ndarray:
+        """``(K, R, R)`` -> ``(K, L, r, L, r)`` view by AP."""
+        L, r = self.L, self.r
+        return a.reshape(self.K, L, r, L, r)
 
     def op(self, blocks: np.ndarray, vec: np.ndarray) -> np.ndarray:
         """``<A_i, (blocks, vec)>`` for every i: ``sum_k Re tr(A_i^k blocks_k)`` + LP part."""
-        K, RR = self.K, self.R * self.R
-        return np.real(self.A_kt @ blocks.reshape(K, RR, 1)).sum(axis=0)[:, 0] + self.A_lp @ vec
+        XH = blocks @ self.h                                               # (K, R, N)
+        quad = np.real(np.einsum("rn,krn->kn", self.h.conj(), XH))         # h_n^H X_k h_n
+        sinr = np.einsum("nk,kn->n", self.alpha, quad)
+        traces = np.real(np.einsum("klala->l", self._blocks(blocks))) * self.inv_p
+        return np.r_[sinr, traces] + self.A_lp @ vec
 
     def adj(self, v: np.ndarray) -> np.ndarray:
         """``sum_i v_i A_i`` as blocks ``(K, R, R)``."""
-        return (v.astype(complex) @ self.A_k).reshape(self.K, self.R, self.R)
+        coef = v[: self.N, None] * self.alpha                              # (N, K)
+        out = np.einsum("rn,kn,sn->krs", self.h, coef.T.astype(complex), self.h.conj())
+        diag = np.repeat(v[self.N:] * self.inv_p, self.r)
+        out[:, np.arange(self.R), np.arange(self.R)] += diag
+        return out
 
     def schur(self, X: np.ndarray, Zinv: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
         """HKM Schur complement ``M_ij = sum_k Re tr(A_i X_k A_j Z_k^-1)`` + LP part."""
-        m, K, R = self.m, self.K, self.R
-        A = self.A_k.transpose(1, 0, 2).reshape(m, K, R, R)
-        G = (X[None] @ A @ Zinv[None]).reshape(m, K, R * R).transpose(1, 2, 0)      # (K, RR, m)
-        M = np.real(self.A_kt @ G).sum(axis=0) + (self.A_lp * (x / z)) @ self.A_lp.T
+        N, L, r, K = self.N, self.L, self.r, self.K
+        h, hc = self.h, self.h.conj()
+        XH, ZH = X @ h, Zinv @ h                                           # (K, R, N)
+        GX = np.einsum("ri,krj->kij", hc, XH)                              # h_i^H X_k h_j
+        GZ = np.einsum("ri,krj->kij", hc, ZH)                              # h_i^H Z_k^-1 h_j
+        ss = np.einsum("ik,jk,kij->ij", self.alpha, self.alpha,
+                       np.real(GX * np.swapaxes(GZ, 1, 2)))
+        prod = np.real(XH.conj() * ZH).reshape(K, L, r, N).sum(axis=2)     # (K, L, N)
+        sp = np.einsum("ik,kli->il", self.alpha, prod) * self.inv_p
+        Xb, Zb = self._blocks(X), self._blocks(Zinv)
+        pp = np.real(np.einsum("kaibj,kaibj->ab", Xb, Zb.conj())) * np.outer(self.inv_p,
+                                                                             self.inv_p)
+        M = np.block([[ss, sp], [sp.T, pp]]) + (self.A_lp * (x / z)) @ self.A_lp.T
         return 0.5 * (M + M.T)
 
 
@@ -130,16 +165,12 @@ def _direction(d: _Data, it: dict, target: float, corr: tuple | None):
     return dX, dx, dy, dZ, dz
 
 
-def sdp_ipm(C: np.ndarray, A: np.ndarray, A_lp: np.ndarray, b: np.ndarray,
-            tol: float = IPM_TOL, max_iters: int = IPM_MAX_ITERS,
+def sdp_ipm(d: _Data, tol: float = IPM_TOL, max_iters: int = IPM_MAX_ITERS,
             deadline: float | None = None) -> IPMResult:
     """Solve the standard pair (P)/(D) of the module docstring.
 
     Args:
-        C: ``(K, R, R)`` complex Hermitian cost blocks (the LP part of ``C`` is zero).
-        A: ``(m, K, R, R)`` complex Hermitian constraint blocks.
-        A_lp: ``(m, n)`` real, constraint coefficients of the non-negative part ``x``.
-        b: ``(m,)`` real right-hand sides.
+        d: the problem data (:func:`jsc_data`); the LP part of ``C`` is zero.
         tol: relative gap and infeasibility at which to stop.
         max_iters: iteration limit.
         deadline: ``time.perf_counter()`` value after which to stop (status ``"timeout"``).
@@ -147,7 +178,7 @@ def sdp_ipm(C: np.ndarray, A: np.ndarray, A_lp: np.ndarray, b: np.ndarray,
     Returns:
         :class:`IPMResult`.
     """
-    d = _Data(C, A, A_lp, b)
+    C, A_lp, b = d.C, d.A_lp, d.b
     K, R = C.shape[0], C.shape[-1]
     n = A_lp.shape[1]
     nn = K * R + n
@@ -210,8 +241,7 @@ def sdp_ipm(C: np.ndarray, A: np.ndarray, A_lp: np.ndarray, b: np.ndarray,
 
 
 def jsc_data(h: np.ndarray, a: np.ndarray, gamma: float, ue_noise: np.ndarray, power: np.ndarray,
-             r: int, sensing_scale: float
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+             r: int, sensing_scale: float) -> _Data:
     """The joint SDP in the standard form of :func:`sdp_ipm`.
 
     Args:
@@ -224,32 +254,25 @@ def jsc_data(h: np.ndarray, a: np.ndarray, gamma: float, ue_noise: np.ndarray, p
         sensing_scale: sigma_s^2 / sigma_r^2.
 
     Returns:
-        ``C (Q, R, R)``, ``A (N + L, Q, R, R)``, ``A_lp (N + L, N + L)``, ``b (N + L,)``. Blocks
-        ``0..N-1`` are ``F_1..F_N``, block ``N`` is ``F_{N+1}``. Constraint ``n`` is SINR
+        :class:`_Data` with ``Q`` blocks ``F_1..F_N, F_{N+1}`` (the last one the sensing
+        covariance) and ``N + L`` rows. Row ``n`` is SINR
         ``h_n^H F_n h_n / gamma - sum_{q != n} h_n^H F_q h_n - x_n = sigma_n^2``, divided by
-        ``||h_n||^2 / gamma`` so that every row is of order one at any SNR; constraint ``N + l``
-        is ``sum_q tr(F_q,ll) + x_{N+l} = P_l``, divided by ``P_l``.
+        ``||h_n||^2 / gamma`` so that every row is of order one at any SNR; row ``N + l`` is
+        ``sum_q tr(F_q,ll) + x_{N+l} = P_l``, divided by ``P_l``.
     """
     R, N = h.shape
     L = len(power)
     Q = N + 1
-    outer = np.einsum("rn,sn->nrs", h, h.conj())                       # (N, R, R) h h^H
     scale = gamma / np.sum(np.abs(h) ** 2, axis=0)                     # (N,)
     coef = np.full((N, Q), -1.0)
     coef[np.arange(N), np.arange(N)] = 1.0 / gamma
-    A = np.zeros((N + L, Q, R, R), dtype=complex)
-    A[:N] = (coef * scale[:, None])[:, :, None, None] * outer[:, None]
-    for l in range(L):
-        sel = np.zeros((R, R))
-        sel[l * r:(l + 1) * r, l * r:(l + 1) * r] = np.eye(r)
-        A[N + l] = sel / power[l]
     A_lp = np.diag(np.r_[-np.ones(N), np.ones(L)])
     b = np.r_[ue_noise * scale, np.ones(L)]
     sens = np.zeros((R, R), dtype=complex)
     for l in range(L):
         sens[l * r:(l + 1) * r, l * r:(l + 1) * r] = np.outer(a[l], a[l].conj())
     C = np.broadcast_to(-sensing_scale * sens, (Q, R, R)).copy()
-    return C, A, A_lp, b
+    return _Data(C, h, coef * scale[:, None], power, A_lp, b)
 
 
 class IPMJointSDP:
@@ -274,9 +297,9 @@ class IPMJointSDP:
         basis = span_basis(hc)                                         # (L, M, r)
         h = reduce(basis, hc[..., : s.N])                              # (R, N)
         a = (basis.conj().transpose(0, 2, 1) @ hc[..., s.N:])[..., 0]  # (L, r)
-        C, A, A_lp, b = jsc_data(h, a, gamma, np.full(s.N, s.ue_noise), s.P, self.r,
-                                 s.sensing_gain / s.radar_noise)
-        sol = sdp_ipm(C, A, A_lp, b, self.tol, self.max_iters, deadline)
+        data = jsc_data(h, a, gamma, np.full(s.N, s.ue_noise), s.P, self.r,
+                        s.sensing_gain / s.radar_noise)
+        sol = sdp_ipm(data, self.tol, self.max_iters, deadline)
         if sol.status == "timeout":
             raise TimeoutError("joint SDP past the time limit")
         if sol.status != "optimal":

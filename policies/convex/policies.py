@@ -37,7 +37,7 @@ import cvxpy as cp
 import numpy as np
 
 from cfisac_env.physics import metrics
-from cfisac_env.physics.layout import to_complex
+from cfisac_env.physics.layout import to_complex, to_layout
 from cfisac_env.physics.system import System
 from policies.base import Policy
 from policies.classic import cb_sensing_all, check_rho, ns_rzf_complex, ns_sensing_all
@@ -53,7 +53,7 @@ SOLVE_ERRORS = (cp.error.SolverError, np.linalg.LinAlgError, ArithmeticError, Va
 
 def _float_layout(hc: np.ndarray) -> np.ndarray:
     """Complex ``(..., L, M, Q)`` -> float64 ``(..., L, 2, M, Q)``."""
-    return np.stack([hc.real, hc.imag], axis=-3)
+    return to_layout(hc, dtype=None)
 
 
 #: Values of the ``bisection`` option.

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cfisac_env.physics import metrics
+from cfisac_env.physics.layout import to_layout
 from cfisac_env.physics.system import System
 from policies.classic import rzf_beams
 from policies.convex.basis import expand, reduce, span_basis
@@ -135,7 +136,7 @@ class MaxMinSINR:
         # tolerances mean the same at any SNR.
         nu = float(np.max(noise))
         self._noise.value = noise / nu
-        csi = np.stack([hc.real, hc.imag], axis=-3)            # float64 layout
+        csi = to_layout(hc, dtype=None)            # float64 layout
         state = {"comm": None, "solves": 0, "status": "no feasible gamma"}
 
         def feasible(gamma: float) -> bool:
@@ -145,7 +146,7 @@ class MaxMinSINR:
                 return False
             comm = expand(basis, self._x.value * nu)           # (L, M, N)
             beams = np.concatenate([comm, sense[..., None]], axis=-1)
-            w = np.stack([beams.real, beams.imag], axis=-3)
+            w = to_layout(beams, dtype=None)
             ok_sinr = metrics.min_sinr(csi, w, s) >= gamma * (1.0 - CHECK_RTOL)
             ok_power = np.all(np.sum(np.abs(comm) ** 2, axis=(-2, -1))
                               <= self.rho * s.P * (1.0 + CHECK_RTOL))
@@ -237,6 +238,9 @@ class PowerScaleSOCP:
         st.verbose = False
         st.presolve_enable = False
         st.input_sparse_dropzeros = False
+        # QDLDL, single-threaded: 3-7x faster than the default multithreaded faer on these KKT
+        # systems from L = 4 APs up (0.34 s vs 2.5 s per solve at (L, N, M) = (4, 16, 16)).
+        st.direct_solve_method = "qdldl"
         st.tol_feas = st.tol_gap_abs = st.tol_gap_rel = tol
         self._settings = st
         self._solver = None
@@ -262,7 +266,7 @@ class PowerScaleSOCP:
         v[t_rows] = -self._budget[self._kn[t_rows]]
         self._values = v
         self._h_re_c, self._h_im_c = -hr[self._gamma_entries], -hi[self._gamma_entries]
-        self._csi = np.stack([hc.real, hc.imag], axis=-3)
+        self._csi = to_layout(hc, dtype=None)
         self._sense = sense
 
     def solve(self, gamma: float) -> tuple[float, np.ndarray | None, str]:
@@ -294,7 +298,7 @@ class PowerScaleSOCP:
         s = self.system
         comm = expand(self.basis, X)
         beams = np.concatenate([comm, self._sense[..., None]], axis=-1)
-        w = np.stack([beams.real, beams.imag], axis=-3)
+        w = to_layout(beams, dtype=None)
         ok_sinr = metrics.min_sinr(self._csi, w, s) >= gamma * (1.0 - CHECK_RTOL)
         ok_power = np.all(np.sum(np.abs(comm) ** 2, axis=(-2, -1))
                           <= self.rho * s.P * (1.0 + CHECK_RTOL))
@@ -390,8 +394,8 @@ class FastMaxMinSINR:
         h = hc[..., : s.N]
         comm = rzf_beams(hc[None], s, self.rho)[0]
         beams = np.concatenate([comm, sense[..., None]], axis=-1)
-        rzf = float(metrics.min_sinr(np.stack([hc.real, hc.imag], axis=-3),
-                                     np.stack([beams.real, beams.imag], axis=-3), s))
+        rzf = float(metrics.min_sinr(to_layout(hc, dtype=None),
+                                     to_layout(beams, dtype=None), s))
         amp = np.sum(np.linalg.norm(h, axis=1) * np.sqrt(self.rho * s.P)[:, None], axis=0)
         leak = np.einsum("lmn,lm->n", h.conj(), sense)
         bound = float(np.min(amp ** 2 / (np.abs(leak) ** 2 + s.ue_noise)))

@@ -8,12 +8,14 @@ same input, so runners keep every decision in a cache and never solve a drop twi
     cache.get_many([key]) / cache.put_many([(key, decision)])
 
 The key is the SHA-256 of everything the decision depends on: the policy class and a fingerprint
-of its source code (and, for the built-in convex policies, of the solver modules), the versions
-of the numerical libraries, the system (``System.to_dict()``), the policy's options and solver
-settings (``rho``, ``solver``, ``bisection``, ...) and the observed CSI of the drop, bit for bit
-(which fixes the drop's positions and channel). Options that cannot change a finished decision
-(``timeout_s``, ``warm_start``, ``device``) are left out; a decision that timed out is never
-stored (it depends on the machine).
+of its code (:func:`code_fingerprint`: its module and every module of its own package, or of its
+own folder for a ``file.py`` plug-in, that it imports, directly or not; or the ``cache_version``
+its author declares), the versions of the numerical libraries, the system
+(``System.to_dict()``), the policy's options and solver settings (``rho``, ``solver``,
+``bisection``, ...) and the observed CSI of the drop, bit for bit (which fixes the drop's
+positions and channel). Options that cannot change a finished decision (``timeout_s``,
+``warm_start``, ``device``) are left out; a decision that timed out or failed is never stored
+(it depends on the machine).
 
 A hit returns the stored :class:`~policies.base.Decision`: the same beams, ``info`` and the
 ``seconds`` of the original solve (what a deployment would have waited), with
@@ -21,14 +23,18 @@ A hit returns the stored :class:`~policies.base.Decision`: the same beams, ``inf
 
 Storage: one SQLite file (stdlib ``sqlite3``, write-ahead log, busy timeout), safe for many
 processes reading and writing at once. Each entry holds its payload (an ``.npz`` without pickles)
-and the payload's SHA-256: a damaged entry is detected, reported once and recomputed. A file
-that is not a cfisac decision cache (another database, another format version, random bytes) is
-a ``ValueError`` naming the file, never trusted.
+and the SHA-256 of key and payload together: a damaged entry, or one moved under another key, is
+detected, reported once and recomputed. A file that is not a cfisac decision cache (another
+database, another format version, random bytes) is a ``ValueError`` naming the file, never
+trusted. A cache that cannot be written (read-only file or folder, full disk) or whose pages are
+damaged is reported once and the run goes on: hits still come from it where it can be read,
+everything else is computed and kept in the run's results.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -44,21 +50,21 @@ from typing import Any
 import numpy as np
 
 from policies.base import Decision, Policy
-from policies.evaluation.sqlite import WrongFile, open_versioned
+from policies.evaluation.sqlite import WrongFile, open_versioned, transaction
 
 #: Environment variable naming the cache file (``off`` disables the cache).
 ENV = "CFISAC_CACHE"
 DEFAULT_PATH = Path("runs") / "cache" / "decisions.sqlite"
 FORMAT = "cfisac-decision-cache"
-VERSION = "1"
+VERSION = "2"
+#: Older versions of this format: their entries are dropped when the file is opened.
+REPLACES = {"1": "DROP TABLE IF EXISTS decisions"}
 #: Options that never change a finished decision; not part of the key.
 IGNORED_OPTIONS = frozenset({"timeout_s", "warm_start", "device"})
 #: Solver settings read from the policy object (defaults the options did not name).
 SETTINGS = ("rho", "solver", "bisection", "bisection_solver", "solver_options")
-#: Modules whose code the built-in convex policies' decisions depend on.
-SOLVER_MODULES = ("policies.convex.policies", "policies.convex.basis", "policies.convex.ipm",
-                  "policies.convex.sdp", "policies.convex.socp", "policies.classic",
-                  "cfisac_env.physics.metrics")
+#: Packages whose code the built-in policies' decisions depend on beside their own.
+CFISAC_PACKAGES = ("policies", "cfisac_env")
 LIBRARIES = ("numpy", "scipy", "cvxpy", "clarabel", "scs")
 _SQL_VARS = 500   # keys per SELECT ... IN (...)
 
@@ -84,34 +90,103 @@ def default_path() -> Path | None:
 
 # ---- the key ----------------------------------------------------------------------------------
 
-def _file_hash(module: str) -> str:
-    mod = sys.modules.get(module)
+def _module_file(name: str) -> Path | None:
+    """The source file of module ``name`` (imported if needed), None when it has none."""
+    mod = sys.modules.get(name)
     if mod is None:
-        import importlib
-
         try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            return "missing"
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        origin = getattr(spec, "origin", None) if spec is not None else None
+        return Path(origin) if origin and origin.endswith(".py") else None
     path = getattr(mod, "__file__", None)
-    if not path:
-        return "builtin"
+    return Path(path) if path and str(path).endswith(".py") else None
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """Names of the modules ``path`` (the source of ``module``) imports anywhere in its code;
+    relative imports resolved, ``from a import b`` giving both ``a`` and ``a.b``."""
+    import ast
+
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return "unreadable"
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                keep = len(parts) - (node.level - 1)
+                if keep < 0:
+                    continue
+                base = ".".join([*parts[:keep], *([base] if base else [])])
+            if base:
+                out.add(base)
+                out.update(f"{base}.{a.name}" for a in node.names if a.name != "*")
+    return out
+
+
+def code_files(cls: type) -> dict[str, Path]:
+    """``{module: source file}`` a policy class's decisions depend on: its own module and every
+    module of the same package (for a top-level module or a ``file.py`` plug-in: of the same
+    folder; for cfisac's built-ins: of :data:`CFISAC_PACKAGES`) that it imports, directly or
+    through such modules."""
+    first = cls.__module__
+    top = first.split(".")[0]
+    own = _module_file(first)
+    if own is None:
+        return {}
+    if top in CFISAC_PACKAGES:
+        tops = set(CFISAC_PACKAGES)
+        roots = [_module_file(t) for t in tops]
+        dirs = [r.parent for r in roots if r is not None]
+    else:
+        tops = {top}
+        dirs = [own.parent if "." not in first else (_module_file(top) or own).parent]
+
+    def inside(name: str, path: Path) -> bool:
+        if name.split(".")[0] in tops:
+            return True
+        return any(path.resolve().is_relative_to(d.resolve()) for d in dirs) and \
+            "site-packages" not in path.parts
+
+    files = {first: own}
+    todo = [first]
+    while todo:
+        name = todo.pop()
+        for dep in sorted(_imports(files[name], name)):
+            if dep in files:
+                continue
+            path = _module_file(dep)
+            if path is not None and inside(dep, path):
+                files[dep] = path
+                todo.append(dep)
+    return files
 
 
 @lru_cache(maxsize=64)
 def code_fingerprint(cls: type) -> str:
-    """SHA-256 over the source of ``cls``'s module (plus the solver modules for the built-in
-    convex policies) and the numerical libraries' versions: any change invalidates the cache."""
-    mods = [cls.__module__]
-    if cls.__module__.startswith("policies."):
-        mods += [m for m in SOLVER_MODULES if m != cls.__module__]
+    """SHA-256 over what a policy class's decisions depend on: its author's ``cache_version``
+    when the class declares one, else the source of every module of :func:`code_files`; plus
+    the numerical libraries' versions. Any change invalidates the cache (and a sweep's stored
+    rows of that policy)."""
     h = hashlib.sha256()
-    for m in mods:
-        h.update(f"{m}={_file_hash(m)};".encode())
+    declared = getattr(cls, "cache_version", None)
+    if declared is not None:
+        h.update(f"cache_version={declared!r};".encode())
+    else:
+        for name, path in sorted(code_files(cls).items()):
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                digest = "unreadable"
+            h.update(f"{name}={digest};".encode())
     for lib in LIBRARIES:
         try:
             from importlib.metadata import version
@@ -200,6 +275,16 @@ def _decode(blob: bytes) -> Decision:
 
 # ---- the store --------------------------------------------------------------------------------
 
+def _digest(key: str, blob: bytes) -> str:
+    """The checksum of an entry: SHA-256 over its key and its payload."""
+    return hashlib.sha256(key.encode() + b"\0" + blob).hexdigest()
+
+
+def _final(d: Decision) -> bool:
+    """Whether a decision may be stored: not timed out (that depends on the machine)."""
+    return not np.any(np.asarray(d.info.get("timeout", False)))
+
+
 class DecisionCache:
     """SQLite-backed cache of decisions; see the module docstring.
 
@@ -214,6 +299,8 @@ class DecisionCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.hits = self.misses = self.stored = self.damaged = 0
+        self.notes: list[str] = []
+        self.read_only = False
         self._pid: int | None = None
         self._conn: sqlite3.Connection | None = None
         self._connect()
@@ -224,65 +311,108 @@ class DecisionCache:
         p = default_path() if path == "default" else path
         return None if p is None else cls(p)
 
+    def _note(self, text: str) -> None:
+        """Report a problem once (a warning, kept in :attr:`notes`)."""
+        if text not in self.notes:
+            self.notes.append(text)
+            warnings.warn(f"decision cache {self.path}: {text}", stacklevel=3)
+
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
+        if self.path.is_dir():
+            raise CacheError(f"{self.path} is a folder, not a cfisac decision cache file; pass "
+                             "another --cache PATH")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise CacheError(f"cannot create the cache folder {self.path.parent} "
                              f"({e.strerror or e}); pass another --cache PATH") from None
-        try:
-            conn = open_versioned(self.path, FORMAT, VERSION,
-                                  "CREATE TABLE IF NOT EXISTS decisions (key TEXT PRIMARY KEY, "
-                                  "payload BLOB NOT NULL, sha256 TEXT NOT NULL, created REAL)")
-        except WrongFile as e:
-            raise CacheError(f"{self.path} is not a cfisac decision cache of version {VERSION} "
-                             f"({e}); delete it or pass another --cache PATH") from None
+        writable = os.access(self.path.parent, os.W_OK) and (
+            not self.path.exists() or os.access(self.path, os.W_OK))
+        if not writable and self.path.exists():
+            conn = self._open_read_only()
+        elif not writable:
+            raise CacheError(f"cannot create the cache {self.path}: its folder is not writable; "
+                             "pass another --cache PATH or --no-cache")
+        else:
+            try:
+                conn = open_versioned(self.path, FORMAT, VERSION, CREATE, REPLACES)
+            except WrongFile as e:
+                raise CacheError(f"{self.path} is not a cfisac decision cache of version "
+                                 f"{VERSION} ({e}); delete it or pass another --cache PATH"
+                                 ) from None
         self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A cache file this process may read but not write: hits only."""
+        meta: dict[str, str] = {}
+        error: Exception | None = None
+        for query in ("mode=ro", "mode=ro&immutable=1"):   # immutable: no -shm can be made
+            try:
+                conn = sqlite3.connect(f"file:{self.path}?{query}", uri=True,
+                                       isolation_level=None)
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                break
+            except sqlite3.DatabaseError as e:
+                error = e
+        else:
+            raise CacheError(f"{self.path} is not a cfisac decision cache of version {VERSION} "
+                             f"({error}); delete it or pass another --cache PATH") from None
+        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            raise CacheError(f"{self.path} is not a cfisac decision cache of version {VERSION} "
+                             f"(format {meta.get('format')!r}, version {meta.get('version')!r}); "
+                             "delete it or pass another --cache PATH")
+        self.read_only = True
+        self._note("read-only: hits are used, new decisions are not stored")
         return conn
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Decision]:
         """The stored decisions of those ``keys`` that are cached (damaged entries are left out,
-        with a warning, and will be overwritten)."""
-        conn = self._connect()
+        with a warning, and will be overwritten; an unreadable file gives no hits)."""
         out: dict[str, Decision] = {}
         uniq = list(dict.fromkeys(keys))
-        for s in range(0, len(uniq), _SQL_VARS):
-            part = uniq[s: s + _SQL_VARS]
-            marks = ",".join("?" * len(part))
-            q = f"SELECT key, payload, sha256 FROM decisions WHERE key IN ({marks})"
-            for key, blob, digest in conn.execute(q, part):
-                try:
-                    if hashlib.sha256(blob).hexdigest() != digest:
-                        raise ValueError("checksum mismatch")
-                    out[key] = _decode(blob)
-                except Exception as e:
-                    self.damaged += 1
-                    warnings.warn(f"decision cache {self.path}: damaged entry {key[:12]} "
-                                  f"({type(e).__name__}: {e}); recomputing it", stacklevel=2)
+        try:
+            conn = self._connect()
+            for s in range(0, len(uniq), _SQL_VARS):
+                part = uniq[s: s + _SQL_VARS]
+                marks = ",".join("?" * len(part))
+                q = f"SELECT key, payload, sha256 FROM decisions WHERE key IN ({marks})"
+                for key, blob, digest in conn.execute(q, part):
+                    try:
+                        if _digest(key, bytes(blob)) != digest:
+                            raise ValueError("checksum mismatch")
+                        out[key] = _decode(bytes(blob))
+                    except Exception as e:
+                        self.damaged += 1
+                        self._note(f"damaged entry {key[:12]} ({type(e).__name__}: {e}); "
+                                   "recomputing it")
+        except sqlite3.DatabaseError as e:
+            self._note(f"cannot be read ({e}); recomputing its decisions")
         self.hits += len(out)
         self.misses += len(uniq) - len(out)
         return out
 
     def put_many(self, items: Iterable[tuple[str, Decision]]) -> int:
         """Store decisions (one transaction; decisions that timed out are skipped); returns how
-        many were stored."""
+        many were stored (0 when the cache cannot be written: reported once, the run goes
+        on)."""
         rows = []
         for key, d in items:
-            if np.any(np.asarray(d.info.get("timeout", False))):
+            if not _final(d):
                 continue
             blob = _encode(d)
-            rows.append((key, blob, hashlib.sha256(blob).hexdigest(), time.time()))
-        if rows:
+            rows.append((key, blob, _digest(key, blob), time.time()))
+        if not rows or self.read_only:
+            return 0
+        try:
             conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 conn.executemany("INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?)", rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        except sqlite3.DatabaseError as e:   # read-only, full disk, damaged pages
+            self._note(f"cannot be written ({e}); decisions are not stored")
+            return 0
         self.stored += len(rows)
         return len(rows)
 
@@ -298,6 +428,10 @@ class DecisionCache:
         return {**self.__dict__, "_conn": None, "_pid": None}
 
 
+CREATE = ("CREATE TABLE IF NOT EXISTS decisions (key TEXT PRIMARY KEY, payload BLOB NOT NULL, "
+          "sha256 TEXT NOT NULL, created REAL)")
+
+
 class MemoryCache:
     """In-memory stand-in with the :class:`DecisionCache` interface: pre-filled hits in, new
     decisions collected in :attr:`new` (how sweep tasks carry cache traffic to the driver)."""
@@ -310,7 +444,7 @@ class MemoryCache:
         return {k: self.data[k] for k in keys if k in self.data}
 
     def put_many(self, items: Iterable[tuple[str, Decision]]) -> int:
-        items = [(k, d) for k, d in items if not np.any(np.asarray(d.info.get("timeout", False)))]
+        items = [(k, d) for k, d in items if _final(d)]
         self.new += items
         self.data.update(items)
         return len(items)

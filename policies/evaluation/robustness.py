@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from policies.evaluation import stress
-from policies.evaluation.evaluate import Drops, PolicyRun, evaluate
+from policies.evaluation.evaluate import Drops, PolicyRun, build, parse_specs, score_policy
+from policies.evaluation.stats import mean_ci
 from policies.learned.checkpoints import CheckpointError
+from policies.registry import PolicySpec
 from scenarios.loader import Scenario, load
 
 #: ``axis: (label, unit, [(value, overrides), ...])``; the first value of each axis is the seed's
@@ -42,21 +43,6 @@ AXES: dict[str, tuple[str, list[tuple[float, dict[str, Any]]]]] = {
 }
 
 
-def interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float, int]:
-    """Mean of the finite values of ``x`` and its Student-t confidence interval:
-    ``(mean, lo, hi, n)`` (NaN bounds for fewer than two values)."""
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    n = len(x)
-    if n == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    m = float(x.mean())
-    if n < 2:
-        return m, float("nan"), float("nan"), n
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n))
-    return m, m - half, m + half, n
-
-
 @dataclass
 class Point:
     """One policy at one setting of one axis: its :class:`PolicyRun` and the summary rows."""
@@ -70,13 +56,14 @@ class Point:
         """``{axis, value, policy, metric, mean, lo, hi, n}`` for ``ssnr`` and ``min_sinr``."""
         out = []
         for metric in ("ssnr", "min_sinr"):
-            m, lo, hi, n = interval(getattr(self.run, metric))
+            ci = mean_ci(getattr(self.run, metric))
             out.append({"axis": self.axis, "value": self.value, "policy": self.policy,
-                        "metric": metric, "mean": m, "lo": lo, "hi": hi, "n": n})
+                        "metric": metric, "mean": ci["mean"], "lo": ci["lo"], "hi": ci["hi"],
+                        "n": ci["n"]})
         return out
 
 
-def sweep(scenario: str, users: int, specs: list[str], drops: int, heavy_drops: int,
+def sweep(scenario: str, users: int, specs: list[str | PolicySpec], drops: int, heavy_drops: int,
           seed: int = 0, axes: list[str] | None = None, heavy: tuple[str, ...] = ("cvx",),
           jobs: int | None = None, progress: bool = False, overrides: dict[str, Any] | None = None
           ) -> tuple[list[Point], dict[str, str], bool]:
@@ -100,6 +87,7 @@ def sweep(scenario: str, users: int, specs: list[str], drops: int, heavy_drops: 
     unknown = sorted(set(axes) - set(AXES))
     if unknown:
         raise ValueError(f"unknown robustness axes {unknown}; axes: {', '.join(AXES)}")
+    parsed = parse_specs(specs)
     points: list[Point] = []
     failed: dict[str, str] = {}
     cache: dict[str, dict[str, PolicyRun]] = {}
@@ -111,22 +99,22 @@ def sweep(scenario: str, users: int, specs: list[str], drops: int, heavy_drops: 
                     sc = load(scenario, users=users, overrides={**(overrides or {}), **over})
                     d = Drops.sample(sc, drops, seed)
                     cache[key] = {}
-                    for spec in specs:
-                        if spec in failed:
+                    for spec in parsed:
+                        if spec.row in failed:
                             continue
-                        n = heavy_drops if spec in heavy else drops
+                        n = heavy_drops if spec.target in heavy else drops
                         try:
-                            run = evaluate(spec, sc, d, np.arange(min(n, drops)), jobs=jobs,
-                                           progress=progress)
+                            run = score_policy(spec, sc, d, np.arange(min(n, drops)), jobs=jobs,
+                                               progress=progress)
                         except CheckpointError as e:  # no checkpoint: a failed policy
-                            failed[spec] = " ".join(str(e).split())
+                            failed[spec.row] = " ".join(str(e).split())
                             continue
                         except ValueError:
                             raise
                         except Exception as e:  # cannot be built
-                            failed[spec] = " ".join(f"{type(e).__name__}: {e}".split())
+                            failed[spec.row] = " ".join(f"{type(e).__name__}: {e}".split())
                             continue
-                        cache[key][spec] = run
+                        cache[key][spec.row] = run
                         if run.interrupted:
                             raise KeyboardInterrupt
                 points += [Point(axis, value, s, r) for s, r in cache[key].items()]
@@ -177,3 +165,21 @@ def ageing(scenario: Scenario, pols: dict[str, Any], delays: list[float],
             if report.interrupted:
                 return rows, True
     return rows, False
+
+
+def build_tracking(name: str, specs: list[str | PolicySpec], overrides: dict[str, Any]
+                   ) -> tuple[Scenario, dict[str, Any], dict[str, str]]:
+    """The road scenario ``name`` and the policies of the ageing part by row name, with
+    ``{row: error}`` for the ones that cannot be built (a user error still raises)."""
+    road = load(name, overrides=overrides)
+    pols, failed = {}, {}
+    for spec in parse_specs(specs):
+        try:
+            pols[spec.row] = build(spec, road)
+        except CheckpointError as e:  # no checkpoint: a failed row, the others still run
+            failed[spec.row] = " ".join(str(e).split())
+        except ValueError:
+            raise
+        except Exception as e:  # cannot be built: a failed row, the others still run
+            failed[spec.row] = " ".join(f"{type(e).__name__}: {e}".split())
+    return road, pols, failed

@@ -4,6 +4,7 @@ Everything here is deterministic (Student-t intervals and the delta method, no r
 the same drops give the same intervals on any machine::
 
     mean_ci(ssnr)                       # {"mean", "lo", "hi", "n"}: 95 % t-interval of the mean
+    describe(ssnr)                      # + median and 5th percentile: every table's statistics
     ratio_ci(student_ssnr, cvx_ssnr)    # mean(x) / mean(y) on paired drops, with its interval
 """
 
@@ -36,6 +37,18 @@ def mean_ci(x: np.ndarray, level: float = LEVEL) -> dict[str, float]:
         return {"mean": m, "lo": float("nan"), "hi": float("nan"), "n": 1}
     half = _t(n, level) * float(x.std(ddof=1)) / np.sqrt(n)
     return {"mean": m, "lo": float(m - half), "hi": float(m + half), "n": n}
+
+
+def describe(x: np.ndarray, level: float = LEVEL) -> dict[str, float]:
+    """The statistics every table reports for per-drop values ``x (K,)``, over the finite ones:
+    ``{"mean", "lo", "hi", "n"}`` (:func:`mean_ci`), ``"median"`` and ``"p5"`` (5th percentile);
+    NaN where there are none."""
+    out: dict[str, float] = dict(mean_ci(x, level))
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    out["median"] = float(np.median(x)) if len(x) else float("nan")
+    out["p5"] = float(np.percentile(x, 5)) if len(x) else float("nan")
+    return out
 
 
 def ratio_ci(x: np.ndarray, y: np.ndarray, level: float = LEVEL) -> dict[str, float]:

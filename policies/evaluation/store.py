@@ -3,10 +3,14 @@
 Columns (:data:`COLUMNS`, as in ``results.csv``): ``scenario, users, policy, options, seed, drop,
 ssnr, min_sinr, seconds, timing, fallback, over_budget, error`` plus ``gamma_high`` (the ``cvx``
 bisection's, NaN for other policies), ``cached`` (decision taken from the decision cache),
-``sample`` (how many drops were drawn for the ``(scenario, N, seed)``: drop ``i`` depends on it)
-and ``cell`` (the JSON key of the grid cell). ``(cell, drop)`` is the primary key.
+``sample`` (how many drops were drawn for the ``(scenario, N, seed)``: drop ``i`` depends on it),
+``cell`` (the JSON key of the grid cell) and, in echo sensing mode (NaN otherwise), ``pd``,
+``angle_error_deg`` (largest over the APs that detected) and ``position_error_m``
+(:mod:`policies.evaluation.sensing`). ``(cell, drop)`` is the primary key.
 
-Writes are transactions of whole chunks (:meth:`ResultStore.add`): a chunk is either stored
+A row whose ``error`` is set (the policy raised, timed out or its worker died) is kept for the
+tables but is not final: a rerun scores that drop again. Writes are transactions of whole
+chunks (:meth:`ResultStore.add`): a chunk is either stored
 completely or not at all, so an interrupted sweep loses at most the chunks in flight, and
 :meth:`ResultStore.finished` tells a rerun which drops of a cell to skip. The database uses the
 write-ahead log and a busy timeout, so many processes may read and write it at once.
@@ -14,8 +18,6 @@ write-ahead log and a busy timeout, so many processes may read and write it at o
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -24,20 +26,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from policies.evaluation.sqlite import WrongFile, open_versioned
+from policies.evaluation.sqlite import WrongFile, open_versioned, transaction
 
 FORMAT = "cfisac-sweep-store"
-VERSION = "1"
+VERSION = "2"
 #: The tidy table's public columns, in order.
 COLUMNS = ("scenario", "users", "policy", "options", "seed", "drop", "ssnr", "min_sinr", "seconds",
            "timing", "fallback", "over_budget", "error")
 #: Further columns of the store (and of ``results.csv``, after :data:`COLUMNS`).
-EXTRA = ("gamma_high", "cached", "sample", "cell")
+EXTRA = ("gamma_high", "cached", "sample", "cell", "pd", "angle_error_deg", "position_error_m")
 _TYPES = {"scenario": "TEXT", "users": "INTEGER", "policy": "TEXT", "options": "TEXT",
           "seed": "INTEGER", "drop": "INTEGER", "ssnr": "REAL", "min_sinr": "REAL",
           "seconds": "REAL", "timing": "TEXT", "fallback": "INTEGER", "over_budget": "INTEGER",
           "error": "TEXT", "gamma_high": "REAL", "cached": "INTEGER", "sample": "INTEGER",
-          "cell": "TEXT"}
+          "cell": "TEXT", "pd": "REAL", "angle_error_deg": "REAL", "position_error_m": "REAL"}
 ALL = COLUMNS + EXTRA
 
 
@@ -87,18 +89,16 @@ class ResultStore:
         conn = self._connect()
         marks = ", ".join("?" * len(ALL))
         values = [tuple(_sql(r.get(c)) for c in ALL) for r in rows]
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             conn.executemany(f"INSERT OR REPLACE INTO results VALUES ({marks})", values)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return len(rows)
 
     def finished(self, cell: str) -> set[int]:
-        """Drops of ``cell`` already stored."""
-        cur = self._connect().execute('SELECT "drop" FROM results WHERE cell = ?', (cell,))
+        """Drops of ``cell`` stored as final: those that errored (or timed out) are not, so a
+        rerun tries them again (and replaces their rows)."""
+        cur = self._connect().execute(
+            "SELECT \"drop\" FROM results WHERE cell = ? AND (error IS NULL OR error = '')",
+            (cell,))
         return {int(d) for (d,) in cur}
 
     def rows(self, cells: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -143,18 +143,11 @@ def _sql(v: Any) -> Any:
     return v
 
 
-def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] = ALL) -> str:
-    """The rows as CSV text (header first)."""
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
-
-
 def cell_key(scenario: str, overrides: dict[str, Any], users: int, policy: str,
-             options: dict[str, Any], seed: int, sample: int) -> str:
-    """The JSON key that names one grid cell (stable: sorted keys)."""
+             options: dict[str, Any], seed: int, sample: int, code: str = "") -> str:
+    """The JSON key that names one grid cell (stable: sorted keys). ``code``: a fingerprint of
+    everything else the cell's numbers depend on (the policy's code and the libraries', the
+    resolved scenario): rows stored under another fingerprint are not reused."""
     return json.dumps({"scenario": scenario, "set": overrides, "users": users, "policy": policy,
-                       "options": options, "seed": seed, "sample": sample}, sort_keys=True,
-                      default=str)
+                       "options": options, "seed": seed, "sample": sample, "code": code},
+                      sort_keys=True, default=str)

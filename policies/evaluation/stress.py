@@ -10,8 +10,8 @@ A ``track-*`` scenario carries a ``[stress]`` section (defaults in :data:`DEFAUL
   compute times), ``csi_delay`` (s), ``fixed_latency`` ({policy name: s} for ``fixed``);
 - ``speeds`` (m/s): the default target-speed sweep (may be empty).
 
-:func:`evaluate` runs one policy in closed loop (:mod:`cfisac_env.sim.tracking`) beside its own
-zero-latency, zero-delay reference on one recorded trajectory; :func:`run` is the whole
+:func:`run_closed_loop` runs one policy in closed loop (:mod:`cfisac_env.sim.tracking`) beside
+its own zero-latency, zero-delay reference on one recorded trajectory; :func:`run` is the whole
 experiment (the scenario as written, then the speed sweep, every policy on each trajectory) and
 returns a :class:`StressReport`; ``runners/stress.py`` is its command line. The scenario's
 ``[channel]`` and ``[csi]`` apply: policies decide on estimated CSI, ``csi_delay`` also ages the
@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from cfisac_env.sim.sensing import EchoLoop
 from cfisac_env.sim.tracking import Latency, LoopResult, Trajectory, closed_loop, record, retention
 from cfisac_env.sim.traffic import validate
+from policies.evaluation.sensing import HELD, echo_mode, held, loop_summary
 
 if TYPE_CHECKING:
     from scenarios.loader import Scenario
@@ -84,10 +86,20 @@ class StressSettings:
             raise ValueError(f"stress.covered must be [x0, x1] with x0 < x1 m, got {self.covered}")
         if not self.csi_delay >= 0:
             raise ValueError(f"CSI delay must be >= 0 s, got {self.csi_delay}")
+        for what, seconds in [("stress.duration", self.duration),
+                              *((f"the {v:g} m/s sweep", self.seconds_at(v)) for v in self.speeds)]:
+            if not self.csi_delay < seconds:     # else every decision would use the t = 0 CSI
+                raise ValueError(f"the CSI delay ({self.csi_delay:g} s) must be shorter than the "
+                                 f"run it delays ({what}: {seconds:g} s)")
         for seconds in self.fixed_latency.values():
             Latency("fixed", seconds)
         Latency(self.latency, 0.0, self.hardware_scale)
         retention(np.zeros(0), np.zeros(0), self.threshold)
+
+    def seconds_at(self, speed: float) -> float:
+        """How long the sweep watches a target at ``speed`` m/s (:func:`at_speed`), s."""
+        x0, x1 = self.covered
+        return min(self.sweep_duration, (x1 - x0) / speed) if speed > 0 else self.sweep_duration
 
     def latency_for(self, policy: str) -> Latency:
         """The :class:`Latency` of ``policy`` under these settings (``fixed`` needs its entry)."""
@@ -112,9 +124,7 @@ def at_speed(scenario: Scenario, speed: float, settings: StressSettings
     """
     cfg = copy.deepcopy(scenario.config)
     x0, x1 = settings.covered
-    seconds = settings.sweep_duration
-    if speed > 0:
-        seconds = min(seconds, (x1 - x0) / speed)
+    seconds = settings.seconds_at(speed)
     heading = int(cfg["road"]["directions"][int(cfg["target"]["lane"])])
     cfg["target"]["speed"] = float(speed)
     cfg["target"]["x"] = 0.5 * (x0 + x1) - heading * speed * seconds / 2
@@ -134,7 +144,8 @@ class TrackResult:
     """One policy on one trajectory: its closed ``loop``, its zero-latency ``reference``,
     ``covered (S,)`` bool (target inside the covered stretch), ``retention`` (SSNR) and
     ``retention_sinr`` (the same rule applied to min-SINR), the :class:`Latency` used and how
-    its compute time is counted (``timing``: slowest AP or central)."""
+    its compute time is counted (``timing``: slowest AP or central); in echo mode ``sensing``
+    (:func:`policies.evaluation.sensing.loop_summary`: position/angle RMSE, track loss)."""
 
     policy: str
     timing: str
@@ -144,22 +155,35 @@ class TrackResult:
     covered: np.ndarray
     retention: float
     retention_sinr: float
+    sensing: dict[str, Any] | None = None
 
 
-def evaluate(name: str, policy: Any, scenario: Scenario, traj: Trajectory,
-             settings: StressSettings) -> TrackResult:
-    """Closed loop of ``policy`` (registered as ``name``) and its reference on ``traj``."""
-    latency = settings.latency_for(name)
+def run_closed_loop(name: str, policy: Any, scenario: Scenario, traj: Trajectory,
+                    settings: StressSettings, seed: int = 0) -> TrackResult:
+    """Closed loop of ``policy`` (registered as ``name``) and its reference on ``traj``. In
+    echo mode (``sensing.mode = "echo"``) both loops track the target from their echoes, with
+    echo streams from ``seed``; a name ending in :data:`policies.evaluation.sensing.HELD` is the
+    communication-only baseline (the first estimate held)."""
+    base = name.removesuffix(HELD)
+    latency = settings.latency_for(base)
     interval = float(scenario.config["env"]["decision_interval"])
     system = scenario.system
-    loop = closed_loop(policy, traj, system, interval, latency, settings.csi_delay)
+    echo = echo_mode(scenario)
+    sc = held(scenario) if name != base else scenario
+
+    def sensing() -> EchoLoop | None:
+        return EchoLoop(sc, traj, np.random.default_rng(seed)) if echo else None
+
+    loop = closed_loop(policy, traj, system, interval, latency, settings.csi_delay, sensing())
     same = latency.mode == "zero" and settings.csi_delay == 0
-    ref = loop if same else closed_loop(policy, traj, system, interval)
+    ref = loop if same else closed_loop(policy, traj, system, interval, sensing=sensing())
     x0, x1 = settings.covered
     covered = (traj.target_xy[:, 0] >= x0) & (traj.target_xy[:, 0] <= x1)
     return TrackResult(name, getattr(policy, "timing", "central"), latency, loop, ref, covered,
                        retention(loop.ssnr, ref.ssnr, settings.threshold, covered),
-                       retention(loop.min_sinr, ref.min_sinr, settings.threshold, covered))
+                       retention(loop.min_sinr, ref.min_sinr, settings.threshold, covered),
+                       loop_summary(loop, covered, float(sc.config["sensing"]["lost_std"]))
+                       if echo else None)
 
 
 @dataclass
@@ -190,7 +214,7 @@ def run(scenario: Scenario, policies: dict[str, Any], settings: StressSettings, 
 
     For the scenario as written (``settings.duration`` s) and for each speed of
     ``settings.speeds`` (:func:`at_speed`), the road is recorded once from ``seed``
-    (:func:`trajectory`) and every policy runs in closed loop on it (:func:`evaluate`).
+    (:func:`trajectory`) and every policy runs in closed loop on it (:func:`run_closed_loop`).
 
     Args:
         scenario: a road scenario (``track-*``).
@@ -202,9 +226,12 @@ def run(scenario: Scenario, policies: dict[str, Any], settings: StressSettings, 
         failed: ``{name: error}`` already known (copied into the report).
 
     A policy raising during its run is recorded in ``failed`` and the others go on; Ctrl-C stops
-    the run and the report keeps what finished (``interrupted = True``).
+    the run and the report keeps what finished (``interrupted = True``). In echo mode every
+    policy also runs as its communication-only baseline ``"<name> (held)"``.
     """
     report = StressReport(scenario, settings, seed, failed=dict(failed or {}))
+    if echo_mode(scenario):
+        policies = {**policies, **{n + HELD: p for n, p in policies.items()}}
     cases = [(None, scenario, settings.duration),
              *((v, *at_speed(scenario, v, settings)) for v in settings.speeds)]
     bar = tqdm(total=len(cases) * len(policies), desc="stress", unit="run", disable=not progress)
@@ -215,9 +242,9 @@ def run(scenario: Scenario, policies: dict[str, Any], settings: StressSettings, 
                 report.trajectory = traj
             for name, pol in policies.items():
                 bar.set_postfix_str(f"{name} @ {'scenario' if speed is None else f'{speed:g} m/s'}")
-                if pol is not None and name not in report.failed:
+                if pol is not None and name.removesuffix(HELD) not in report.failed:
                     try:
-                        r = evaluate(name, pol, sc, traj, settings)
+                        r = run_closed_loop(name, pol, sc, traj, settings, seed)
                     except Exception as e:  # a failing policy is a result, not a crash
                         report.failed[name] = " ".join(f"{type(e).__name__}: {e}".split())
                     else:
@@ -229,3 +256,103 @@ def run(scenario: Scenario, policies: dict[str, Any], settings: StressSettings, 
     finally:
         bar.close()
     return report
+
+
+# ---- the command line's side: settings, policies, summaries --------------------------------------
+
+def settings_from(scenario: Scenario, overrides: dict[str, Any],
+                  fixed_latency: list[str] | None = None) -> StressSettings:
+    """The scenario's ``[stress]`` settings with ``overrides`` (``latency``, ``hardware_scale``,
+    ``csi_delay``, ``threshold``, ``speeds``; None entries ignored) and ``NAME=SECONDS`` fixed
+    latencies, checked."""
+    s = StressSettings.of(scenario)
+    for name, value in overrides.items():
+        if value is not None:
+            setattr(s, name, value)
+    for item in fixed_latency or []:
+        name, _, seconds = item.rpartition("=")
+        try:
+            s.fixed_latency[name] = float(seconds)
+        except ValueError:
+            raise ValueError(f"--fixed-latency wants NAME=SECONDS, got {item!r}") from None
+    s.check()
+    return s
+
+
+def make_policy(spec: Any, scenario: Scenario, trained_on: str) -> Any:
+    """Build ``spec`` (a policy spec, options included) for the scenario's system; learned
+    policies load the checkpoint trained on ``trained_on`` (shipped, else the one
+    ``runners/compare.py`` cached: see :mod:`policies.learned.checkpoints`) unless the spec
+    names one."""
+    from policies.evaluation.evaluate import accepts
+    from policies.registry import make, parse_spec, resolve
+
+    ps = parse_spec(spec)
+    options = dict(ps.options)
+    if accepts(resolve(ps.target), "scenario"):
+        options.setdefault("scenario", trained_on)
+    return make(ps.target, scenario.system, **options)
+
+
+@dataclass
+class StressPlan:
+    """Everything :func:`prepare` checked: the scenario, settings, ``{row: policy or None}``
+    and ``{row: error}`` of the policies that could not be built."""
+
+    scenario: Scenario
+    settings: StressSettings
+    policies: dict[str, Any]
+    failed: dict[str, str]
+
+
+def prepare(scenario: Scenario, specs: list[str], overrides: dict[str, Any],
+            fixed_latency: list[str], trained_on: str) -> StressPlan:
+    """Everything that can fail on bad input, before any simulation: the settings, the policies
+    (by row name; fixed latencies are looked up by it) and the sweep's scenarios. A policy that
+    cannot be built for another reason than a user error (``ValueError``) is a failed row."""
+    from policies.evaluation.evaluate import parse_specs
+
+    settings = settings_from(scenario, overrides, fixed_latency)
+    validate(scenario.config)
+    if settings.csi_delay > settings.duration:
+        raise ValueError(f"CSI delay {settings.csi_delay:g} s is longer than the run "
+                         f"({settings.duration:g} s): every decision would use the t = 0 CSI")
+    pols: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for ps in parse_specs(specs):
+        settings.latency_for(ps.row)
+        try:
+            pols[ps.row] = make_policy(ps, scenario, trained_on)
+        except ValueError:
+            raise
+        except Exception as e:  # cannot be built: a failed policy, the others still run
+            failed[ps.row] = " ".join(f"{type(e).__name__}: {e}".split())
+            pols[ps.row] = None
+    for v in settings.speeds:
+        at_speed(scenario, v, settings)
+    return StressPlan(scenario, settings, pols, failed)
+
+
+def summary_row(r: TrackResult) -> dict[str, Any]:
+    """The figures of one closed loop: retention (SSNR, min-SINR), means over the covered
+    steps of the loop and of its zero-latency reference, decisions, landed beams, median
+    compute time and latency (s) and covered steps; in echo mode the sensing columns
+    (:data:`policies.evaluation.sensing.STRESS_COLUMNS`)."""
+    cov = r.covered
+    pick = (lambda a: a[cov]) if cov.any() else (lambda a: a)
+    return {
+        "policy": r.policy, "timing": r.timing, "latency_mode": r.latency.mode,
+        "retention": r.retention, "retention_min_sinr": r.retention_sinr,
+        "ssnr_mean": float(pick(r.loop.ssnr).mean()),
+        "ssnr_ref_mean": float(pick(r.reference.ssnr).mean()),
+        "min_sinr_mean": float(pick(r.loop.min_sinr).mean()),
+        "min_sinr_ref_mean": float(pick(r.reference.min_sinr).mean()),
+        "decisions": int(len(r.loop.decided)),
+        "landed": int((r.loop.landed < len(r.loop.ssnr)).sum()),
+        "compute_s_median": float(np.median(r.loop.compute_s)) if r.loop.compute_s.size
+        else float("nan"),
+        "latency_s_median": float(np.median(r.loop.latency_s)) if r.loop.latency_s.size
+        else float("nan"),
+        "covered_steps": int(cov.sum()),
+        **({} if r.sensing is None else r.sensing),
+    }

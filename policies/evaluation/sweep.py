@@ -26,6 +26,7 @@ handing out tasks and returns; chunks in flight are lost, everything stored stay
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -34,22 +35,35 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from cfisac_env.runs import write_json
 from policies.base import Decision, Policy
-from policies.evaluation.cache import MemoryCache, cacheable, decision_key
-from policies.evaluation.evaluate import Drops, build, evaluate_policy
-from policies.evaluation.stats import mean_ci, ratio_ci
+from policies.evaluation import sensing
+from policies.evaluation.cache import MemoryCache, cacheable, code_fingerprint, decision_key
+from policies.evaluation.evaluate import (
+    Drops,
+    PolicyRun,
+    build,
+    constructor_options,
+    evaluate_policy,
+    reference_of,
+    summary,
+)
+from policies.evaluation.pool import THREAD_ENV, pin_threads, run_pool
 from policies.evaluation.store import ResultStore, cell_key
+from policies.registry import PolicySpec, parse_spec, resolve
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 ENGINES = ("local", "ray")
-REFERENCE = "cvx"
-#: Environment of worker processes: one BLAS/OpenMP thread each (torch is pinned in the worker).
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 MAX_CHUNK = 4096
 
 
@@ -67,6 +81,8 @@ class Cell:
     drops: int = 100
     heavy_drops: int | None = None
     overrides: tuple[tuple[str, Any], ...] = ()
+    name: str | None = None     #: the spec's ``@label``
+    code: str = ""              #: fingerprint of the policy's code and the scenario
 
     @property
     def options_dict(self) -> dict[str, Any]:
@@ -80,7 +96,7 @@ class Cell:
     @property
     def key(self) -> str:
         return cell_key(self.scenario, dict(self.overrides), self.users, self.policy,
-                        self.options_dict, self.seed, self.drops)
+                        self.options_dict, self.seed, self.drops, self.code)
 
     @property
     def group(self) -> tuple:
@@ -88,9 +104,13 @@ class Cell:
         return (self.scenario, self.overrides, self.users, self.seed, self.drops)
 
     @property
+    def spec(self) -> PolicySpec:
+        return PolicySpec(self.policy, self.options_dict, self.name)
+
+    @property
     def label(self) -> str:
-        opts = ",".join(f"{k}={v}" for k, v in self.options)
-        return self.policy + (f"[{opts}]" if opts else "")
+        """The row name (:attr:`policies.registry.PolicySpec.row`)."""
+        return self.spec.row
 
     @property
     def scenario_label(self) -> str:
@@ -98,23 +118,55 @@ class Cell:
         return self.scenario + (f"[{sets}]" if sets else "")
 
 
-def expand(scenarios: list[str], users: list[int], policies: list[tuple[str, dict[str, Any]]],
-           seeds: list[int], drops: int, heavy_drops: int | None = None,
+def _scenario_code(name: str, overrides: tuple[tuple[str, Any], ...], users: int) -> str:
+    """SHA-256 of the resolved scenario (its config and system): a changed scenario file gives
+    other drops."""
+    import scenarios as scenario_lib
+
+    sc = scenario_lib.load(name, users=users, overrides=dict(overrides))
+    text = json.dumps({"config": sc.config, "system": sc.system.to_dict()}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def expand(scenarios: list[str], users: list[int],
+           policies: list[tuple[str, dict[str, Any]] | str | PolicySpec], seeds: list[int],
+           drops: int, heavy_drops: int | None = None,
            overrides: dict[str, Any] | None = None) -> list[Cell]:
-    """Every combination as :class:`Cell` objects. A policy option whose value is a list is
-    swept too (``("cvx", {"rho": [0.25, 0.5]})`` is two cells)."""
+    """Every combination as :class:`Cell` objects. A policy is a spec (``"cvx@rho=0.25"``) or
+    ``(spec, options)``; an option whose value is a list is swept too (``("cvx", {"rho": [0.25,
+    0.5]})`` is two cells). Each cell's key carries a fingerprint of the policy's code
+    (:func:`policies.evaluation.cache.code_fingerprint`) and of the resolved scenario, so a
+    store never returns rows of other code or another scenario file."""
     if drops < 1:
         raise ValueError(f"drops must be >= 1, got {drops}")
     sets = tuple(sorted((overrides or {}).items()))
+    codes: dict[Any, str] = {}
     cells = []
-    for spec, opts in policies:
-        names = sorted(opts)
-        values = [v if isinstance(v, list) else [v] for v in (opts[n] for n in names)]
+    for item in policies:
+        ps = parse_spec(*item) if isinstance(item, tuple) else parse_spec(item)
+        names = sorted(ps.options)
+        values = [v if isinstance(v, list) else [v] for v in (ps.options[n] for n in names)]
+        if ps.target not in codes:
+            codes[ps.target] = code_fingerprint(resolve(ps.target))
         for combo in itertools.product(*values) if names else [()]:
             o = tuple(zip(names, combo, strict=True))
             for sc, n, seed in itertools.product(scenarios, users, seeds):
-                cells.append(Cell(sc, int(n), spec, o, int(seed), int(drops), heavy_drops, sets))
-    return list(dict.fromkeys(cells))
+                if (sc, n) not in codes:
+                    codes[(sc, n)] = _scenario_code(sc, sets, int(n))
+                code = hashlib.sha256(f"{codes[ps.target]}|{codes[(sc, n)]}".encode()
+                                      ).hexdigest()[:32]
+                cells.append(Cell(sc, int(n), ps.target, o, int(seed), int(drops), heavy_drops,
+                                  sets, ps.label, code))
+    out = list(dict.fromkeys(cells))
+    seen: dict[tuple, str] = {}
+    for c in out:
+        k = (c.group, c.label)
+        if k in seen and seen[k] != c.key:
+            raise ValueError(f"two policies of the sweep both name the row {c.label!r}; give "
+                             "one a label: SPEC@label=NAME")
+        seen[k] = c.key
+    return out
 
 
 # ---- tasks ------------------------------------------------------------------------------------
@@ -134,6 +186,7 @@ class Task:
     hits: dict[str, Decision] = field(default_factory=dict)
     threads: int | None = 1
     heavy: bool = False
+    timeout: float | None = None     #: seconds one decision may take
 
 
 @dataclass
@@ -150,24 +203,6 @@ class TaskResult:
 _WORKER_POLICIES: dict[tuple, Policy] = {}
 
 
-def pin_threads(threads: int | None) -> None:
-    """Limit this process to ``threads`` torch/BLAS threads (None: leave as is)."""
-    if not threads:
-        return
-    for var in THREAD_ENV:
-        os.environ[var] = str(threads)
-    import torch
-
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    try:   # BLAS already loaded by numpy: threadpoolctl when available
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(threads)
-    except ImportError:
-        pass
-
-
 def _policy(task: Task) -> Policy:
     c = task.cell
     k = (c.policy, c.options_text, c.scenario_label, c.users)
@@ -178,7 +213,7 @@ def _policy(task: Task) -> Policy:
 
 def run_task(task: Task) -> TaskResult:
     """Score one chunk (in whatever process runs it): the same code path as
-    :func:`policies.evaluation.evaluate.evaluate` on those drops."""
+    :func:`policies.evaluation.evaluate.score_policy` on those drops."""
     t0 = time.perf_counter()
     pin_threads(task.threads)
     c = task.cell
@@ -187,15 +222,13 @@ def run_task(task: Task) -> TaskResult:
     try:
         policy = _policy(task)
     except Exception as e:   # e.g. a checkpoint missing on this worker: failed rows
-        msg = f"{type(e).__name__}: {e}"
-        rows = [{**base, "drop": int(d), "ssnr": math.nan, "min_sinr": math.nan,
-                 "seconds": math.nan, "timing": "", "fallback": False, "over_budget": False,
-                 "error": msg, "gamma_high": math.nan, "cached": False} for d in task.drop]
-        return TaskResult(c.key, rows, [], time.perf_counter() - t0, _worker())
+        return failed_task(task, f"{type(e).__name__}: {e}", time.perf_counter() - t0)
     cache = MemoryCache(task.hits)
-    drops = Drops(task.csi, task.ue_xy, task.target_xy, task.truth)
+    drops = Drops(task.csi, task.ue_xy, task.target_xy, task.truth,
+                  (task.scenario, c.seed, task.drop) if sensing.echo_mode(task.scenario) else None)
+    opts, _ = constructor_options(c.policy, task.scenario, c.options_dict)
     run = evaluate_policy(policy, c.policy, drops, jobs=1, progress=False,
-                          options=c.options_dict, cache=cache)
+                          options=opts, cache=cache, name=c.label)
     if run.interrupted:
         raise KeyboardInterrupt
     rows = []
@@ -206,8 +239,22 @@ def run_task(task: Task) -> TaskResult:
                      "over_budget": bool(run.over_budget[j]),
                      "error": run.drop_errors.get(int(local), ""),
                      "gamma_high": float(run.gamma_high[j]),
-                     "cached": bool(run.cached[j]) if run.cached is not None else False})
+                     "cached": bool(run.cached[j]) if run.cached is not None else False,
+                     **sensing.row_cells(run.sensing, j)})
     return TaskResult(c.key, rows, cache.new, time.perf_counter() - t0, _worker())
+
+
+def failed_task(task: Task, msg: str, seconds: float = 0.0) -> TaskResult:
+    """Error rows for every drop of ``task`` (the policy could not be built, its worker died or
+    it ran out of time): recorded, not final (a rerun tries them again)."""
+    c = task.cell
+    base = {"scenario": c.scenario_label, "users": c.users, "policy": c.label,
+            "options": c.options_text, "seed": c.seed, "sample": c.drops, "cell": c.key}
+    rows = [{**base, "drop": int(d), "ssnr": math.nan, "min_sinr": math.nan,
+             "seconds": math.nan, "timing": "", "fallback": False, "over_budget": False,
+             "error": msg, "gamma_high": math.nan, "cached": False,
+             **sensing.row_cells(None, 0)} for d in task.drop]
+    return TaskResult(c.key, rows, [], seconds, _worker())
 
 
 def _worker() -> str:
@@ -250,7 +297,7 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
     skip the drops the store holds and split the rest into tasks.
 
     Chunk size: ``chunk`` if given, else ``ceil(task_seconds / t)`` with ``t`` the time of a
-    probe decision on the first pending drop (heavy policies: that decision is cached).
+    probe decision on the first pending drop (not kept: it follows a warm-up decision).
     """
     import scenarios as scenario_lib
 
@@ -261,6 +308,8 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
         name, sets, n, seed, size = g
         sc = scenario_lib.load(name, users=n, overrides=dict(sets))
         drops = Drops.sample(sc, size, seed)
+        if sensing.echo_mode(sc):        # the target column from a search dwell per drop
+            drops = sensing.echo_drops(sc, drops, seed)
         out.drops[g], out.scenarios[g] = drops, sc
         for cell in group:
             try:
@@ -279,19 +328,18 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
                 continue
             keys: dict[int, str] = {}
             hits: dict[str, Decision] = {}
+            opts, limit = constructor_options(cell.policy, sc, cell.options_dict)
             if cache is not None and cacheable(policy):
-                keys = {i: decision_key(policy, cell.options_dict, drops.csi[i: i + 1])
-                        for i in pending}
+                keys = {i: decision_key(policy, opts, drops.csi[i: i + 1]) for i in pending}
                 hits = cache.get_many(list(keys.values()))
             misses = [i for i in pending if keys.get(i) not in hits]
-            size_k, probe = _chunk_size(policy, drops, misses, task_seconds, chunk)
-            if probe is not None and misses[0] in keys:      # the probe's decision is kept
-                cache.put_many([(keys[misses[0]], probe)])
-                hits[keys[misses[0]]] = probe
-                misses = misses[1:]
+            if limit is None:   # the probe's decision is not kept: it followed a warm-up
+                size_k = _chunk_size(policy, drops, misses, task_seconds, chunk)
+            else:   # a time limit: no probe here (it could hang), one drop per task
+                size_k = chunk or 1
 
             cached = [i for i in pending if keys.get(i) in hits]
-            make = (cell, sc, drops, keys, hits, threads, bool(policy.heavy))
+            make = (cell, sc, drops, keys, hits, threads, bool(policy.heavy), limit)
             out.inline += [_task(ids, *make) for ids in _chunks(cached, MAX_CHUNK)]
             out.tasks += [_task(ids, *make) for ids in _chunks(misses, size_k)]
     out.tasks.sort(key=lambda t: not t.heavy)        # long tasks first: better load balance
@@ -299,27 +347,28 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
 
 
 def _task(ids: list[int], cell: Cell, sc: Any, drops: Drops, keys: dict[int, str],
-          hits: dict[str, Decision], threads: int | None, heavy: bool) -> Task:
+          hits: dict[str, Decision], threads: int | None, heavy: bool,
+          timeout: float | None) -> Task:
     ix = np.asarray(ids, dtype=int)
     return Task(cell, sc, ix, drops.csi[ix], None if drops.true_csi is None else drops.true_csi[ix],
                 drops.ue_xy[ix], drops.target_xy[ix],
-                {keys[i]: hits[keys[i]] for i in ids if keys.get(i) in hits}, threads, heavy)
+                {keys[i]: hits[keys[i]] for i in ids if keys.get(i) in hits}, threads, heavy,
+                timeout)
 
 
 def _chunk_size(policy: Policy, drops: Drops, misses: list[int], task_seconds: float,
-                chunk: int | None) -> tuple[int, Decision | None]:
-    """Drops per task (``chunk``, else from a timed probe decision on the first miss) and the
-    probe's decision (None without a probe)."""
+                chunk: int | None) -> int:
+    """Drops per task: ``chunk``, else from a timed probe decision on the first miss."""
     if chunk or not misses:
-        return chunk or 1, None
+        return chunk or 1
     i = misses[0]
     try:
         policy.decide(drops.csi[i: i + 1])                 # warm-up (lazy set-up, caches)
         d = policy.decide(drops.csi[i: i + 1])
     except Exception:
-        return 1, None
+        return 1
     per_drop = max(d.seconds, 1e-6) + 2e-4                 # + scoring and bookkeeping
-    return int(min(MAX_CHUNK, max(1, math.ceil(task_seconds / per_drop)))), d
+    return int(min(MAX_CHUNK, max(1, math.ceil(task_seconds / per_drop))))
 
 
 # ---- engines ----------------------------------------------------------------------------------
@@ -394,7 +443,8 @@ def run_sweep(cells: list[Cell], store: ResultStore, *, engine: str = "local",
         if p.tasks:
             if engine == "ray":
                 _ray(p.tasks, jobs, address, finished)
-            elif (jobs or os.cpu_count() or 1) == 1 or len(p.tasks) == 1:
+            elif ((jobs or os.cpu_count() or 1) == 1 or len(p.tasks) == 1) and \
+                    all(t.timeout is None for t in p.tasks):
                 for t in p.tasks:                 # serial, in this process
                     finished(run_task(_no_pin(t)))
             else:
@@ -415,38 +465,19 @@ def _no_pin(t: Task) -> Task:
     return t
 
 
-def _init_pool_worker(threads: int | None) -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the driver handles Ctrl-C
-    pin_threads(threads)
+def _task_limit(t: Task) -> float | None:
+    """Seconds a task may run: its decisions' limit times its drops (None: no limit)."""
+    return None if t.timeout is None else t.timeout * len(t.drop) + 5.0
 
 
 def _pool(tasks: list[Task], jobs: int, threads: int | None,
           finished: Callable[[TaskResult], None]) -> None:
-    """Local process pool; at most ``2 jobs`` tasks in flight (what Ctrl-C can lose)."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    pool = ProcessPoolExecutor(min(jobs, len(tasks)), initializer=_init_pool_worker,
-                               initargs=(threads,))
-    queue = iter(tasks)
-    pending: set = set()
-    try:
-        for t in itertools.islice(queue, 2 * jobs):
-            pending.add(pool.submit(run_task, t))
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                finished(fut.result())
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.add(pool.submit(run_task, nxt))
-    except BaseException:
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()                      # do not wait for chunks in flight
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    """The local process pool (:func:`policies.evaluation.pool.run_pool`): a task whose
+    worker dies or runs out of time gives error rows; the others go on."""
+    for i, outcome in run_pool(run_task, tasks, jobs, threads=threads, timeout=_task_limit):
+        if isinstance(outcome, BaseException):
+            outcome = failed_task(tasks[i], f"{type(outcome).__name__}: {outcome}")
+        finished(outcome)
 
 
 def _ray(tasks: list[Task], jobs: int | None, address: str | None,
@@ -469,12 +500,19 @@ def _ray(tasks: list[Task], jobs: int | None, address: str | None,
         queue = iter(tasks)
         pending = [remote.remote(t) for t in itertools.islice(queue, 2 * cpus)]
         try:
+            task_of = dict(zip(pending, tasks, strict=False))
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
-                finished(ray.get(done[0]))
+                try:
+                    res = ray.get(done[0])
+                except ray.exceptions.RayError as e:   # the worker died (after retries)
+                    res = failed_task(task_of[done[0]], _first_line(e))
+                finished(res)
                 nxt = next(queue, None)
                 if nxt is not None:
-                    pending.append(remote.remote(nxt))
+                    ref = remote.remote(nxt)
+                    task_of[ref] = nxt
+                    pending.append(ref)
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -484,67 +522,80 @@ def _ray(tasks: list[Task], jobs: int | None, address: str | None,
             ray.shutdown()
 
 
+def _first_line(e: BaseException) -> str:
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"
+
+
 # ---- summaries --------------------------------------------------------------------------------
 
 def _reference(cell: Cell, cells: list[Cell]) -> Cell | None:
-    """The ``cvx`` cell a cell is compared with: same group, default options, else rho 0.5,
-    else the first ``cvx`` cell of the group."""
-    refs = [c for c in cells if c.policy == REFERENCE and c.group == cell.group]
-    for want in ((), (("rho", 0.5),)):
-        for c in refs:
-            if c.options == want:
-                return c
-    return refs[0] if refs else None
+    """The cell a cell is compared with: the group's reference by
+    :func:`policies.evaluation.evaluate.reference_of`."""
+    group = [c for c in cells if c.group == cell.group]
+    k = reference_of([(c.policy, c.options_dict) for c in group])
+    return None if k is None else group[k]
+
+
+def run_of_rows(name: str, rows: list[dict[str, Any]]) -> PolicyRun:
+    """A :class:`PolicyRun` from a cell's stored rows (ordered by drop)."""
+    def col(m: str, kind: Any = float) -> np.ndarray:
+        return np.array([r[m] for r in rows], dtype=kind)
+
+    return PolicyRun(name, rows[0]["timing"] if rows else "", False, False, 0,
+                     col("drop", int), col("ssnr"), col("min_sinr"), col("seconds"),
+                     col("fallback", bool), col("over_budget", bool), col("gamma_high"),
+                     [f"drop {r['drop']}: {r['error']}" for r in rows if r["error"]],
+                     cached=col("cached", bool))
 
 
 def summarize(cells: list[Cell], rows: list[dict[str, Any]],
               failed: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """One summary row per cell: means with 95 % intervals, medians, time, counts, and paired
-    ratios to the group's ``cvx`` cell with their intervals (on the drops both scored)."""
+    """One summary row per cell (:func:`policies.evaluation.evaluate.summary`, flattened to
+    :data:`SUMMARY_COLUMNS`): means with 95 % intervals, medians, 5th percentiles, time, counts,
+    and paired ratios to the group's reference cell with their intervals (on the drops both
+    scored)."""
     by_cell: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_cell.setdefault(r["cell"], []).append(r)
     failed = failed or {}
+    runs = {c.key: run_of_rows(c.label, sorted(by_cell.get(c.key, []), key=lambda r: r["drop"]))
+            for c in cells}
     out = []
     for cell in cells:
-        rs = sorted(by_cell.get(cell.key, []), key=lambda r: r["drop"])
+        ref = _reference(cell, cells)
+        s = summary(runs[cell.key], runs[ref.key] if ref is not None else None)
         row: dict[str, Any] = {"scenario": cell.scenario_label, "users": cell.users,
                                "policy": cell.label, "options": cell.options_text,
-                               "seed": cell.seed, "drops": len(rs)}
-        arr = {m: np.array([r[m] for r in rs], float) for m in ("ssnr", "min_sinr", "seconds")}
+                               "seed": cell.seed, "drops": s["drops"]}
         for m in ("ssnr", "min_sinr"):
-            ci = mean_ci(arr[m])
-            row.update({f"{m}_mean": ci["mean"], f"{m}_lo": ci["lo"], f"{m}_hi": ci["hi"],
-                        f"{m}_median": float(np.nanmedian(arr[m])) if len(rs) else math.nan})
-        t = arr["seconds"][np.isfinite(arr["seconds"])] * 1e3
-        row["time_ms_median"] = float(np.median(t)) if len(t) else math.nan
-        row["time_ms_p95"] = float(np.percentile(t, 95)) if len(t) else math.nan
-        row["timing"] = rs[0]["timing"] if rs else ""
-        row["fallbacks"] = sum(bool(r["fallback"]) for r in rs)
-        row["over_budget"] = sum(bool(r["over_budget"]) for r in rs)
-        row["errors"] = sum(bool(r["error"]) for r in rs)
-        row["cached"] = sum(bool(r["cached"]) for r in rs)
-        ref = _reference(cell, cells)
-        ref_rows = {r["drop"]: r for r in by_cell.get(ref.key, [])} if ref else {}
-        common = [r for r in rs if r["drop"] in ref_rows]
-        row["common_drops"] = len(common)
+            st = s[m]
+            row.update({f"{m}_mean": st["mean"], f"{m}_lo": st["ci"][0], f"{m}_hi": st["ci"][1],
+                        f"{m}_median": st["median"], f"{m}_p5": st["p5"]})
+        row["time_ms_median"] = s["time_ms"]["median"]
+        row["time_ms_p95"] = s["time_ms"]["p95"]
+        row["timing"] = s["timing"]
+        for k in ("fallbacks", "over_budget", "errors", "cached"):
+            row[k] = s[k]
+        row["common_drops"] = s.get("common_drops", 0)
         for m in ("ssnr", "min_sinr"):
-            rc = ratio_ci(np.array([r[m] for r in common], float),
-                          np.array([ref_rows[r["drop"]][m] for r in common], float))
-            row.update({f"{m}_vs_cvx": rc["ratio"], f"{m}_vs_cvx_lo": rc["lo"],
-                        f"{m}_vs_cvx_hi": rc["hi"]})
+            lo, hi = s.get(f"{m}_vs_ref_ci", [math.nan, math.nan])
+            row.update({f"{m}_vs_cvx": s.get(f"{m}_vs_ref", math.nan), f"{m}_vs_cvx_lo": lo,
+                        f"{m}_vs_cvx_hi": hi})
+        row.update(sensing.summary_cells(by_cell.get(cell.key, [])))
         row["failed"] = failed.get(cell.key, "")
         out.append(row)
     return out
 
 
 SUMMARY_COLUMNS = ("scenario", "users", "policy", "options", "seed", "drops",
-                   "ssnr_mean", "ssnr_lo", "ssnr_hi", "ssnr_median",
+                   "ssnr_mean", "ssnr_lo", "ssnr_hi", "ssnr_median", "ssnr_p5",
                    "min_sinr_mean", "min_sinr_lo", "min_sinr_hi", "min_sinr_median",
+                   "min_sinr_p5",
                    "ssnr_vs_cvx", "ssnr_vs_cvx_lo", "ssnr_vs_cvx_hi",
                    "min_sinr_vs_cvx", "min_sinr_vs_cvx_lo", "min_sinr_vs_cvx_hi", "common_drops",
                    "time_ms_median", "time_ms_p95", "timing", "fallbacks", "over_budget",
-                   "errors", "cached", "failed")
+                   "errors", "cached", "pd_mean", "angle_rmse_deg", "position_rmse_m", "failed")
 
 
 # ---- the CVX frontier -------------------------------------------------------------------------
@@ -560,23 +611,6 @@ def max_min_sinr(truth: np.ndarray, system: Any) -> np.ndarray:
     fast = FastMaxMinSINR(system, 1.0)
     zero = np.zeros((system.L, system.M), complex)
     return np.array([fast.solve(h, zero, need_beams=False).gamma_high for h in hc])
-
-
-def frontier_ssnr_ipm(truth: np.ndarray, system: Any, gamma: np.ndarray) -> np.ndarray:
-    """``(K,)`` optimum SSNR of the joint SDP on drop ``i`` at target ``gamma[i]`` (the bound
-    where ``gamma <= 0``; NaN where infeasible), by :class:`policies.convex.ipm.IPMJointSDP`, the
-    solver of ``cvx``."""
-    from policies.convex.ipm import IPMJointSDP
-
-    x = np.asarray(truth, dtype=np.float64)
-    hc = x[:, :, 0] + 1j * x[:, :, 1]
-    sdp = IPMJointSDP(system)
-    out = np.full(len(x), np.nan)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for i in range(len(x)):
-            out[i] = system.ssnr_bound if gamma[i] <= 0 else sdp.solve(hc[i],
-                                                                       float(gamma[i])).ssnr_opt
-    return out
 
 
 def frontier_curve(truth: np.ndarray, system: Any, points: int = 9, top: float = 0.98,
@@ -599,11 +633,14 @@ def frontier_curve(truth: np.ndarray, system: Any, points: int = 9, top: float =
         ``{"fraction" (P,), "gamma" (P,), "ssnr" (P,), "solved" (P,) drops with an optimum,
         "gamma_max" (K,)}``; means over the solved drops.
     """
+    from policies.convex.frontier import frontier_ssnr
+
     g_max = max_min_sinr(truth, system)
     t = np.linspace(0.0, top, points)
     per = np.full((len(g_max), points), np.nan)
     for k in tqdm(range(points), desc="frontier", disable=not progress, leave=False):
-        per[:, k] = frontier_ssnr_ipm(truth, system, t[k] * np.nan_to_num(g_max))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            per[:, k] = frontier_ssnr(truth, t[k] * np.nan_to_num(g_max), system)
     solved = np.isfinite(per)
     gam = t[None, :] * g_max[:, None]
     with np.errstate(invalid="ignore"):
@@ -613,3 +650,273 @@ def frontier_curve(truth: np.ndarray, system: Any, points: int = 9, top: float =
                          np.nan)
     return {"fraction": t, "gamma": gamma, "ssnr": ssnr, "solved": solved.sum(axis=0),
             "gamma_max": g_max}
+
+
+# ---- settings: command line over sweep file over defaults --------------------------------------
+
+DEFAULTS: dict[str, Any] = {
+    "scenario": ["pos2"], "users": [8], "policy": ["cvx", "ns-rzf", "mrt-target"], "seed": [0],
+    "drops": 100, "heavy_drops": None, "engine": "local", "address": None, "jobs": None,
+    "task_seconds": 2.0, "chunk": None, "frontier_drops": 0, "frontier_points": 9,
+    "name": None}
+_ALIASES = {"scenarios": "scenario", "seeds": "seed", "policies": "policy"}
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """A sweep file (TOML) as settings (keys of :data:`DEFAULTS`, policies as
+    :class:`~policies.registry.PolicySpec`); ValueError naming the problem."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"sweep file {path} not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"sweep file {path}: {e}") from None
+    out: dict[str, Any] = {"name": raw.pop("name", Path(path).stem)}
+    for k, v in list(raw.items()):
+        key = _ALIASES.get(k, k).replace("-", "_")
+        if key == "set":
+            if not isinstance(v, (dict, list)):
+                raise ValueError(f"sweep file {path}: set must be a table of scenario fields")
+            out["set"] = list(v.items()) if isinstance(v, dict) else v
+        elif key == "policy":
+            out["policy"] = [_file_policy(path, p) for p in (v if isinstance(v, list) else [v])]
+        elif key in DEFAULTS or key == "description":
+            out[key] = v
+        else:
+            raise ValueError(f"sweep file {path}: unknown key {k!r}; known: "
+                             f"{', '.join(sorted(set(DEFAULTS) | set(_ALIASES) | {'set'}))}")
+    for key in ("scenario", "users", "seed"):
+        if key in out and not isinstance(out[key], list):
+            out[key] = [out[key]]
+    return out
+
+
+def _file_policy(path: Path, p: Any) -> PolicySpec:
+    """One ``policy`` entry of a sweep file: a spec string or ``{spec = ..., options = {...}}``."""
+    if isinstance(p, str):
+        return parse_spec(p)
+    if isinstance(p, dict):
+        if not isinstance(p.get("spec"), str):
+            raise ValueError(f"sweep file {path}: a policy table needs spec = \"NAME\", got {p}")
+        opts = p.get("options", {})
+        if not isinstance(opts, dict):
+            raise ValueError(f"sweep file {path}: policy options must be a table, got {opts!r}")
+        return parse_spec(p["spec"], dict(opts))
+    raise ValueError(f"sweep file {path}: a policy is a spec string or a table, got {p!r}")
+
+
+def _integer(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def settings(cli: dict[str, Any], file: Path | None = None) -> dict[str, Any]:
+    """The sweep's settings: ``cli`` (values not None) over the sweep ``file`` over
+    :data:`DEFAULTS`, checked as the command line checks them; ``"policy"`` as
+    :class:`~policies.registry.PolicySpec` objects, ``"set"`` as ``[(key, value), ...]``.
+
+    Raises:
+        ValueError: naming the setting and the rule.
+    """
+    given = read_file(file) if file is not None else {}
+    s: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        v = cli.get(key)
+        s[key] = v if v is not None else given.get(key, default)
+    s["policy"] = [parse_spec(p) for p in s["policy"]]
+    s["set"] = list(cli.get("set") or []) or given.get("set", [])
+    if not s["policy"]:
+        raise ValueError("no policy to sweep; give --policy or policy = [...]")
+    for key in ("users", "seed"):
+        bad = [v for v in s[key] if not _integer(v) or v < 0]
+        if bad or not s[key] or (key == "users" and 0 in s[key]):
+            raise ValueError(f"{key} must be {'positive' if key == 'users' else 'non-negative'} "
+                             f"integers, got {s[key]}")
+    rules = {"drops": (1, None), "heavy_drops": (1, None), "chunk": (1, MAX_CHUNK),
+             "jobs": (1, None), "frontier_drops": (0, None), "frontier_points": (2, 200)}
+    for key, (lo, hi) in rules.items():
+        v = s[key]
+        if v is not None and (not _integer(v) or v < lo or (hi is not None and v > hi)):
+            raise ValueError(f"{key} must be an integer >= {lo}"
+                             + (f" and <= {hi}" if hi is not None else "") + f", got {v!r}")
+    v = s["task_seconds"]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+        raise ValueError(f"task_seconds must be a number of seconds > 0, got {v!r}")
+    if s["engine"] not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {s['engine']!r}")
+    if s["address"] and s["engine"] != "ray":
+        raise ValueError("--address needs --engine ray")
+    return s
+
+
+# ---- the whole sweep ---------------------------------------------------------------------------
+
+@dataclass
+class SweepReport:
+    """What :func:`run` did: the ``cells``, the stored ``rows`` of those cells, their
+    ``summary`` (:func:`summarize`), the CVX ``frontier`` per ``(scenario label, N)``, the
+    engine's :class:`Outcome`, the SSNR bound of the first scenario and the rows stored before
+    this run."""
+
+    cells: list[Cell]
+    rows: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    frontier: dict[tuple[str, int], dict[str, Any]]
+    outcome: Outcome
+    bound: float
+    resumed: int
+
+    @property
+    def scored(self) -> int:
+        """Cells with at least one finite result."""
+        return sum(1 for r in self.summary if r["drops"] and math.isfinite(r["ssnr_mean"]))
+
+
+def prepare(s: dict[str, Any]) -> list[Cell]:
+    """Check every scenario and policy of the settings (:func:`settings`) and expand the grid,
+    before any work."""
+    import scenarios as scenario_lib
+
+    for ps in s["policy"]:
+        resolve(ps.target)
+    for sc in s["scenario"]:
+        for n in s["users"]:
+            scenario_lib.load(sc, users=n, overrides=dict(s["set"]))
+    cells = expand(s["scenario"], s["users"], s["policy"], s["seed"], s["drops"],
+                   s["heavy_drops"], dict(s["set"]))
+    if s["engine"] == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ValueError("--engine ray needs Ray: pip install -e '.[ray]' (or use "
+                             "--engine local)") from None
+    return cells
+
+
+def run(s: dict[str, Any], cells: list[Cell], out: Path, *, cache: Any = None,
+        threads: int | None = 1, progress: bool = True) -> SweepReport:
+    """Run the grid into ``out/results.sqlite`` (resuming what it holds), summarise it and, with
+    ``frontier_drops``, solve the CVX frontiers (kept in ``out/frontier.json``)."""
+    import scenarios as scenario_lib
+
+    store = ResultStore(out / "results.sqlite")
+    before = len(store)
+    res = run_sweep(cells, store, engine=s["engine"], jobs=s["jobs"], address=s["address"],
+                    cache=cache, task_seconds=s["task_seconds"], chunk=s["chunk"],
+                    threads=threads, progress=progress)
+    rows = store.rows([c.key for c in cells])
+    table = summarize(cells, rows, res.failed)
+    fr: dict[tuple[str, int], dict[str, Any]] = {}
+    if s["frontier_drops"] and not res.interrupted and any(r["drops"] for r in table):
+        fr = frontiers(cells, s["frontier_drops"], s["frontier_points"], out, progress)
+    if cache is not None:
+        res.log += [f"decision cache {cache.path}: {n}" for n in getattr(cache, "notes", [])]
+    bound = scenario_lib.load(cells[0].scenario, users=cells[0].users,
+                              overrides=dict(cells[0].overrides)).system.ssnr_bound
+    return SweepReport(cells, rows, table, fr, res, bound, before)
+
+
+def frontiers(cells: list[Cell], k: int, points: int, out: Path, progress: bool
+              ) -> dict[tuple[str, int], dict[str, Any]]:
+    """CVX frontier (:func:`frontier_curve`) per (scenario, N) on the first ``k`` drops (first
+    seed), kept in ``out/frontier.json`` and reused by a rerun."""
+    import scenarios as scenario_lib
+
+    path = out / "frontier.json"
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        old = {}
+    res: dict[tuple[str, int], dict[str, Any]] = {}
+    for c in cells:
+        g = (c.scenario_label, c.users)
+        if g in res or c.seed != cells[0].seed:
+            continue
+        key = (f"{c.scenario_label}|N={c.users}|seed={c.seed}|sample={c.drops}|k={k}|p={points}"
+               f"|code={c.code}")
+        if key in old:
+            res[g] = old[key]
+            continue
+        sc = scenario_lib.load(c.scenario, users=c.users, overrides=dict(c.overrides))
+        drops = Drops.sample(sc, c.drops, c.seed)
+        f = frontier_curve(drops.truth[: min(k, c.drops)], sc.system, points, progress=progress)
+        res[g] = {"gamma": f["gamma"].tolist(), "ssnr": f["ssnr"].tolist(),
+                  "solved": f["solved"].tolist(), "fraction": f["fraction"].tolist(),
+                  "drops": int(min(k, c.drops))}
+        old[key] = res[g]
+        write_json(path, old)
+    return res
+
+
+# ---- engines side by side (runners/bench_sweep.py) ---------------------------------------------
+
+def _timed(cells: list[Cell], engine: str, jobs: int, **kw: Any
+           ) -> tuple[float, dict[tuple[str, int], tuple[float, float]], Outcome]:
+    """One sweep into a fresh store: wall time, ``{(cell, drop): (ssnr, min_sinr)}``, outcome."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ResultStore(Path(tmp) / "r.sqlite")
+        t0 = time.perf_counter()
+        out = run_sweep(cells, store, engine=engine, jobs=jobs, progress=False, **kw)
+        wall = time.perf_counter() - t0
+        numbers = {(r["cell"], r["drop"]): (r["ssnr"], r["min_sinr"]) for r in store.rows()}
+        store.close()
+    return wall, numbers, out
+
+
+def bench_engines(scenario: str, users: int, seed: int, drops: int, jobs: int,
+                  task_seconds: float, overhead_tasks: int, ray: bool = True,
+                  report: Callable[[str], None] = print) -> tuple[list[dict[str, Any]],
+                                                                  float | None]:
+    """The same sweep (``cvx`` and ``ns-rzf`` on ``drops`` drops, no cache) serially, on the
+    local pool and (``ray``) on a local Ray instance started before timing; whether each gives
+    the serial numbers; the overhead per task from one-drop tasks of ``mrt-target``.
+
+    Returns:
+        ``(rows, ray start-up s or None)``: per engine ``engine, wall_s, drops, drops_per_s,
+        tasks, task_s_median, same_numbers, overhead_wall_s, overhead_tasks,
+        overhead_ms_per_task, speedup_vs_serial``.
+    """
+    engines = [("serial", "local", 1), (f"local pool ({jobs})", "local", jobs)]
+    ray_start = None
+    if ray:
+        import ray as ray_lib
+
+        t0 = time.perf_counter()
+        ray_lib.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False,
+                     logging_level="ERROR",
+                     runtime_env={"env_vars": {v: "1" for v in THREAD_ENV}})
+        warm = expand([scenario], [users], ["cvx", "ns-rzf"], [seed + 1], 2 * jobs)
+        _timed(warm, "ray", jobs, chunk=1)     # workers import torch and the solvers once
+        ray_start = time.perf_counter() - t0
+        engines.append((f"local Ray ({jobs} CPUs)", "ray", jobs))
+    heavy = expand([scenario], [users], ["cvx", "ns-rzf"], [seed], drops)
+    light = expand([scenario], [users], ["mrt-target"], [seed], overhead_tasks)
+    rows: list[dict[str, Any]] = []
+    ref = None
+    try:
+        for label, engine, n in engines:
+            wall, numbers, res = _timed(heavy, engine, n, task_seconds=task_seconds)
+            same = ref is None or numbers == ref
+            ref = ref or numbers
+            light_wall, _, light_res = _timed(light, engine, n, chunk=1)
+            rows.append({"engine": label, "wall_s": wall, "drops": res.rows,
+                         "drops_per_s": res.rows / wall, "tasks": res.tasks + res.inline,
+                         "task_s_median": float(np.median(res.task_seconds)),
+                         "same_numbers": same, "overhead_wall_s": light_wall,
+                         "overhead_tasks": light_res.tasks + light_res.inline})
+            report(f"{label:>22}: {res.rows} drops in {wall:6.2f} s = {res.rows / wall:6.2f} "
+                   f"drops/s ({rows[-1]['tasks']} tasks, median "
+                   f"{rows[-1]['task_s_median']:.2f} s); same numbers as serial: {same}")
+    finally:
+        if ray_start is not None:
+            import ray as ray_lib
+
+            ray_lib.shutdown()
+    base = rows[0]["overhead_wall_s"]
+    for r, (_, _, n) in zip(rows, engines, strict=True):
+        # worker time per task beyond the serial work: jobs x wall - serial wall, per task
+        r["overhead_ms_per_task"] = 1e3 * (n * r["overhead_wall_s"] - base) \
+            / r["overhead_tasks"] if r is not rows[0] else 0.0
+        r["speedup_vs_serial"] = r["drops_per_s"] / rows[0]["drops_per_s"]
+    return rows, ray_start

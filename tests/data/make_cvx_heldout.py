@@ -20,7 +20,7 @@ import numpy as np
 
 import scenarios
 from policies.evaluation.cache import DecisionCache
-from policies.evaluation.evaluate import Drops, evaluate
+from policies.evaluation.evaluate import Drops, score_policy
 
 OUT = Path(__file__).parent / "cvx_heldout.npz"
 SEED, DROPS = 20_241_224, 200
@@ -32,7 +32,7 @@ def solve(scenario: str, users: int, drops: int = DROPS) -> dict[str, np.ndarray
     """cvx's per-drop scores and the drops' positions for one pair."""
     sc = scenarios.load(scenario, users=users)
     d = Drops.sample(sc, drops, SEED)
-    run = evaluate("cvx", sc, d, cache=DecisionCache.open("default"), rho=0.5)
+    run = score_policy("cvx", sc, d, cache=DecisionCache.open("default"), rho=0.5)
     if run.interrupted:
         raise KeyboardInterrupt
     key = f"{scenario}-N{users}"

@@ -16,7 +16,7 @@ import cfisac_env  # noqa: F401
 import policies
 import scenarios
 from cfisac_env.sim.tracking import Latency, closed_loop
-from policies.evaluation.evaluate import Drops, evaluate
+from policies.evaluation.evaluate import Drops, score_policy
 from policies.evaluation.stress import trajectory
 
 OUT = Path(__file__).with_name("default_reference.npz")
@@ -65,7 +65,7 @@ def main() -> None:
     drops = Drops.sample(sc, 12, seed=0)
     data["drops_csi"] = drops.csi
     for name in ("ns-rzf", "mrt-users", "mrt-target"):
-        run = evaluate(name, sc, drops, progress=False)
+        run = score_policy(name, sc, drops, progress=False)
         data[f"compare_{name}_ssnr"], data[f"compare_{name}_min_sinr"] = run.ssnr, run.min_sinr
     hw = scenarios.load("track-highway")
     traj = trajectory(hw, 1.0, seed=0)

@@ -47,14 +47,14 @@ def test_compare_drops_and_tracking_unchanged():
     import policies
     import scenarios
     from cfisac_env.sim.tracking import Latency, closed_loop
-    from policies.evaluation.evaluate import Drops, evaluate
+    from policies.evaluation.evaluate import Drops, score_policy
     from policies.evaluation.stress import trajectory
 
     sc = scenarios.load("pos2", users=8)
     drops = Drops.sample(sc, 12, seed=0)
     np.testing.assert_array_equal(drops.csi, REF["drops_csi"])
     for name in ("ns-rzf", "mrt-users", "mrt-target"):
-        run = evaluate(name, sc, drops, progress=False)
+        run = score_policy(name, sc, drops, progress=False)
         np.testing.assert_allclose(run.ssnr, REF[f"compare_{name}_ssnr"], rtol=1e-6)
         np.testing.assert_allclose(run.min_sinr, REF[f"compare_{name}_min_sinr"], rtol=1e-6)
     hw = scenarios.load("track-highway")

@@ -15,7 +15,7 @@ from cfisac_env.physics.scoring import score
 from cfisac_env.sim.tracking import closed_loop
 from cfisac_env.sim.world import drop_channels
 from policies.base import Policy
-from policies.evaluation.evaluate import Drops, evaluate
+from policies.evaluation.evaluate import Drops, score_policy
 from policies.evaluation.stress import trajectory
 
 ENV = "cfisac/CellFreeISAC-v0"
@@ -95,7 +95,7 @@ def test_vector_env_and_compare_drops_observe_estimates_score_truth():
     sc = scenarios.load("pos2", users=4, overrides=MODELS["estimated"])
     drops = Drops.sample(sc, 6, seed=0)
     assert not np.allclose(drops.csi, drops.truth)
-    run = evaluate("ns-rzf", sc, drops, progress=False)
+    run = score_policy("ns-rzf", sc, drops, progress=False)
     pol = policies.make("ns-rzf", sc.system)
     expected = score(drops.truth, pol.act(drops.csi), sc.system)
     np.testing.assert_allclose(run.ssnr, expected.ssnr, rtol=1e-6)

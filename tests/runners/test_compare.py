@@ -11,7 +11,7 @@ import pytest
 import policies
 import scenarios
 from policies import DistributedPolicy, Policy
-from policies.evaluation.evaluate import Drops, evaluate, summary
+from policies.evaluation.evaluate import Drops, score_policy, summary
 from runners import compare
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,17 +53,17 @@ def test_every_policy_sees_identical_csi():
     sc = scenarios.load("pos2", users=3)
     drops = Drops.sample(sc, 6, seed=4)
     Recorder.seen = []
-    evaluate(f"{__name__}:Recorder", sc, drops, progress=False)
+    score_policy(f"{__name__}:Recorder", sc, drops, progress=False)
     first = np.concatenate(Recorder.seen)
     Recorder.seen = []
-    evaluate(f"{__name__}:Recorder", sc, Drops.sample(sc, 6, seed=4), progress=False)
+    score_policy(f"{__name__}:Recorder", sc, Drops.sample(sc, 6, seed=4), progress=False)
     np.testing.assert_array_equal(first, np.concatenate(Recorder.seen))
     np.testing.assert_array_equal(first, drops.csi)
 
 
 def test_example_policy_scores_and_registers():
     sc = scenarios.load("pos2", users=4)
-    run = evaluate(EXAMPLE, sc, Drops.sample(sc, 5, 0), progress=False, split=0.0)
+    run = score_policy(EXAMPLE, sc, Drops.sample(sc, 5, 0), progress=False, split=0.0)
     np.testing.assert_allclose(run.ssnr, sc.system.ssnr_bound, rtol=1e-5)   # all at target
     assert run.distributed and run.fronthaul == 0
     policies.register("test-split", policies.resolve(EXAMPLE), overwrite=True)
@@ -74,14 +74,14 @@ def test_example_policy_scores_and_registers():
 def test_failures_are_recorded_not_raised():
     sc = scenarios.load("pos2", users=2)
     drops = Drops.sample(sc, 3, 0)
-    broken = evaluate(f"{__name__}:Broken", sc, drops, progress=False)
+    broken = score_policy(f"{__name__}:Broken", sc, drops, progress=False)
     assert len(broken.errors) == 3 and "boom" in broken.errors[0] and np.isnan(broken.ssnr).all()
-    wrong = evaluate(f"{__name__}:WrongShape", sc, drops, progress=False)
+    wrong = score_policy(f"{__name__}:WrongShape", sc, drops, progress=False)
     assert "shape" in wrong.errors[0]
-    greedy = evaluate(f"{__name__}:Greedy", sc, drops, progress=False)
+    greedy = score_policy(f"{__name__}:Greedy", sc, drops, progress=False)
     assert greedy.over_budget.all()
     np.testing.assert_allclose(greedy.ssnr, sc.system.ssnr_bound, rtol=1e-5)  # scaled down
-    s = summary(greedy, reference=evaluate(f"{__name__}:Recorder", sc, drops, progress=False))
+    s = summary(greedy, reference=score_policy(f"{__name__}:Recorder", sc, drops, progress=False))
     assert s["over_budget"] == 3 and s["ssnr_vs_ref"] == pytest.approx(1.0, rel=1e-5)
 
 

@@ -14,4 +14,4 @@ def test_every_field_and_self_validated_section_has_a_description():
 def test_expected_reads_the_checks_own_message():
     assert schema.expected(schema.number(1, 4, integer=True)) == "an integer in [1, 4]"
     assert schema.expected(schema.text("a", "b")) == "one of ('a', 'b')"
-    assert schema.expected(schema.SECTIONS["env"]["dt"]) == "a finite number in (0, inf] s"
+    assert schema.expected(schema.SECTIONS["env"]["dt"]) == "a finite number in (0, 10.0] s"

@@ -14,7 +14,7 @@ import scenarios
 from cfisac_env.physics.scoring import score
 from cfisac_env.sim.tracking import Latency, closed_loop, retention
 from policies.base import Policy
-from policies.evaluation.stress import StressSettings, at_speed, evaluate, trajectory
+from policies.evaluation.stress import StressSettings, at_speed, run_closed_loop, trajectory
 from runners import stress as runner
 
 #: Median compute time of one ``cvx`` decision (N = 8, L = 2, M = 16, interior-point SDP) on the
@@ -138,8 +138,8 @@ def test_cvx_like_latency_loses_retention_where_a_fast_policy_keeps_it(speed):
     settings.latency = "fixed"
     assert settings.fixed_latency["cvx"] == CVX_SECONDS
     settings.fixed_latency["cvx"] = SLOW_SECONDS
-    fast = evaluate("ns-rzf", policies.make("ns-rzf", sc.system), sc, traj, settings)
-    slow = evaluate("cvx", policies.make("ns-rzf", sc.system), sc, traj, settings)
+    fast = run_closed_loop("ns-rzf", policies.make("ns-rzf", sc.system), sc, traj, settings)
+    slow = run_closed_loop("cvx", policies.make("ns-rzf", sc.system), sc, traj, settings)
     assert fast.retention == 1.0
     if speed == 0.0:
         assert slow.retention == 1.0
@@ -154,7 +154,7 @@ def test_stopped_target_keeps_retention_one(latency, delay, name):
     sc, settings, traj = sweep_case(0.0)
     settings.csi_delay = delay
     pol = Timed(sc.system, name, latency)
-    r = evaluate("stopped", pol, sc, traj, settings)
+    r = run_closed_loop("stopped", pol, sc, traj, settings)
     assert np.all(traj.target_speed == 0.0) and np.ptp(traj.ue_xy[..., 0]) > 0  # UEs walk
     assert r.retention == 1.0
 
@@ -223,8 +223,8 @@ def test_runner_writes_series_sweep_and_plots(tmp_path, capsys):
 @pytest.mark.stress
 def test_real_cvx_loses_retention_at_60_mps_where_classic_keeps_it():
     sc, settings, traj = sweep_case(60.0)
-    cvx = evaluate("cvx", policies.make("cvx", sc.system), sc, traj, settings)
-    fast = evaluate("ns-rzf", policies.make("ns-rzf", sc.system), sc, traj, settings)
+    cvx = run_closed_loop("cvx", policies.make("cvx", sc.system), sc, traj, settings)
+    fast = run_closed_loop("ns-rzf", policies.make("ns-rzf", sc.system), sc, traj, settings)
     assert cvx.loop.compute_s[0] > 0.01                        # a real solve, not zero
     assert cvx.retention < 0.8 <= fast.retention
 
@@ -235,6 +235,6 @@ def test_every_track_scenario_runs_with_a_fixed_cvx_like_latency(name):
     sc = scenarios.load(name)
     settings = StressSettings.of(sc)
     traj = trajectory(sc, settings.duration, seed=0)
-    fast = evaluate("mrt-target", policies.make("mrt-target", sc.system), sc, traj, settings)
-    slow = evaluate("slow", Timed(sc.system, "mrt-target", CVX_SECONDS), sc, traj, settings)
+    fast = run_closed_loop("mrt-target", policies.make("mrt-target", sc.system), sc, traj, settings)
+    slow = run_closed_loop("slow", Timed(sc.system, "mrt-target", CVX_SECONDS), sc, traj, settings)
     assert fast.retention == 1.0 and slow.retention < 1.0

@@ -10,7 +10,7 @@ traceback from deep inside, a NaN in an observation or reward, or a hang (every 
 under a hard time limit; hypothesis' own deadline flags slow ones).
 
 Profiles: ``fast`` (derandomized, a few dozen examples; the default run) and ``long`` (random,
-hundreds of examples; ``pytest -m slow tests/test_fuzz.py``).
+hundreds of examples; ``pytest -m slow tests/policies/evaluation/test_fuzz.py``).
 """
 
 from __future__ import annotations

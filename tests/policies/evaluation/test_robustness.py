@@ -6,16 +6,20 @@ import json
 import numpy as np
 import pytest
 
-from policies.evaluation.robustness import interval, sweep
+from policies.evaluation.robustness import sweep
+from policies.evaluation.stats import describe, mean_ci
 from runners import robustness as runner
 
 
 def test_t_interval_by_hand():
-    m, lo, hi, n = interval(np.array([1.0, 2.0, 3.0, np.nan]))
+    ci = mean_ci(np.array([1.0, 2.0, 3.0, np.nan]))
     half = 4.302652729911275 * 1.0 / np.sqrt(3)               # t_{0.975, 2} * s / sqrt(n)
-    assert (m, n) == (2.0, 3)
-    assert lo == pytest.approx(2.0 - half) and hi == pytest.approx(2.0 + half)
-    assert np.isnan(interval(np.array([1.0]))[1])
+    assert (ci["mean"], ci["n"]) == (2.0, 3)
+    assert ci["lo"] == pytest.approx(2.0 - half) and ci["hi"] == pytest.approx(2.0 + half)
+    assert np.isnan(mean_ci(np.array([1.0]))["lo"])
+    d = describe(np.array([1.0, 2.0, 3.0, np.nan, np.inf]))
+    assert (d["median"], d["lo"]) == (2.0, ci["lo"])
+    assert d["p5"] == pytest.approx(1.1)                      # 1 + 0.05 * (3 - 1) by hand
 
 
 def test_sweep_points_share_positions_and_degrade_with_nmse():

@@ -13,10 +13,10 @@ import pytest
 import scenarios
 from policies import Policy
 from policies.evaluation.cache import CacheError, DecisionCache, decision_key
-from policies.evaluation.evaluate import Drops, build, evaluate
+from policies.evaluation.evaluate import Drops, build, score_policy
 from policies.evaluation.stats import mean_ci, ratio_ci
 from policies.evaluation.store import COLUMNS, ResultStore, StoreError
-from policies.evaluation.sweep import expand, frontier_ssnr_ipm, run_sweep, summarize
+from policies.evaluation.sweep import expand, run_sweep, summarize
 from runners import compare, sweep
 
 FAST = ["ns-rzf", "mrt-target"]
@@ -202,12 +202,12 @@ def small():
 
 def test_cache_hit_returns_the_fresh_solve(tmp_path, small):
     sc, drops = small
-    fresh = evaluate("cvx", sc, drops, jobs=1, progress=False)
+    fresh = score_policy("cvx", sc, drops, jobs=1, progress=False)
     cache = DecisionCache(tmp_path / "c.sqlite")
-    first = evaluate("cvx", sc, drops, jobs=1, progress=False, cache=cache)
+    first = score_policy("cvx", sc, drops, jobs=1, progress=False, cache=cache)
     assert cache.stored == 4 and not first.cached.any()
     reopened = DecisionCache(tmp_path / "c.sqlite")        # survives across runs
-    hit = evaluate("cvx", sc, drops, jobs=1, progress=False, cache=reopened)
+    hit = score_policy("cvx", sc, drops, jobs=1, progress=False, cache=reopened)
     assert hit.cached.all() and reopened.hits == 4 and reopened.stored == 0
     for a in ("ssnr", "min_sinr", "gamma_high", "fallback"):
         np.testing.assert_array_equal(getattr(hit, a), getattr(fresh, a))
@@ -249,7 +249,7 @@ def test_corrupt_and_foreign_cache_files_are_not_trusted(tmp_path, small, capsys
     assert capsys.readouterr().err.strip().count("\n") == 0
     path = tmp_path / "c.sqlite"
     cache = DecisionCache(path)
-    good = evaluate("ns-opt", sc, drops, jobs=1, progress=False, cache=cache)
+    good = score_policy("ns-opt", sc, drops, jobs=1, progress=False, cache=cache)
     with sqlite3.connect(path) as db:                 # damage one entry's payload
         key, blob = db.execute("SELECT key, payload FROM decisions LIMIT 1").fetchone()
         db.execute("UPDATE decisions SET payload = ? WHERE key = ?",
@@ -257,7 +257,7 @@ def test_corrupt_and_foreign_cache_files_are_not_trusted(tmp_path, small, capsys
     cache = DecisionCache(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        again = evaluate("ns-opt", sc, drops, jobs=1, progress=False, cache=cache)
+        again = score_policy("ns-opt", sc, drops, jobs=1, progress=False, cache=cache)
     assert cache.damaged == 1 and cache.stored == 1 and again.cached.sum() == 3
     assert any("damaged entry" in str(w.message) for w in caught)
     np.testing.assert_array_equal(again.ssnr, good.ssnr)
@@ -310,13 +310,3 @@ def test_summary_ratios_are_paired_on_common_drops(tmp_path):
     y = np.array([r["ssnr"] for r in rows if r["policy"] == "cvx"])
     assert s["ns-rzf"]["ssnr_vs_cvx"] == pytest.approx(x.mean() / y.mean())
     assert s["cvx"]["ssnr_vs_cvx"] == 1.0
-
-
-def test_frontier_solver_matches_the_reference_frontier(small):
-    from policies.convex.frontier import frontier_ssnr
-
-    sc, drops = small
-    gamma = np.array([0.5, 2.0])
-    ours = frontier_ssnr_ipm(drops.truth[:2], sc.system, gamma)
-    ref = frontier_ssnr(drops.truth[:2], gamma, sc.system)
-    np.testing.assert_allclose(ours, ref, rtol=1e-4)
