@@ -49,6 +49,8 @@ _REGISTRY: dict[str, str | Callable[..., Any]] = {
     "ssnr-teacher": "policies.learned.policies:SSNRTeacher",
     "sinr-teacher": "policies.learned.policies:SINRTeacher",
     "student": "policies.learned.policies:Student",
+    "paper-student": "policies.learned.policies:PaperStudent",
+    "paper-sinr-teacher": "policies.learned.policies:PaperSINRTeacher",
     "fixed-beta": "policies.learned.policies:FixedBeta",
     "fixed-lambda": "policies.learned.policies:FixedLambda",
 }

@@ -81,8 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="add each policy's frontier efficiency: mean SSNR / the best SSNR a "
                         "central design reaches at its own min-SINR (one joint SDP per drop, "
                         "on the heavy drops)")
-    p.add_argument("--no-train", action="store_true",
-                   help="skip learned policies without a checkpoint instead of training one")
+    p.add_argument("--train", action="store_true",
+                   help="train a missing seed-scheme checkpoint with the cpu preset (minutes) "
+                        "instead of skipping that policy with one line")
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="skip learned policies without a checkpoint (the default)")
     _cli.add_cache_flags(p)
     _echo.add_flag(p)
     args = p.parse_args(argv)
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     _cli.set_threads(args.threads)
     t0 = time.perf_counter()
     res = compare_policies(specs, scenario, args.drops, args.seed, args.heavy_drops,
-                           jobs=args.jobs, device=args.device, train=not args.no_train,
+                           jobs=args.jobs, device=args.device, train=args.train,
                            frontier=args.frontier, cache=cache, progress=not args.quiet)
     reference = next(iter(res.runs), None) if any(s.target == "cvx" for s in specs) else None
     print(f"\n{scenario.name}: N = {scenario.system.N} UEs, L = {scenario.system.L} APs x "
