@@ -62,7 +62,7 @@ PROBE = """
 import json, resource, sys, warnings
 warnings.filterwarnings("ignore")
 import scenarios
-from policies.evaluation.evaluate import Drops, evaluate
+from policies.evaluation.evaluate import Drops, score_policy as evaluate
 from cfisac_env.physics.validation import RUNTIME_BYTES, check_memory
 n, spec, over = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 sc = scenarios.load("pos2", users=8, overrides=over)

@@ -448,7 +448,7 @@ OPTION_VALUE = st.one_of(FLOATS, st.integers(-5, 5), st.sampled_from([10**9, -10
 def test_fuzz_policy_options(profile):
     """Any options on any built-in policy (known names with any value, unknown names): the spec
     is refused in one line by the pre-run check, or the policy builds and acts within budget."""
-    from policies.evaluation.evaluate import check_specs
+    from policies.evaluation.evaluate import build, check_specs
     from policies.registry import PolicySpec, resolve
 
     sc = scenarios.load("pos2", users=2)
@@ -477,7 +477,7 @@ def test_fuzz_policy_options(profile):
         event("accepted")
         if name == "student" or resolve(name).heavy:
             return                                  # checkpoints / solves: checked elsewhere
-        beams = policies.make(spec, sc.system).act(sc.drops(np.random.default_rng(0), 2)[0])
+        beams = build(spec, sc).act(sc.drops(np.random.default_rng(0), 2)[0])   # as runs do
         power = (beams.astype(np.float64) ** 2).sum(axis=(2, 3, 4))
         assert np.all(np.isfinite(beams)) and np.all(power <= sc.system.P * (1 + 1e-4))
 
