@@ -177,7 +177,11 @@ def _run(policy: Policy, target: str, csi: np.ndarray, jobs: int | None,
             from policies.evaluation.pool import iter_decisions
 
             n = min(len(csi), jobs or os.cpu_count() or 1)
-            outcomes: Any = iter_decisions(target, policy.system, csi, options, n, timeout)
+            outcomes: Any = iter_decisions(target, policy.system, csi, options, n, timeout,
+                                           fresh=policy.heavy)
+        elif policy.heavy:     # each drop by a new instance: no decision depends on another
+            outcomes = ((i, _decide(None, csi[i: i + 1], target, policy.system, options))
+                        for i in range(len(csi)))
         else:
             outcomes = ((i, _decide(policy, csi[i: i + 1])) for i in range(len(csi)))
         for i, d in outcomes:
@@ -192,8 +196,12 @@ def _run(policy: Policy, target: str, csi: np.ndarray, jobs: int | None,
     return out, False
 
 
-def _decide(policy: Policy, csi_one: np.ndarray) -> Decision | BaseException:
+def _decide(policy: Policy | None, csi_one: np.ndarray, target: str = "", system: Any = None,
+            options: dict[str, Any] | None = None) -> Decision | BaseException:
+    """One decision of ``policy`` (None: of a new instance of ``target``), or what it raised."""
     try:
+        if policy is None:
+            policy = make(target, system, **(options or {}))
         return policy.decide(csi_one)
     except (Exception, SystemExit) as e:   # a policy's failure (even sys.exit) is a result
         return e
@@ -229,7 +237,9 @@ def score_policy(spec: str | PolicySpec, scenario: Scenario, drops: Drops,
                  progress: bool = True, cache: Any = None, **options: Any) -> PolicyRun:
     """Score policy ``spec`` on ``drops[index]`` (all drops by default), one decision per drop.
 
-    Policies decide on ``drops.csi`` (estimated); the metrics use ``drops.truth``. Beams must be
+    Policies decide on ``drops.csi`` (estimated); the metrics use ``drops.truth``. A heavy
+    policy decides each drop with a new instance (no decision depends on which drops came before
+    it in the same process: the same numbers with any ``jobs``). Beams must be
     finite and shaped ``(L, 2, M, Q)``; an AP over its budget is scaled down as the environment
     would and counted in ``over_budget``; a policy exception, bad beams, a decision over its
     ``timeout_s`` or a worker that died on a drop is recorded in ``errors`` and that drop scores

@@ -217,37 +217,51 @@ def run_pool(fn: Callable[[Any], Any], items: Sequence[Any], jobs: int, *,
 
 # ---- heavy policies' decisions ------------------------------------------------------------------
 
-_WORKER_POLICY: Any = None
+_WORKER: dict[str, Any] = {}
 
 
-def _init_policy(spec: str, system: System, options: dict[str, Any]) -> None:
-    """Worker initializer: build the policy once."""
-    global _WORKER_POLICY
-    _WORKER_POLICY = make(spec, system, **options)
+def _init_policy(spec: str, system: System, options: dict[str, Any], fresh: bool = False
+                 ) -> None:
+    """Worker initializer: build the policy (an error here is every drop's outcome)."""
+    _WORKER.update(args=(spec, system, options), fresh=fresh, policy=make(spec, system, **options))
 
 
 def _decide_one(csi_one: np.ndarray) -> Decision:
-    return _WORKER_POLICY.decide(csi_one)
+    """One decision in a worker; with ``fresh``, by an instance that has decided nothing yet."""
+    policy = _WORKER["policy"]
+    if _WORKER["fresh"]:
+        spec, system, options = _WORKER["args"]
+        _WORKER["policy"] = None
+        policy = policy or make(spec, system, **options)
+    return policy.decide(csi_one)
 
 
 def iter_decisions(spec: str, system: System, csi: np.ndarray,
                    options: dict[str, Any] | None = None, jobs: int = 1,
-                   timeout: float | None = None) -> Iterator[tuple[int, Decision | BaseException]]:
+                   timeout: float | None = None, fresh: bool = False
+                   ) -> Iterator[tuple[int, Decision | BaseException]]:
     """Yield ``(drop, decision or the exception it raised)`` for every row of ``csi (B, L, 2, M,
     Q)``, in drop order with ``jobs == 1`` and no ``timeout`` (in this process), else as the
-    pool's workers finish (:func:`run_pool`). Ctrl-C propagates (what was yielded is kept)."""
+    pool's workers finish (:func:`run_pool`). Ctrl-C propagates (what was yielded is kept).
+
+    ``fresh``: every drop is decided by a new instance of the policy, so that no decision depends
+    on the drops the same process decided before (a solver that keeps state between calls, e.g.
+    warm starts), whatever ``jobs`` is and however the drops fall on the workers.
+    """
     options = dict(options or {})
     if jobs == 1 and timeout is None:
-        policy = make(spec, system, **options)
+        policy: Any = make(spec, system, **options)
         for i in range(len(csi)):
             try:
+                if fresh and i:
+                    policy = make(spec, system, **options)
                 outcome: Decision | BaseException = policy.decide(csi[i:i + 1])
             except (Exception, SystemExit) as e:   # a policy's failure is a result
                 outcome = e
             yield i, outcome
         return
     yield from run_pool(_decide_one, [csi[i:i + 1] for i in range(len(csi))], jobs,
-                        initializer=_init_policy, initargs=(spec, system, options),
+                        initializer=_init_policy, initargs=(spec, system, options, fresh),
                         timeout=timeout)
 
 

@@ -226,8 +226,9 @@ def run_task(task: Task) -> TaskResult:
     cache = MemoryCache(task.hits)
     drops = Drops(task.csi, task.ue_xy, task.target_xy, task.truth,
                   (task.scenario, c.seed, task.drop) if sensing.echo_mode(task.scenario) else None)
+    opts, _ = constructor_options(c.policy, task.scenario, c.options_dict)
     run = evaluate_policy(policy, c.policy, drops, jobs=1, progress=False,
-                          options=c.options_dict, cache=cache, name=c.label)
+                          options=opts, cache=cache, name=c.label)
     if run.interrupted:
         raise KeyboardInterrupt
     rows = []
@@ -296,7 +297,7 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
     skip the drops the store holds and split the rest into tasks.
 
     Chunk size: ``chunk`` if given, else ``ceil(task_seconds / t)`` with ``t`` the time of a
-    probe decision on the first pending drop (heavy policies: that decision is cached).
+    probe decision on the first pending drop (not kept: it follows a warm-up decision).
     """
     import scenarios as scenario_lib
 
@@ -327,19 +328,17 @@ def plan(cells: list[Cell], store: ResultStore, cache: Any = None, task_seconds:
                 continue
             keys: dict[int, str] = {}
             hits: dict[str, Decision] = {}
+            opts, limit = constructor_options(cell.policy, sc, cell.options_dict)
             if cache is not None and cacheable(policy):
-                keys = {i: decision_key(policy, cell.options_dict, drops.csi[i: i + 1])
-                        for i in pending}
+                keys = {i: decision_key(policy, opts, drops.csi[i: i + 1]) for i in pending}
                 hits = cache.get_many(list(keys.values()))
             misses = [i for i in pending if keys.get(i) not in hits]
-            size_k, probe = _chunk_size(policy, drops, misses, task_seconds, chunk)
-            if probe is not None and misses[0] in keys:      # the probe's decision is kept
-                cache.put_many([(keys[misses[0]], probe)])
-                hits[keys[misses[0]]] = probe
-                misses = misses[1:]
+            if limit is None:   # the probe's decision is not kept: it followed a warm-up
+                size_k = _chunk_size(policy, drops, misses, task_seconds, chunk)
+            else:   # a time limit: no probe here (it could hang), one drop per task
+                size_k = chunk or 1
 
             cached = [i for i in pending if keys.get(i) in hits]
-            _, limit = constructor_options(cell.policy, sc, cell.options_dict)
             make = (cell, sc, drops, keys, hits, threads, bool(policy.heavy), limit)
             out.inline += [_task(ids, *make) for ids in _chunks(cached, MAX_CHUNK)]
             out.tasks += [_task(ids, *make) for ids in _chunks(misses, size_k)]
@@ -358,19 +357,18 @@ def _task(ids: list[int], cell: Cell, sc: Any, drops: Drops, keys: dict[int, str
 
 
 def _chunk_size(policy: Policy, drops: Drops, misses: list[int], task_seconds: float,
-                chunk: int | None) -> tuple[int, Decision | None]:
-    """Drops per task (``chunk``, else from a timed probe decision on the first miss) and the
-    probe's decision (None without a probe)."""
+                chunk: int | None) -> int:
+    """Drops per task: ``chunk``, else from a timed probe decision on the first miss."""
     if chunk or not misses:
-        return chunk or 1, None
+        return chunk or 1
     i = misses[0]
     try:
         policy.decide(drops.csi[i: i + 1])                 # warm-up (lazy set-up, caches)
         d = policy.decide(drops.csi[i: i + 1])
     except Exception:
-        return 1, None
+        return 1
     per_drop = max(d.seconds, 1e-6) + 2e-4                 # + scoring and bookkeeping
-    return int(min(MAX_CHUNK, max(1, math.ceil(task_seconds / per_drop)))), d
+    return int(min(MAX_CHUNK, max(1, math.ceil(task_seconds / per_drop))))
 
 
 # ---- engines ----------------------------------------------------------------------------------

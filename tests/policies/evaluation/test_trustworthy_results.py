@@ -364,6 +364,20 @@ def test_timeout_s_bounds_any_heavy_policy(tmp_path):
 
 
 @pytest.mark.slow
+def test_timeout_s_bounds_a_heavy_policy_in_a_sweep(tmp_path):
+    spec = plugin(tmp_path, "hang", SLOW_HEAVY.format(seconds=10_000)) + ":SlowHeavy"
+    out = tmp_path / "run"
+    t0 = time.monotonic()
+    rc = sweep.main(["--scenario", "pos2", "--users", "2", "--policy", "ns-rzf", "--policy",
+                     f"{spec}@timeout_s=1", "--drops", "2", "--jobs", "1", "--no-cache",
+                     "--quiet", "--out", str(out)])
+    assert time.monotonic() - t0 < 90
+    assert rc == 0
+    rows = [r for r in drops_csv(out, "results.csv") if r["policy"] != "ns-rzf"]
+    assert len(rows) == 2 and all("TimeoutError" in r["error"] for r in rows)
+
+
+@pytest.mark.slow
 def test_killing_the_driver_ends_its_workers(tmp_path):
     psutil = pytest.importorskip("psutil")
     spec = plugin(tmp_path, "forever", SLOW_HEAVY.format(seconds=10_000)) + ":SlowHeavy"
@@ -465,3 +479,19 @@ def test_config_records_the_checkpoint_file_of_each_learned_policy(tmp_path):
     rec = strict_json(out / "config.json")["checkpoints"]["student"]
     assert Path(rec["path"]).name == "pos2-N8-gram-mlp-student.pt"
     assert rec["sha256"] == hashlib.sha256(Path(rec["path"]).read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_a_solver_with_state_gives_the_same_numbers_with_any_jobs(tmp_path):
+    """ns-opt keeps solver state between calls (warm starts): each drop is decided by a new
+    instance, so serial, pooled and swept numbers agree bit for bit."""
+    args = ["--scenario", "pos2", "--users", "8", "--quiet", "--policy", "ns-opt", "--drops",
+            "4", "--no-cache"]
+    got = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}"
+        assert compare.main([*args, "--heavy-drops", "4", "--jobs", jobs, "--out", str(out)]) == 0
+        got[jobs] = [(r["ssnr"], r["min_sinr"]) for r in drops_csv(out)]
+    assert sweep.main([*args, "--jobs", "1", "--out", str(tmp_path / "s")]) == 0
+    swept = [(r["ssnr"], r["min_sinr"]) for r in drops_csv(tmp_path / "s", "results.csv")]
+    assert got["1"] == got["2"] == swept
