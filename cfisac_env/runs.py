@@ -7,6 +7,8 @@
   same folder and rename it into place, so Ctrl-C while writing never leaves a truncated file;
   the file gets the permissions a plain ``open`` would give (``0666`` less the umask).
 - :func:`write_json` stores non-finite floats (NaN, inf) as ``null``: the files are strict JSON.
+- :func:`write_failure` names the root cause of a write the OS refused (full disk, file-size
+  limit) in one line; the runners exit with it instead of a traceback.
 - :func:`provenance` is what a run folder's ``config.json`` records about where it was made:
   package versions, the git commit (and whether the tree had uncommitted changes) and platform.
 """
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -122,6 +125,41 @@ def write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+#: SQLite's words for a write the OS refused (the file-size limit or a full disk)
+SQLITE_WRITE_ERRORS = ("disk I/O error", "database or disk is full")
+_WRITE_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EFBIG: "file too large",
+                 getattr(errno, "EDQUOT", -1): "disk quota exceeded"}
+
+
+def write_failure(e: BaseException, path: str | Path | None = None) -> str | None:
+    """One line naming the root cause when ``e`` is a write the OS refused (no space left, a
+    file-size limit such as ``ulimit -f``, a quota; SQLite's "disk I/O error" among them), else
+    None. ``path``: the file being written, when ``e`` does not say."""
+    import resource
+    import shutil
+    import sqlite3
+
+    if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
+        what = _WRITE_ERRNOS[e.errno]
+    elif isinstance(e, sqlite3.Error) and any(m in str(e) for m in SQLITE_WRITE_ERRORS):
+        what = f"SQLite: {e}"
+    else:
+        return None
+    path = getattr(e, "filename", None) or path
+    folder = Path(path).parent if path else Path.cwd()
+    causes = []
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        causes.append(f"the file-size limit is {limit:,} bytes (ulimit -f)")
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(folder).free
+        if free < 64 << 20:
+            causes.append(f"the disk holding {folder} has {free:,} bytes free")
+    return (f"cannot write {path or 'the results'}: {what}"
+            + (f"; {' and '.join(causes)}" if causes else "")
+            + "; free some space or raise the limit (finished results are kept)")
 
 
 def json_safe(obj: Any) -> Any:

@@ -49,6 +49,8 @@ _REGISTRY: dict[str, str | Callable[..., Any]] = {
     "ssnr-teacher": "policies.learned.policies:SSNRTeacher",
     "sinr-teacher": "policies.learned.policies:SINRTeacher",
     "student": "policies.learned.policies:Student",
+    "paper-student": "policies.learned.policies:PaperStudent",
+    "paper-sinr-teacher": "policies.learned.policies:PaperSINRTeacher",
     "fixed-beta": "policies.learned.policies:FixedBeta",
     "fixed-lambda": "policies.learned.policies:FixedLambda",
 }
@@ -214,7 +216,7 @@ def _load_path(spec: str) -> Any:
             sys.modules[mod_name] = module
             try:
                 spec_.loader.exec_module(module)
-            except Exception as e:
+            except (Exception, SystemExit) as e:   # a plug-in's sys.exit() is its failure too
                 del sys.modules[mod_name]
                 raise ValueError(f"policy file {target!r} cannot be loaded: "
                                  f"{type(e).__name__}: {e}") from None
@@ -224,7 +226,7 @@ def _load_path(spec: str) -> Any:
             module = importlib.import_module(target)
         except ImportError as e:
             raise ValueError(f"cannot import policy module {target!r}: {e}") from None
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             raise ValueError(f"policy module {target!r} raises on import: "
                              f"{type(e).__name__}: {e}") from None
     try:

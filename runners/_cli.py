@@ -26,10 +26,13 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
+
+from cfisac_env.runs import write_failure
 
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 MAX_SEED = 2**63 - 1
@@ -283,7 +286,9 @@ def run(body: Callable[[], int | None], prog: str) -> int:
     A ``ValueError`` (the library's user-error exception) becomes one line ``error: ...`` and
     :data:`USAGE`; Ctrl-C that escapes the body becomes :data:`INTERRUPTED`; argparse's own
     exits (``--help``, a bad flag) return their status instead of raising ``SystemExit``.
-    Anything else is a bug and keeps its traceback.
+    A write the OS refused (full disk, file-size limit) becomes one line naming the cause
+    (:func:`cfisac_env.runs.write_failure`) and :data:`FAILED`. Anything else is a bug and
+    keeps its traceback.
     """
     try:
         rc = body()
@@ -295,4 +300,10 @@ def run(body: Callable[[], int | None], prog: str) -> int:
     except ValueError as e:
         print(f"error: {prog}: {one_line(e)}", file=sys.stderr)
         return USAGE
+    except (OSError, sqlite3.Error) as e:
+        why = write_failure(e)
+        if why is None:
+            raise
+        print(f"error: {prog}: {why}", file=sys.stderr)
+        return FAILED
     return OK if rc is None else int(rc)

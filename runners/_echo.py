@@ -22,7 +22,7 @@ COMPARE_HEAD = ["P_D", "angle RMSE deg", "med", "pos. RMSE m", "med", "fix"]
 COMPARE_NOTE = ("echo sensing: every policy saw the target column of one search dwell per drop; "
                 "P_D: network detection probability of its beams' echo (square-law, Swerling I, "
                 "at sensing.pfa); angle RMSE / median |error| over the APs' ML estimates that "
-                "detected (endfire aliasing near the APs' line makes outliers); pos.: "
+                "detected (modulo the ULA's endfire ambiguity); pos.: "
                 "error of the triangulated detections, fix: share of drops with one")
 DROP_COLUMNS = ("pd", "angle_error_deg_max", "position_error_m", "detected_aps")
 
@@ -97,7 +97,8 @@ def plot_stress_errors(results: dict[str, Any], traj: Any, covered: tuple[float,
         err = np.maximum(rec["position_error"], 1e-2)
         kw = _style(name, names)
         rmse = r.sensing["position_rmse_m"]
-        ax.semilogy(t, err, label=f"{name}: RMSE {rmse:.2f} m, loss "
+        rmse_text = f"{rmse:.2f} m" if np.isfinite(rmse) else "- (never tracked)"
+        ax.semilogy(t, err, label=f"{name}: RMSE {rmse_text}, loss "
                     f"{r.sensing['track_loss_rate']:.2f}", **kw)
         lost = rec["track_lost"]
         ax.plot(t[lost], err[lost], "x", color=kw["color"], ms=5)
@@ -126,7 +127,8 @@ def plot_stress_speeds(sweep: dict[float, dict[str, Any]], path: Path, title: st
                        **kw)
         ax[2].plot(v, [r.retention for _, r in pts], "o", **kw)
     ax[0].set_ylabel("track-loss rate (share of decisions in coverage)")
-    ax[1].set_ylabel("median position error, all decisions in coverage (m)")
+    ax[1].set_ylabel("median position error (m)")
+    ax[1].set_title("all decisions in coverage, lost ones included", fontsize=8)
     ax[1].axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax[2].set_ylabel("SSNR retention (vs zero latency)")
     for a in ax:

@@ -8,8 +8,10 @@ both sidewalks of x in [0, 50 L] m, the target on the road), swept along one axi
 through the base (L, N, M) = (8, 8, 16): ``L`` in 2, 4, 8, 16; ``N`` in 4, 8, 16, 32; ``M`` in 8,
 16, 32, 64 (``--sizes`` picks others). At every size each policy decides ``--drops`` drops one at
 a time (``policy.decide``: a central policy's whole solve, a distributed one's slowest AP),
-and the median is its time per decision; ``env step`` is one step of the single Gymnasium env
-and ``vector env step`` one sub-env's share of a batched step of ``--envs`` copies (no policy).
+and the median is its time per decision (``--clock cpu``, the default: this process's CPU
+time, the cost without the waits of a shared machine; ``--clock wall``); ``env step`` is one
+step of the single Gymnasium env and ``vector env step`` one sub-env's share of a batched step
+of ``--envs`` copies (no policy).
 
 Heavy solvers (``cvx``, ``ns-opt``) get a time budget per point (``--budget`` seconds, also
 their ``timeout_s``): a point that runs out of it keeps the drops that finished (or is marked
@@ -93,28 +95,49 @@ def make_policy(name: str, system: Any, budget: float) -> tuple[Any, str]:
         return policies.make(name, system, **opts), ""
 
 
-def time_policy(pol: Any, csi: np.ndarray, drops: int, budget: float | None
-                ) -> tuple[list[float], str]:
-    """Seconds per decision of up to ``drops`` single-drop decisions within ``budget`` s (fast
-    policies: after one warm-up call)."""
+def decision_seconds(pol: Any, csi: np.ndarray, clock: str) -> tuple[float, dict[str, Any]]:
+    """Seconds of one decision as a deployment would wait (:meth:`policies.Policy.decide`:
+    the slowest AP of a distributed policy, the whole call of a central one) and its info.
+    ``clock="cpu"`` counts this process's CPU time instead of wall time (the policies run on one
+    thread, so on a loaded machine it is their cost without the waits for a core)."""
+    if clock == "wall":
+        d = pol.decide(csi)
+        return d.seconds, d.info
+    x = np.asarray(csi, dtype=np.float32)
+    if pol.distributed and getattr(pol, "cluster", None) is None:
+        times = []
+        for l in range(pol.system.L):
+            c0 = time.process_time()
+            pol.act_ap(l, x[:, l])
+            times.append(time.process_time() - c0)
+        return max(times), {}
+    c0 = time.process_time()
+    d = pol.decide(x)
+    return time.process_time() - c0, d.info
+
+
+def time_policy(pol: Any, csi: np.ndarray, drops: int, budget: float | None,
+                clock: str = "cpu") -> tuple[list[float], str]:
+    """Seconds per decision of up to ``drops`` single-drop decisions within ``budget`` s of wall
+    time (fast policies: after one warm-up call)."""
     if budget is None:
         pol.decide(csi[:1])
     times: list[float] = []
     start = time.perf_counter()
     for i in range(drops):
-        d = pol.decide(csi[i:i + 1])
-        if np.any(d.info.get("timeout", False)):
+        seconds, info = decision_seconds(pol, csi[i:i + 1], clock)
+        if np.any(info.get("timeout", False)):
             return times, "over budget"
-        times.append(d.seconds)
+        times.append(seconds)
         if budget is not None and time.perf_counter() - start > budget and i + 1 < drops:
             return times, f"budget: {i + 1} of {drops} drops"
     return times, "ok"
 
 
-def time_env(size: tuple[int, int, int], envs: int, seconds: float) -> tuple[float, float]:
+def time_env(size: tuple[int, int, int], envs: int, seconds: float, clock: str = "cpu"
+             ) -> tuple[float, float]:
     """Median seconds of one single-env step and of one sub-env's share of a vector-env step
-    (steps timed one by one for ``seconds`` each: the median shrugs off a loaded machine's
-    pauses)."""
+    (steps timed one by one for ``seconds`` each, on ``clock``)."""
     L, N, M = size
     ov = overrides(L, M)
     env = gym.make(cfisac_env.ENV_ID, scenario="street", users=N, **ov)
@@ -124,15 +147,16 @@ def time_env(size: tuple[int, int, int], envs: int, seconds: float) -> tuple[flo
                         scenario="street", users=N, **ov)
     venv.reset(seed=0)
     va = venv.action_space.sample()
+    tick = time.process_time if clock == "cpu" else time.perf_counter
     out = []
     for step, per in ((lambda: env.step(a), 1), (lambda: venv.step(va), envs)):
         step()
         times: list[float] = []
         t_end = time.perf_counter() + seconds
         while time.perf_counter() < t_end or len(times) < 5:
-            t0 = time.perf_counter()
+            t0 = tick()
             step()
-            times.append(time.perf_counter() - t0)
+            times.append(tick() - t0)
         out.append(float(np.median(times)) / per)
     return out[0], out[1]
 
@@ -218,6 +242,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--envs", type=_cli.int_in(1, 1 << 16), default=256,
                    help="vector-env copies for the vector env step (default 256)")
     p.add_argument("--no-env", action="store_true", help="skip the env-step rows")
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="cpu (default): this process's CPU time per decision, the cost on a "
+                        "shared machine; wall: wall time (the budget is always wall time)")
     _cli.add_figure_flags(p, db=False)
     return p.parse_args(argv)
 
@@ -239,8 +266,8 @@ def run(a: argparse.Namespace) -> int:
     _cli.set_threads(a.threads)
     commit = convex_commit()
     print(f"street geometry, APs every 50 m; heavy solvers {a.drops} drops within {a.budget:g} s "
-          f"per point, others 20 drops; BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS')}; "
-          f"convex solver at: {commit}")
+          f"per point, others 20 drops; {a.clock} time; BLAS threads "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS')}; convex solver at: {commit}")
     rows: list[dict[str, Any]] = []
     skipped: set[tuple[str, int]] = set()           # (policy, axis) past its budget
     notes: list[str] = []
@@ -265,7 +292,7 @@ def run(a: argparse.Namespace) -> int:
                     continue
                 heavy = name in HEAVY
                 times, status = time_policy(pol, csi, a.drops if heavy else 20,
-                                            a.budget if heavy else None)
+                                            a.budget if heavy else None, a.clock)
                 if note:
                     status = f"{status} ({note})"
                 rows.append(_row(size, name, float(np.median(times)) if times else None,
@@ -273,7 +300,7 @@ def run(a: argparse.Namespace) -> int:
                 if not status.startswith("ok"):
                     skipped.update((name, k) for k in axes_here)
             if not a.no_env:
-                single, vector = time_env(size, a.envs, 0.5)
+                single, vector = time_env(size, a.envs, 0.5, a.clock)
                 rows.append(_row(size, "env step", single, "ok", 0))
                 rows.append(_row(size, "vector env step", vector, f"ok ({a.envs} copies)", 0))
     except KeyboardInterrupt:
@@ -299,7 +326,8 @@ def run(a: argparse.Namespace) -> int:
                                     "interrupted": interrupted, "rows": flat,
                                     "exponents": fits, "notes": list(dict.fromkeys(notes))})
     if rows:
-        plot(rows, fits, out / "scale.png", f"time per decision, street geometry (cvx: {commit})")
+        plot(rows, fits, out / "scale.png", f"{a.clock} time per decision, street geometry "
+             f"(convex solver at {commit})")
     print(f"wrote {out}/scale.csv, exponents.csv, scale.png, scale.json")
     return _cli.outcome(len(rows), 0, interrupted)
 

@@ -44,8 +44,15 @@ import numpy as np
 from matplotlib.patches import Patch
 
 import scenarios
+from cfisac_env.physics.validation import check_memory
 from cfisac_env.runs import json_safe, provenance, run_dir, write_json, write_text
-from policies.evaluation.evaluate import Comparison, PolicyRun, compare_policies, parse_specs
+from policies.evaluation.evaluate import (
+    Comparison,
+    PolicyRun,
+    check_specs,
+    compare_policies,
+    parse_specs,
+)
 from policies.evaluation.stats import pm
 from policies.registry import BUILTINS
 from runners import _cli, _echo, _plot
@@ -78,8 +85,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="add each policy's frontier efficiency: mean SSNR / the best SSNR a "
                         "central design reaches at its own min-SINR (one joint SDP per drop, "
                         "on the heavy drops)")
-    p.add_argument("--no-train", action="store_true",
-                   help="skip learned policies without a checkpoint instead of training one")
+    p.add_argument("--train", action="store_true",
+                   help="train a missing seed-scheme checkpoint with the cpu preset (minutes) "
+                        "instead of skipping that policy with one line")
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="skip learned policies without a checkpoint (the default)")
     p.add_argument("--wide", action="store_true",
                    help="print every column (means with 95 %% intervals, >=gamma, p95 time, "
                         "fronthaul, fallbacks...); the default table keeps the essential ones "
@@ -281,12 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     scenario = _cli.load_scenario(args)
     specs = parse_specs(args.policy or BUILTINS)
+    check_specs(specs, scenario)
+    check_memory([(scenario.system, scenario.config, args.drops)])
     cache = _cli.open_cache(args)
     out = run_dir(f"compare-{scenario.name}-N{scenario.system.N}", args.out)
     _cli.set_threads(args.threads)
     t0 = time.perf_counter()
     res = compare_policies(specs, scenario, args.drops, args.seed, args.heavy_drops,
-                           jobs=args.jobs, device=args.device, train=not args.no_train,
+                           jobs=args.jobs, device=args.device, train=args.train,
                            frontier=args.frontier, cache=cache, progress=not args.quiet)
     reference = next(iter(res.runs), None) if any(s.target == "cvx" for s in specs) else None
     print(f"\n{scenario.name}: N = {scenario.system.N} UEs, L = {scenario.system.L} APs x "

@@ -13,7 +13,8 @@ drops of the scenario (onnxruntime for ONNX); ``export.json`` records the files,
 the largest absolute difference and the run's provenance.
 
 ``--policy`` is a learned policy name (``student``, ``ssnr-teacher``, ...; the shipped checkpoint
-of ``--scenario``/``--users``/``--arch``, or ``--checkpoint PATH``) or any policy whose
+of ``--scenario``/``--users``/``--arch``, or ``--checkpoint PATH``; the any-N ``span-attn``
+networks of ``student`` / ``sinr-teacher`` export as torchscript only) or any policy whose
 ``nets.aps`` are :class:`policies.learned.nets.APNetwork` s. Exit status 2 with one line on a user
 error
 (unknown policy, no checkpoint, a central policy), before any file is written.
@@ -29,14 +30,13 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import policies  # noqa: E402
-from cfisac_env.runs import provenance, run_dir, write_json  # noqa: E402
-from policies.learned import export  # noqa: E402
-from policies.learned.nets import ARCHS  # noqa: E402
-from policies.learned.policies import LearnedPolicy  # noqa: E402
-from runners import _cli  # noqa: E402
+import policies
+from cfisac_env.runs import provenance, run_dir, write_json
+from policies.learned import export
+from policies.learned.nets import ARCHS
+from policies.learned.policies import LearnedPolicy
+from policies.learned.span import ARCH as SPAN
+from runners import _cli
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,6 +73,9 @@ def build(args: argparse.Namespace) -> tuple[Any, Any]:
     if aps is None or len(aps) != scenario.system.L:
         raise ValueError(f"policy {args.policy!r} has no per-AP networks to export (nets.aps); "
                          "export works on the learned distributed policies")
+    if pol.nets.arch == SPAN and args.format == "onnx":
+        raise ValueError(f"{SPAN} networks export as --format torchscript (a torch.export "
+                         "program); the ONNX exporter has no complex linear algebra")
     return scenario, pol
 
 
@@ -91,6 +94,14 @@ def check(files: list[Path], aps: Any, fmt: str, csi: np.ndarray) -> list[float]
                 got = export.load_program(path)(torch.from_numpy(x)).numpy()
         diffs.append(float(np.abs(got - ref).max()))
     return diffs
+
+
+def policies_checkpoint(pol: Any) -> dict[str, str] | None:
+    """Path and SHA-256 of the checkpoint file the policy loaded (None: no file)."""
+    from policies.learned import checkpoints as store
+
+    path = getattr(pol, "checkpoint", None)
+    return store.describe(path) if path is not None else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         "policy": args.policy, "scenario": scenario.name, "users": s.N, "format": args.format,
         "arch": pol.nets.arch, "width": pol.nets.width,
         "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
+        "checkpoint_used": policies_checkpoint(pol),
         "checkpoint_created": meta.get("created"),
         "input": {"name": export.INPUT, "shape": shape, "dtype": "float32"},
         "output": {"name": export.OUTPUT, "shape": shape, "dtype": "float32"},

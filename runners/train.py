@@ -1,162 +1,108 @@
-"""Train the seed's teacher-student distributed networks for one scenario.
+"""Train the learned distributed policies of one scenario family.
 
-    python runners/train.py --scenario pos2 --users 8                      # gram-mlp, cpu preset
+    python runners/train.py --scenario pos2 --arch span-attn --install      # the shipped student
+    python runners/train.py --scenario pos2 --users 8                       # seed scheme, gram-mlp
     python runners/train.py --scenario pos1 --users 5 --arch unet --preset paper   # the seed's
 
-Trains the SSNR teacher, the SINR teacher and the student (or the ``--role``s given), showing a
-progress bar per epoch, and writes to ``runs/<date>-train-<scenario>-N<users>/``:
+``--arch span-attn`` (the shipped default of ``student`` / ``sinr-teacher``) trains ONE any-N
+network for the family (N = 1..16 cycled, label-free per-drop loss, fresh drops of the scenario's
+own distribution every iteration: :mod:`policies.learned.span_training`) for ``--time-limit``
+seconds (default 3000) and writes ``<scenario>-span-attn.pt`` each time the validation loss
+improves, ``span.csv`` (the validation history) and ``curves.png``.
 
-- ``<scenario>-N<users>-<arch>-<role>.pt``: checkpoint (every AP's weights, arch, system,
-  scenario, g1max/g2max, final lambda, selected epoch and its validation metrics);
-- ``<role>.csv``: per epoch, train/val g1 (SSNR) and g2 (min-SINR), loss, lambda, learning rate;
-- ``curves.png``: validation SSNR and min-SINR per role (seed Figs. 7-10) with the CVX mean as a
-  dashed line, and the student's lambda;
-- ``summary.json``: the selected epoch and metrics of each role, the CVX reference used.
+Any other ``--arch`` trains the seed's scheme (eqs. 10-12) for one N: the SSNR teacher, the SINR
+teacher and the student (or the ``--role`` s given), writing ``<scenario>-N<users>-<arch>-<role>
+.pt`` and ``<role>.csv`` per role and ``curves.png`` (validation SSNR / min-SINR per epoch).
+Presets: ``paper`` / ``paper-80k`` (the seed's schedule; for a GPU, see
+``runners/train_paper.py``), ``cpu`` (<= 20 min on 2 cores), ``tiny`` (a smoke test).
 
-``--install`` copies the checkpoints to ``policies/learned/shipped/`` (atomically, once every role
-has finished) so that ``policies.make("student", system, scenario=...)`` finds them.
-
-Architectures: ``gram-mlp`` (default: each AP's MLP on its own Gram matrix in a canonical UE
-order, span output), the seed's ``unet`` / ``unet-f5`` / ``unet-f7`` / ``cae`` / ``cnn``.
-Presets: ``paper`` / ``paper-80k`` (the seed's schedule: 20k / 80k drops, batch 500, up to 1000
-epochs; for a GPU, see ``runners/train_paper.py``), ``cpu`` (teachers + student in <= 20 min on
-2 cores: fresh drops each epoch, Adam 1e-3), ``tiny`` (a smoke test).
-
-Every flag is checked before any training (``--init`` must hold checkpoints for the roles, the
-run folder must be writable); a user error exits 2 with one line. Ctrl-C stops the whole
-training, keeps what finished in the run folder and exits 130.
+Both write ``summary.json`` (``"interrupted": true`` after Ctrl-C, even before the first epoch);
+``--install`` copies the checkpoints to ``policies/learned/shipped/`` once training finished. A
+learning rate that makes the loss non-finite stops training with one line (exit 1) and writes no
+non-finite checkpoint. A user error exits 2 with one line; Ctrl-C keeps what finished (exit 130).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from cfisac_env.physics import metrics  # noqa: E402
-from cfisac_env.runs import write_json  # noqa: E402
-from policies.learned.losses import LAMBDA_0  # noqa: E402
-from policies.learned.nets import ARCHS  # noqa: E402
-from policies.learned.training import PRESETS, ROLES, train  # noqa: E402
-from runners import _cli  # noqa: E402
-
-# Published JSC (CVX) means at rho = 0.5 on Demirhan & Alkhateeb's 1000 Pos-1 drops with 5 UEs
-# (shared/reference/demirhan2023/README.md): the dashed line where cvx cannot be run here.
+from cfisac_env.runs import run_dir, write_json
+from policies.learned import checkpoints as store
+from policies.learned.losses import LAMBDA_0
+from policies.learned.nets import ARCHS
+from policies.learned.roles import PAPER_ROLES
+from policies.learned.span import ARCH as SPAN
+from policies.learned.training import PRESETS, train
+from runners import _cli
 
 
-def cvx_reference(scenario: str, users: int, val_csi: np.ndarray | None, system, drops: int
-                  ) -> dict | None:
-    """Mean SSNR/min-SINR of the ``cvx`` policy: solved on ``drops`` validation drops when the
-    policy is available, else the published means (pos1, N=5), else None."""
-    if drops > 0 and val_csi is not None:
-        try:
-            from policies.evaluation.pool import decide_many
+def plot_curves(path: Path, histories: dict[str, list[dict[str, float]]], x: str, title: str,
+                keys: list[tuple[str, str]]) -> None:
+    """One panel per ``(column, label)`` of ``keys``, one line per history, against ``x``."""
+    from runners._plot import plt, save
 
-            dec = decide_many("cvx", system, val_csi[:drops], {"rho": 0.5}, None)
-            beams = np.concatenate([d.beams for d in dec])
-            g1, g2 = metrics.g1_g2(val_csi[:len(beams)], beams, system)
-            return {"g1": float(np.mean(g1)), "g2": float(np.mean(g2)),
-                    "source": f"cvx policy on {len(beams)} drops"}
-        except (ImportError, AttributeError, ValueError, TypeError) as e:
-            print(f"cvx reference unavailable ({e}); ", end="", file=sys.stderr)
-    from policies.evaluation.published import published_cvx
-
-    pub = published_cvx(scenario, users)
-    return None if pub is None else {"g1": pub["ssnr"], "g2": pub["min_sinr"],
-                                     "source": pub["source"]}
-
-
-def plot_curves(path: Path, histories: dict, cvx: dict | None, title: str) -> None:
-    """Validation SSNR and min-SINR per epoch for each role, CVX dashed; lambda if any."""
-    from runners._plot import palette, plt, save
-
-    has_lam = any(np.isfinite([r["lambda"] for r in h]).any() for h in histories.values())
-    fig, axes = plt.subplots(1, 3 if has_lam else 2, figsize=(15 if has_lam else 10, 4))
-    for ax, key, label in ((axes[0], "val_g1", "validation SSNR g1"),
-                           (axes[1], "val_g2", "validation min-SINR g2")):
-        for role, hist in histories.items():
-            ax.plot([r["epoch"] for r in hist], [r[key] for r in hist], ".-", ms=3, label=role,
-                    color=palette(ROLES.index(role)))
-        if cvx is not None:
-            ax.axhline(cvx[key[-2:]], ls="--", color="k", label=f"CVX mean ({cvx['source']})")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label + " (linear)")
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
+    for ax, (key, label) in zip(axes[0], keys, strict=True):
+        for name, hist in histories.items():
+            cols = [k for k in hist[0] if k == key or k.startswith(key + "_N")] if hist else []
+            for c in cols:
+                ax.plot([r[x] for r in hist], [r[c] for r in hist], ".-", ms=3,
+                        label=f"{name} {c[len(key) + 1:]}".strip())
+        ax.set_xlabel(x)
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
-    if has_lam:
-        for role, hist in histories.items():
-            lam = [r["lambda"] for r in hist]
-            if np.isfinite(lam).any():
-                axes[2].plot([r["epoch"] for r in hist], lam, color=palette(ROLES.index(role)))
-        axes[2].set_xlabel("epoch")
-        axes[2].set_ylabel("lambda at epoch end")
-        axes[2].set_ylim(-0.05, 1.05)
-        axes[2].grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
     save(fig, path)
 
 
-def read_histories(run: Path) -> dict[str, list[dict[str, float]]]:
-    """Per-role histories from the ``<role>.csv`` files of a run folder."""
-    import csv
-
-    return {p.stem: [{k: float(v) for k, v in r.items()} for r in csv.DictReader(p.open())]
-            for p in sorted(run.glob("*.csv"), key=lambda p: ROLES.index(p.stem)
-                            if p.stem in ROLES else -1) if p.stem in ROLES}
+def read_csv(path: Path) -> list[dict[str, float]]:
+    """A history CSV as rows of floats."""
+    return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(path.open())]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = _cli.parser(__doc__.split("\n\n")[0], "train")
-    _cli.add_common(p, scenario="pos2", users=8, threads=None)
-    p.add_argument("--arch", default="gram-mlp", choices=ARCHS)
-    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
+    _cli.add_common(p, scenario="pos2", users=8, threads=1)
+    p.add_argument("--arch", default=SPAN, choices=(SPAN, *ARCHS))
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
+                   help="seed-scheme schedule (ignored by span-attn)")
     p.add_argument("--device", type=_cli.device_type, default="auto",
                    help="auto (GPU if present), cpu, cuda, ...")
-    p.add_argument("--role", action="append", choices=ROLES, dest="roles",
-                   help="role to train (repeatable); default: both teachers and the student")
+    p.add_argument("--role", action="append", choices=PAPER_ROLES, dest="roles",
+                   help="seed-scheme role to train (repeatable); default: both teachers and "
+                        "the student")
     p.add_argument("--beta", type=_cli.float_in(0.0, 1.0), default=0.5,
                    help="weight of the fixed-beta baseline, in [0, 1]")
     p.add_argument("--lam", type=_cli.float_in(0.0, 1.0), default=LAMBDA_0,
                    help="weight of fixed-lambda, in [0, 1]")
     p.add_argument("--epochs", type=_cli.positive_int, default=None,
-                   help="override the preset's epoch caps (SSNR teacher and the others)")
+                   help="override the preset's epoch caps (seed scheme)")
     p.add_argument("--time-limit", type=_cli.positive_float, default=None,
-                   help="wall-clock seconds per role (the selection so far is kept)")
-    p.add_argument("--cvx-drops", type=_cli.nonnegative_int, default=0,
-                   help="validation drops solved by the cvx policy for the dashed line "
-                        "(seconds each; 0 = published means where they exist)")
+                   help="wall-clock seconds (span-attn: the run, default 3000; seed scheme: "
+                        "per role)")
     p.add_argument("--init", type=Path, default=None,
-                   help="folder of checkpoints to warm-start from (e.g. policies/learned/shipped)")
+                   help="warm start: a span-attn checkpoint, or a folder of seed-scheme ones")
     p.add_argument("--lr", type=_cli.positive_float, default=None,
-                   help="override the preset's learning rate")
+                   help="override the learning rate")
     p.add_argument("--install", action="store_true",
                    help="copy the checkpoints to policies/learned/shipped/")
-    p.add_argument("--replot", type=Path, default=None, metavar="RUN",
-                   help="only redraw RUN/curves.png from its CSVs (with --cvx-drops)")
-    p.add_argument("--no-progress", action="store_true", dest="quiet",
-                   help="same as --quiet")
+    p.add_argument("--no-progress", action="store_true", dest="quiet", help="same as --quiet")
     _cli.add_figure_flags(p, db=False)
     return p.parse_args(argv)
 
 
 def check_init(init: Path, scenario: str, users: int, arch: str, roles: tuple[str, ...]
                ) -> list[str]:
-    """The roles ``init`` holds a checkpoint for (``<scenario>-N<users>-<arch>-<role>.pt``).
-
-    Raises:
-        ValueError: ``init`` is not a folder or holds none of them (training would silently
-            start from scratch).
-    """
+    """The roles ``init`` holds a seed-scheme checkpoint for; a ``ValueError`` when it is not a
+    folder or holds none (training would silently start from scratch)."""
     if not init.is_dir():
         raise ValueError(f"--init {init} is not a folder of checkpoints")
-    names = {role: f"{scenario}-N{users}-{arch}-{role}.pt" for role in roles}
+    names = {role: store.checkpoint_name(scenario, users, arch, role) for role in roles}
     found = [role for role, name in names.items() if (init / name).is_file()]
     if not found:
         raise ValueError(f"--init {init} holds none of {', '.join(names.values())}; "
@@ -171,53 +117,97 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Check everything, train, then write curves and summary (atomically)."""
-    if args.replot:
-        if not args.replot.is_dir():
-            raise ValueError(f"--replot {args.replot} is not a run folder")
-        sc = _cli.load_scenario(args)
-        val = sc.drops(np.random.default_rng(args.seed + 1), args.cvx_drops)[0] \
-            if args.cvx_drops else None
-        cvx = cvx_reference(sc.name, sc.system.N, val, sc.system, args.cvx_drops)
-        plot_curves(args.replot / "curves.png", read_histories(args.replot), cvx,
-                    f"{sc.name}, N={sc.system.N}, {args.arch} ({args.replot.name})")
-        print(f"wrote {args.replot / 'curves.png'}")
-        return 0
+    import torch
+
     sc = _cli.load_scenario(args)
-    overrides = dict(args.set)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    if args.arch == SPAN:
+        return run_span(args, sc, t0)
     roles = tuple(args.roles or ("ssnr-teacher", "sinr-teacher", "student"))
     if args.init is not None:
         found = check_init(args.init, sc.name, sc.system.N, args.arch, roles)
         for role in sorted(set(roles) - set(found)):
             print(f"note: no {role} checkpoint in --init {args.init}: that role starts from "
                   "scratch", file=sys.stderr)
-    pre_over = {"ssnr_epochs": args.epochs, "max_epochs": args.epochs} if args.epochs else {}
+    pre_over: dict = {"ssnr_epochs": args.epochs, "max_epochs": args.epochs} if args.epochs \
+        else {}
     if args.lr:
         pre_over["lr"] = args.lr
     limits = {r: args.time_limit for r in roles} if args.time_limit else None
-    t0 = time.perf_counter()
-    res = train(args.scenario, args.users, args.arch, args.preset, args.device, args.out,
-                roles, args.seed, args.beta, args.lam, args.threads,
-                not args.quiet, overrides, pre_over, limits, args.install, args.init)
-    interrupted = bool(getattr(res, "interrupted", False))
-    val = sc.drops(np.random.default_rng(args.seed + 1), args.cvx_drops)[0] \
-        if args.cvx_drops else None
-    cvx = cvx_reference(sc.name, sc.system.N, val, sc.system, args.cvx_drops)
-    plot_curves(res.out / "curves.png", res.histories, cvx,
-                f"{sc.name}, N={sc.system.N}, {args.arch}, preset {args.preset}")
+    out = run_dir(f"train-{sc.name}-N{sc.system.N}", args.out)
+    out.mkdir(parents=True, exist_ok=True)
     summary = {"scenario": sc.name, "users": sc.system.N, "arch": args.arch,
-               "preset": args.preset, "seconds": time.perf_counter() - t0, "cvx": cvx,
-               "interrupted": interrupted, "roles": res.summary}
-    write_json(res.out / "summary.json", summary)
+               "preset": args.preset, "interrupted": True, "roles": {}}
+    try:
+        res = train(args.scenario, args.users, args.arch, args.preset, args.device, out, roles,
+                    args.seed, args.beta, args.lam, None, not args.quiet, dict(args.set),
+                    pre_over, limits, args.install, args.init)
+    except KeyboardInterrupt:           # before any role's first epoch: record it
+        write_json(out / "summary.json", {**summary, "seconds": time.perf_counter() - t0})
+        print(f"interrupted before the first epoch; wrote {out / 'summary.json'}",
+              file=sys.stderr)
+        return _cli.INTERRUPTED
+    if res.histories and any(res.histories.values()):
+        plot_curves(out / "curves.png", {r: h for r, h in res.histories.items() if h}, "epoch",
+                    f"{sc.name}, N={sc.system.N}, {args.arch}, preset {args.preset}",
+                    [("val_g1", "validation SSNR g1"), ("val_g2", "validation min-SINR g2")])
+    summary.update(interrupted=res.interrupted, diverged=res.diverged or None,
+                   seconds=time.perf_counter() - t0, roles=res.summary)
+    write_json(out / "summary.json", summary)
     for role, s in res.summary.items():
         print(f"{role:13s} epoch {s['epoch']:4d}/{s['epochs_run']:4d} ({s['stopped']}): "
               f"val SSNR {s['val_g1']:.3f}  val min-SINR {s['val_g2']:.3f}  "
               f"lambda {s['lambda']:.2f}  {s['seconds']:.0f} s")
-    if cvx:
-        print(f"CVX reference: SSNR {cvx['g1']:.3f}  min-SINR {cvx['g2']:.3f} ({cvx['source']})")
-    print(f"wrote {res.out} in {summary['seconds']:.0f} s")
-    if interrupted:
+    print(f"wrote {out} in {summary['seconds']:.0f} s")
+    if res.diverged:
+        print(f"training stopped: {res.diverged}; lower --lr (no non-finite checkpoint written)",
+              file=sys.stderr)
+        return _cli.FAILED
+    if res.interrupted:
         print("interrupted: the run folder keeps the epochs that finished", file=sys.stderr)
-    return _cli.outcome(1, 0, interrupted)
+    return _cli.outcome(1, 0, res.interrupted)
+
+
+def run_span(args: argparse.Namespace, sc, t0: float) -> int:
+    """``--arch span-attn``: one any-N network for the family (module docstring)."""
+    from policies.learned.span_training import SpanConfig, train_span
+
+    out = run_dir(f"train-{sc.name}-span", args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = SpanConfig(seconds=args.time_limit or 3000.0, **({"lr": args.lr} if args.lr else {}))
+    name = store.span_name(sc.name)
+
+    def save(net, meta: dict) -> Path:
+        return store.save_span(out / name, net, {"scenario": sc.name, "seed": args.seed,
+                                                 "overrides": dict(args.set), **meta})
+
+    res = train_span(sc.name, out, cfg, args.seed, dict(args.set), not args.quiet, save,
+                     args.init)
+    saved = (out / name).is_file()
+    if res.history:
+        plot_curves(out / "curves.png", {"val": res.history}, "iteration",
+                    f"{sc.name}, span-attn (any N)",
+                    [("val_g1", "validation SSNR"), ("val_g2", "validation min-SINR"),
+                     ("val_loss", "validation loss")])
+    interrupted = res.stopped == "interrupted"
+    summary = {"scenario": sc.name, "arch": SPAN, "interrupted": interrupted,
+               "stopped": res.stopped, "best_val_loss": res.best if saved else None,
+               "checkpoint": str(out / name) if saved else None,
+               "iterations": int(res.history[-1]["iteration"]) if res.history else 0,
+               "seconds": time.perf_counter() - t0}
+    write_json(out / "summary.json", summary)
+    print(f"span-attn on {sc.name}: {res.stopped}; best validation loss "
+          f"{res.best:.4f}" if saved else f"span-attn on {sc.name}: {res.stopped}; no checkpoint")
+    if res.stopped.startswith("diverged"):
+        print(f"training stopped: {res.stopped}; lower --lr (no non-finite checkpoint written)",
+              file=sys.stderr)
+        return _cli.FAILED
+    if args.install and saved and not interrupted:
+        print(f"installed {store.install(out / name)}")
+    print(f"wrote {out}")
+    return _cli.outcome(1, 0, interrupted) if saved else _cli.FAILED
 
 
 if __name__ == "__main__":

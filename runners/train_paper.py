@@ -13,23 +13,22 @@ compute used. On a CPU the full schedule takes days: ``--time-limit`` caps each 
 wall-clock seconds (the selection so far is kept), and the summary says so.
 
 Score the result against ``cvx`` on held-out drops with
-``python runners/bench_policy.py quality --scenario S --users N --checkpoints RUN/S-NN``.
+``python runners/bench_policy.py quality --scenario S --users N --checkpoint-root RUN/S-NN
+--policy paper-student`` (the seed scheme's roles are scored as ``paper-student``,
+``paper-sinr-teacher``, ``ssnr-teacher``, ``fixed-beta``, ``fixed-lambda``).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from runners import _cli  # noqa: E402
+from policies.learned.roles import PAPER_ROLES as ROLES
+from runners import _cli
 
 # (scenario, users, arch, preset) of the seed's experiments (sections 8.1-8.3, Figs. 13-16).
 RECIPES = (("pos1", 5, "unet", "paper"), ("pos2", 2, "unet", "paper"),
            ("pos2", 5, "unet", "paper"), ("pos2", 8, "unet-f5", "paper-80k"))
-ROLES = ("ssnr-teacher", "sinr-teacher", "student", "fixed-beta", "fixed-lambda")
 
 
 def parse_args(argv: list[str] | None):
@@ -76,6 +75,7 @@ def body(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (see :mod:`runners._cli`)."""
     return _cli.run(lambda: body(parse_args(argv)), "train_paper")
 
 

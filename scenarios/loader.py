@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from cfisac_env.physics.channels import csi
 from cfisac_env.physics.echo import SENSING_DEFAULTS, SensingConfig
 from cfisac_env.physics.estimation import CSI_DEFAULTS, CsiError
 from cfisac_env.physics.propagation import CHANNEL_DEFAULTS, ChannelModel
@@ -190,10 +189,13 @@ class Scenario:
 
     def drops(self, rng: np.random.Generator, batch: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A batch of drops: ``csi (B, L, 2, M, Q) float32``, ``ue_xy (B, N, 2)``,
-        ``target_xy (B, 2)``."""
-        ue, tg = self.sample(rng, batch)
-        return csi(self.system, ue, tg), ue, tg
+        """A batch of drops from the one drop sampler (:func:`cfisac_env.sim.drops.sample_drops`,
+        honouring ``[channel]`` and ``[csi]``): the observed ``csi (B, L, 2, M, Q) float32``
+        (estimated under ``[csi]``), ``ue_xy (B, N, 2)``, ``target_xy (B, 2)``."""
+        from cfisac_env.sim.drops import sample_drops
+
+        d = sample_drops(self, rng, batch)
+        return d.observed, d.ue_xy, d.target_xy
 
 
 def with_model_defaults(cfg: dict[str, Any]) -> None:

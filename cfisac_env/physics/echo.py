@@ -172,16 +172,37 @@ def statistics(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return y @ xh, x @ xh
 
 
+def lag_sums(r: np.ndarray) -> np.ndarray:
+    """Diagonal sums ``s_t = sum_{l - k = t} R_kl`` of ``R (..., M, M)``, ``t = -(M-1) .. M-1``:
+    ``(..., 2M - 1)``, so that ``a(u)^H R a(u) = sum_t s_t exp(j 2 pi d t u)`` (O(M) per ``u``
+    instead of O(M^2))."""
+    m = r.shape[-1]
+    return np.stack([np.trace(r, offset=t, axis1=-2, axis2=-1) for t in range(1 - m, m)], -1)
+
+
+def _quadratic(u: np.ndarray, lags: np.ndarray, spacing: float) -> np.ndarray:
+    """``a(u)^H R a(u)`` from ``lag_sums(R) (..., 2M-1)`` at ``u`` (``(G,)`` shared, or
+    ``(..., G)``): ``(..., G)``."""
+    m = (lags.shape[-1] + 1) // 2
+    t = np.arange(1 - m, m)
+    e = np.exp(2j * np.pi * spacing * np.asarray(u, dtype=float)[..., None] * t)   # (..., G, T)
+    if e.ndim == 2:
+        return lags @ e.T
+    return np.einsum("...t,...gt->...g", lags, e)
+
+
 def likelihood(u: np.ndarray, r: np.ndarray, c: np.ndarray, spacing: float = 0.5
                ) -> tuple[np.ndarray, np.ndarray]:
     """Concentrated likelihood ``J(u) = |a^H R a|^2 / (M a^H C a)`` and ``alpha'_hat = a^H R a
     / (M a^H C a)`` at ``u`` (``(G,)`` shared, or ``(..., G)``) for statistics ``R, C (..., M,
     M)``: each ``(..., G)``."""
-    m = r.shape[-1]
-    a = steering(u, m, spacing)                                           # (..., G, M)
-    at = np.swapaxes(a, -1, -2)                                           # (..., M, G)
-    ara = (at.conj() * (r @ at)).sum(axis=-2)
-    aca = np.maximum((at.conj() * (c @ at)).sum(axis=-2).real, 1e-300)
+    return _likelihood(u, lag_sums(r), lag_sums(c), r.shape[-1], spacing)
+
+
+def _likelihood(u: np.ndarray, lr: np.ndarray, lc: np.ndarray, m: int, spacing: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    ara = _quadratic(u, lr, spacing)
+    aca = np.maximum(_quadratic(u, lc, spacing).real, 1e-300)
     return np.abs(ara) ** 2 / (m * aca), ara / (m * aca)
 
 
@@ -203,28 +224,30 @@ def ml_u(y: np.ndarray, x: np.ndarray, noise_var: float, spacing: float = 0.5, g
     bracket of the best point and its two neighbours (the main lobe of ``J``)."""
     r, c = statistics(y, x)
     m = r.shape[-1]
+    lr, lc = lag_sums(r), lag_sums(c)
+
+    def j_at(p: np.ndarray) -> np.ndarray:
+        return _likelihood(p[..., None], lr, lc, m, spacing)[0][..., 0]
+
     g = np.linspace(-1.0, 1.0, grid * m)
     step = g[1] - g[0]
-    j, _ = likelihood(g, r, c, spacing)
+    j, _ = _likelihood(g, lr, lc, m, spacing)
     best = g[np.argmax(j, axis=-1)]
     lo, hi = np.clip(best - step, -1, 1), np.clip(best + step, -1, 1)
     p1, p2 = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
-    f1, f2 = (likelihood(p[..., None], r, c, spacing)[0][..., 0] for p in (p1, p2))
+    f1, f2 = j_at(p1), j_at(p2)
     for _ in range(iters):
         left = f1 > f2                                  # maximum in [lo, p2]
         lo, hi = np.where(left, lo, p1), np.where(left, p2, hi)
         p1n = np.where(left, hi - GOLDEN * (hi - lo), p2)
         p2n = np.where(left, p1, lo + GOLDEN * (hi - lo))
-        new = np.where(left, p1n, p2n)
-        fn = likelihood(new[..., None], r, c, spacing)[0][..., 0]
+        fn = j_at(np.where(left, p1n, p2n))
         f1, f2 = np.where(left, fn, f2), np.where(left, f1, fn)
         p1, p2 = p1n, p2n
     u = 0.5 * (lo + hi)
-    jv, alpha = likelihood(u[..., None], r, c, spacing)
-    aca = np.einsum("...m,...mn,...n->...", steering(u, m, spacing).conj(), c,
-                    steering(u, m, spacing)).real
-    alpha2 = np.maximum(np.abs(alpha[..., 0]) ** 2 - noise_var / (m * np.maximum(aca, 1e-300)),
-                        0.0)
+    jv, alpha = _likelihood(u[..., None], lr, lc, m, spacing)
+    aca = np.maximum(_quadratic(u[..., None], lc, spacing)[..., 0].real, 1e-300)
+    alpha2 = np.maximum(np.abs(alpha[..., 0]) ** 2 - noise_var / (m * aca), 0.0)
     return Estimate(u, jv[..., 0] / noise_var, alpha2)
 
 
@@ -240,10 +263,13 @@ def crb_u(u: np.ndarray, c: np.ndarray, alpha2: np.ndarray, noise_var: float,
     m = c.shape[-1]
     a = steering(u, m, spacing)
     d = 2j * np.pi * spacing * np.arange(m) * a
-    big_a = d[..., :, None] * a.conj()[..., None, :] + a[..., :, None] * d.conj()[..., None, :]
-    mm = m * np.einsum("...m,...mn,...n->...", a.conj(), c, a).real
-    dd = np.einsum("...ij,...jk,...ik->...", big_a, c, big_a.conj()).real
-    md = np.einsum("...m,...mn,...nk,...k->...", a.conj(), big_a, c, a)
+    ca, cd = ((c @ v[..., None])[..., 0] for v in (a, d))
+    aca, acd = (a.conj() * ca).sum(-1), (a.conj() * cd).sum(-1)
+    dca, dcd = (d.conj() * ca).sum(-1), (d.conj() * cd).sum(-1)
+    ad, dd2 = (a.conj() * d).sum(-1), (np.abs(d) ** 2).sum(-1)
+    mm = m * aca.real
+    dd = (aca * dd2 + acd * ad + dca * ad.conj() + dcd * m).real     # tr(A C A^H)
+    md = ad * aca + m * dca                                          # a^H A C a
     info = 2.0 * alpha2 * (dd - np.abs(md) ** 2 / np.maximum(mm, 1e-300)) / noise_var
     return np.divide(1.0, info, out=np.full(np.shape(info), np.inf), where=info > 0)
 

@@ -121,15 +121,16 @@ def size(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def check_memory(needs: list[tuple[System, dict[str, Any], int]], what: str = "this run",
-                 limit: int | None = None) -> int:
+def check_memory(needs: list[tuple[System, dict[str, Any], int]], what: str = "the run",
+                 limit: int | None = None, unit: str = "drops") -> int:
     """Estimate the memory of a run that holds the drops ``needs`` (``(system, scenario
     config, drops)`` per group of drops held at once) and refuse one that cannot fit.
 
     Args:
         needs: what the run holds at the same time.
-        what: how the message names the run (``"compare: 1e+09 drops"``).
+        what: how the message names the run.
         limit: bytes available (default :func:`memory_limit`).
+        unit: what the counts count (``"drops"``; a recorded road step holds what a drop does).
 
     Returns:
         the estimate, bytes.
@@ -146,8 +147,8 @@ def check_memory(needs: list[tuple[System, dict[str, Any], int]], what: str = "t
         fit = max(0, limit - RUNTIME_BYTES) // (max(per_drop) * len(needs))
         s = needs[0][0]
         raise ValueError(
-            f"{what} needs about {size(total)} of memory ({drops:,} drops of "
+            f"{what} needs about {size(total)} of memory ({drops:,} {unit} of "
             f"L·M·Q = {s.L}·{s.M}·{s.Q} CSI entries, {size(max(per_drop))} each), more than "
-            f"the {size(limit)} here; use at most about {fit:,} drops"
-            + (" per group" if len(needs) > 1 else "") + " or a smaller system")
+            f"the {size(limit)} here; use at most about {fit:,} {unit}"
+            + (" per scenario, N and seed" if len(needs) > 1 else "") + " or a smaller system")
     return total

@@ -31,7 +31,7 @@ import numpy as np
 from cfisac_env.physics import echo as E
 from cfisac_env.physics import metrics
 from cfisac_env.physics.propagation import ChannelModel, geometry
-from cfisac_env.sim.tracker import BatchEKF, triangulate
+from cfisac_env.sim.tracker import BatchEKF, triangulate, wrap
 
 if TYPE_CHECKING:
     from cfisac_env.sim.world import Segment, World
@@ -74,7 +74,9 @@ class EchoSensing:
         self.interval = float(scenario.config["env"]["decision_interval"]) if self.road else 0.0
         self.box = search_box(scenario)
         c = self.cfg
-        self.ekf = BatchEKF(batch, s.ap_positions, c.accel_std, c.gate, c.lost_std, c.lost_after)
+        self.period = 1.0 / s.spacing          # u and u + 1/spacing: one steering vector
+        self.ekf = BatchEKF(batch, s.ap_positions, c.accel_std, c.gate, c.lost_std, c.lost_after,
+                            self.period)
         self.thr = E.threshold(c.pfa)
         self.t = np.zeros(batch)
         self.rngs: list[np.random.Generator | None] = [None] * batch
@@ -126,7 +128,8 @@ class EchoSensing:
             return
         c = self.cfg
         est, var, det = self._search(idx, col, truth)
-        p, cov, ok = triangulate(self.system.ap_positions, est.u, var, det, self.box)
+        p, cov, ok = triangulate(self.system.ap_positions, est.u, var, det, self.box,
+                                 period=self.period)
         ok[ok] &= np.sqrt(np.linalg.eigvalsh(cov[ok])[:, -1]) <= c.lost_std
         if ok.any():
             self.ekf.start(idx[ok], p[ok], cov[ok], c.init_speed_std, self.t[idx[ok]])
@@ -339,9 +342,10 @@ def echo_scores(scenario: Scenario, true_csi: np.ndarray, beams: np.ndarray,
                                target_xy)
     geo = geometry(s, np.zeros((len(idx), 0, 2)), target_xy)
     sign = np.sign(np.sin(geo.phi[..., -1]))
-    phi_hat = np.arctan2(sign * np.sqrt(np.clip(1 - est.u ** 2, 0, 1)), est.u)
+    u_hat = np.clip(geo.cos_phi[..., -1] + wrap(est.u - geo.cos_phi[..., -1], sen.period), -1, 1)
+    phi_hat = np.arctan2(sign * np.sqrt(1 - u_hat ** 2), u_hat)
     ang = np.angle(np.exp(1j * (phi_hat - geo.phi[..., -1])))
-    p, _, ok = triangulate(s.ap_positions, est.u, var, det, sen.box)
+    p, _, ok = triangulate(s.ap_positions, est.u, var, det, sen.box, period=sen.period)
     pos = np.where(ok, np.hypot(*(p - target_xy).T), np.nan)
     return {"pd": E.network_pd(E.ssnr_per_ap(true_csi, beams, s), sen.cfg.snapshots, s.M,
                                sen.cfg.pfa),

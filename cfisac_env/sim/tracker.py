@@ -42,6 +42,13 @@ def transition(dt: np.ndarray, accel_std: float) -> tuple[np.ndarray, np.ndarray
     return f, q * qm
 
 
+def wrap(du: np.ndarray, period: float = 2.0) -> np.ndarray:
+    """A difference of ``u = cos(phi)`` into ``[-period/2, period/2)``: a ULA with spacing ``d``
+    wavelengths cannot tell ``u`` from ``u + 1/d`` (at ``d = 0.5``, endfire ``u = 1`` and
+    ``u = -1`` are one steering vector), so residuals are taken modulo ``period = 1/d``."""
+    return (np.asarray(du) + period / 2) % period - period / 2
+
+
 def cosines(ap_xy: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``u = cos(phi)`` from each AP ``(L, 2)`` to positions ``p (..., 2)`` m: ``(..., L)``, and
     the Jacobian ``du/dp (..., L, 2)``."""
@@ -62,16 +69,18 @@ class BatchEKF:
         gate: innovation gate on one AP's normalised innovation squared.
         lost_std: position standard deviation beyond which a track is lost, m.
         lost_after: updates in a row without an accepted measurement before it is lost.
+        period: ambiguity period of ``u`` (``1 / spacing``; residuals are wrapped by it).
 
     State: ``x (B, 4)``, ``P (B, 4, 4)``, ``t (B,)`` s, ``active (B,)`` bool (a track exists),
     ``misses (B,)`` updates in a row without an accepted measurement.
     """
 
     def __init__(self, batch: int, ap_xy: np.ndarray, accel_std: float, gate: float,
-                 lost_std: float, lost_after: int) -> None:
+                 lost_std: float, lost_after: int, period: float = 2.0) -> None:
         self.ap_xy = np.asarray(ap_xy, dtype=float)
         self.accel_std, self.gate = float(accel_std), float(gate)
         self.lost_std, self.lost_after = float(lost_std), int(lost_after)
+        self.period = float(period)
         self.x = np.zeros((batch, 4))
         self.P = np.broadcast_to(np.eye(4), (batch, 4, 4)).copy()
         self.t = np.zeros(batch)
@@ -121,7 +130,7 @@ class BatchEKF:
         # gate each AP on the predicted state, then one joint iterated-EKF update of the accepted
         u, jac = cosines(self.ap_xy, self.x[:, :2])                      # (B, L), (B, L, 2)
         s = np.einsum("bli,bij,blj->bl", jac, self.P[:, :2, :2], jac) + r
-        nu = np.where(np.isfinite(z), z, 0.0) - u
+        nu = wrap(np.where(np.isfinite(z), z, 0.0) - u, self.period)
         accepted = act[:, None] & mask & np.isfinite(z) & (nu ** 2 <= self.gate * s)
         rows = np.flatnonzero(accepted.any(axis=1))
         if len(rows):
@@ -148,7 +157,8 @@ class BatchEKF:
             ph = p0 @ np.swapaxes(h, -1, -2)                               # (n, 4, L)
             s = h @ ph + r[:, :, None] * eye
             k = np.swapaxes(np.linalg.solve(s, np.swapaxes(ph, -1, -2)), -1, -2)
-            res = np.where(use, z - u, 0.0) - np.einsum("bli,bi->bl", h, x0 - xi)
+            res = np.where(use, wrap(z - u, self.period), 0.0) - \
+                np.einsum("bli,bi->bl", h, x0 - xi)
             xi = x0 + np.einsum("bil,bl->bi", k, res)
         ikh = np.eye(4) - k @ h                                           # Joseph form
         self.x[rows] = xi
@@ -168,10 +178,11 @@ class BatchEKF:
 
 
 def triangulate(ap_xy: np.ndarray, u: np.ndarray, var: np.ndarray, mask: np.ndarray,
-                box: tuple[float, float, float, float], step: float = 2.0, iters: int = 8
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                box: tuple[float, float, float, float], step: float = 2.0, iters: int = 8,
+                period: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted least-squares position from angle cosines: a grid over ``box = (x0, x1, y0, y1)``
-    m (``step`` m; the box also settles the ULA's front/back ambiguity), then Gauss-Newton.
+    m (``step`` m; the box also settles the ULA's front/back ambiguity), then Gauss-Newton;
+    residuals are wrapped by the ambiguity ``period`` of ``u`` (:func:`wrap`).
 
     Args:
         ap_xy: ``(L, 2)`` m; ``u``, ``var``, ``mask``: ``(B, L)`` measured ``cos(phi)``, their
@@ -188,7 +199,7 @@ def triangulate(ap_xy: np.ndarray, u: np.ndarray, var: np.ndarray, mask: np.ndar
     gy = np.arange(box[2], box[3] + step / 2, step) if box[3] > box[2] else np.array([box[2]])
     grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)             # (G, 2)
     ug, _ = cosines(ap_xy, grid)                                             # (G, L)
-    cost = np.einsum("bgl,bl->bg", (zu[:, None, :] - ug[None]) ** 2, w)
+    cost = np.einsum("bgl,bl->bg", wrap(zu[:, None, :] - ug[None], period) ** 2, w)
     p = grid[np.argmin(cost, axis=1)].copy()
     lo, hi = np.array([box[0], box[2]]), np.array([box[1], box[3]])
     ok = mask.sum(axis=1) >= 2
@@ -196,7 +207,7 @@ def triangulate(ap_xy: np.ndarray, u: np.ndarray, var: np.ndarray, mask: np.ndar
     for _ in range(iters):                      # Gauss-Newton (pinv: parallel bearings are rank 1)
         up, jac = cosines(ap_xy, p)                                          # (B, L), (B, L, 2)
         info = np.einsum("bli,bl,blj->bij", jac, w, jac)
-        grad = np.einsum("bli,bl,bl->bi", jac, w, zu - up)
+        grad = np.einsum("bli,bl,bl->bi", jac, w, wrap(zu - up, period))
         p = p + np.where(ok[:, None], np.einsum("bij,bj->bi", np.linalg.pinv(info), grad), 0.0)
         p = np.clip(p, lo, hi)                  # stay in the searched box
     ok &= np.all(np.isfinite(p), axis=1) & (np.linalg.det(info) > 0)

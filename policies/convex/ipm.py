@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from policies.convex.basis import expand, reduce, span_basis
+from policies.convex.blas import single_blas_thread
 from policies.convex.sdp import SDPResult, extract_beams
 
 #: Stopping rule: relative duality gap and relative primal / dual infeasibility.
@@ -122,7 +123,7 @@ class _Data:
     def adj(self, v: np.ndarray) -> np.ndarray:
         """``sum_i v_i A_i`` as blocks ``(K, R, R)``."""
         coef = v[: self.N, None] * self.alpha                              # (N, K)
-        out = np.einsum("rn,kn,sn->krs", self.h, coef.T.astype(complex), self.h.conj())
+        out = (self.h[None] * coef.T[:, None, :]) @ self.h.conj().T       # (K, R, R)
         diag = np.repeat(v[self.N:] * self.inv_p, self.r)
         out[:, np.arange(self.R), np.arange(self.R)] += diag
         return out
@@ -132,15 +133,14 @@ class _Data:
         N, L, r, K = self.N, self.L, self.r, self.K
         h, hc = self.h, self.h.conj()
         XH, ZH = X @ h, Zinv @ h                                           # (K, R, N)
-        GX = np.einsum("ri,krj->kij", hc, XH)                              # h_i^H X_k h_j
-        GZ = np.einsum("ri,krj->kij", hc, ZH)                              # h_i^H Z_k^-1 h_j
+        GX = hc.T[None] @ XH                                               # h_i^H X_k h_j
+        GZ = hc.T[None] @ ZH                                               # h_i^H Z_k^-1 h_j
         ss = np.einsum("ik,jk,kij->ij", self.alpha, self.alpha,
                        np.real(GX * np.swapaxes(GZ, 1, 2)))
         prod = np.real(XH.conj() * ZH).reshape(K, L, r, N).sum(axis=2)     # (K, L, N)
         sp = np.einsum("ik,kli->il", self.alpha, prod) * self.inv_p
-        Xb, Zb = self._blocks(X), self._blocks(Zinv)
-        pp = np.real(np.einsum("kaibj,kaibj->ab", Xb, Zb.conj())) * np.outer(self.inv_p,
-                                                                             self.inv_p)
+        pp = self._blocks(np.real(X * Zinv.conj())).sum(axis=(0, 2, 4)) * np.outer(self.inv_p,
+                                                                                  self.inv_p)
         M = np.block([[ss, sp], [sp.T, pp]]) + (self.A_lp * (x / z)) @ self.A_lp.T
         return 0.5 * (M + M.T)
 
@@ -299,7 +299,8 @@ class IPMJointSDP:
         a = (basis.conj().transpose(0, 2, 1) @ hc[..., s.N:])[..., 0]  # (L, r)
         data = jsc_data(h, a, gamma, np.full(s.N, s.ue_noise), s.P, self.r,
                         s.sensing_gain / s.radar_noise)
-        sol = sdp_ipm(data, self.tol, self.max_iters, deadline)
+        with single_blas_thread():
+            sol = sdp_ipm(data, self.tol, self.max_iters, deadline)
         if sol.status == "timeout":
             raise TimeoutError("joint SDP past the time limit")
         if sol.status != "optimal":

@@ -41,6 +41,7 @@ from cfisac_env.physics.layout import to_complex, to_layout
 from cfisac_env.physics.system import System
 from policies.base import Policy
 from policies.classic import cb_sensing_all, check_rho, ns_rzf_complex, ns_sensing_all
+from policies.convex.blas import single_blas_thread
 from policies.convex.ipm import IPMJointSDP
 from policies.convex.sdp import JointSDPSolver
 from policies.convex.socp import FastMaxMinSINR, MaxMinSINR
@@ -133,7 +134,8 @@ class _ConvexPolicy(Policy):
             deadline = None if self.timeout_s is None else start + self.timeout_s
             timed_out = False
             try:
-                beams, row = self._solve_drop(hc[i], deadline)
+                with single_blas_thread():
+                    beams, row = self._solve_drop(hc[i], deadline)
                 timed_out = deadline is not None and time.perf_counter() > deadline
             except TimeoutError:
                 beams, row, timed_out = None, {}, True

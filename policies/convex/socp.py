@@ -38,6 +38,7 @@ from cfisac_env.physics.layout import to_layout
 from cfisac_env.physics.system import System
 from policies.classic import rzf_beams
 from policies.convex.basis import expand, reduce, span_basis
+from policies.convex.blas import single_blas_thread
 from policies.convex.sdp import solve_problem
 
 #: Bisection of the reference: interval and absolute tolerance.
@@ -460,6 +461,12 @@ class FastMaxMinSINR:
             :class:`MaxMinResult`; ``self.gamma_star`` holds the root estimate and
             ``self.warm_state`` what the next drop's warm start needs (None when unknown).
         """
+        with single_blas_thread():
+            return self._solve(hc, sense, need_beams, warm, deadline)
+
+    def _solve(self, hc: np.ndarray, sense: np.ndarray, need_beams: bool,
+               warm: tuple[float, float | None] | None, deadline: float | None
+               ) -> MaxMinResult:
         socp = self.socp
         socp.load(hc, sense)
         state = {"lo": -np.inf, "hi": np.inf, "solves": 0}

@@ -27,8 +27,8 @@ import numpy as np
 from tqdm import tqdm
 
 from cfisac_env.physics.scoring import score
-from cfisac_env.physics.validation import check_beams
-from cfisac_env.sim.world import drop_channels
+from cfisac_env.physics.validation import check_beams, check_memory
+from cfisac_env.sim.drops import sample_drops
 from policies.base import Decision, Policy
 from policies.evaluation.stats import describe, ratio_ci
 from policies.registry import PolicySpec, make, parse_spec, resolve
@@ -61,10 +61,9 @@ class Drops:
         ``[channel]`` and ``[csi]``) from ``np.random.default_rng(seed)``."""
         if n < 1:
             raise ValueError(f"need at least one drop, got {n}")
-        rng = np.random.default_rng(seed)
-        ue, tg = scenario.sample(rng, n)
-        true, observed = drop_channels(scenario, ue, tg, rng)
-        return cls(observed, ue, tg, None if observed is true else true)
+        check_memory([(scenario.system, scenario.config, n)], "drawing the drops")
+        d = sample_drops(scenario, np.random.default_rng(seed), n)
+        return cls(d.observed, d.ue_xy, d.target_xy, None if d.observed is d.true else d.true)
 
     @property
     def truth(self) -> np.ndarray:
@@ -373,13 +372,14 @@ def learned_options(spec: PolicySpec, scenario: Scenario, device: str, train: bo
     :mod:`policies.learned.checkpoints`), else (unless ``train`` is False) one trained now with
     the ``cpu`` preset into the cache. None = skip the policy (noted in ``log``)."""
     from policies.learned import checkpoints as store
+    from policies.learned.training import resolve as resolve_checkpoint
 
     options: dict[str, Any] = {"device": device, **spec.options}
     if "checkpoint" in spec.options:
         return options
     try:
-        path = store.require(scenario.name, scenario.system.N, spec.target,
-                             spec.options.get("arch"))
+        path = resolve_checkpoint(spec.target, scenario.system, scenario.name,
+                                  spec.options.get("arch"))
         build(spec, scenario, **{**options, "checkpoint": str(path)})
         return {**options, "checkpoint": str(path)}
     except store.CheckpointError as e:
@@ -389,8 +389,8 @@ def learned_options(spec: PolicySpec, scenario: Scenario, device: str, train: bo
     print(f"no checkpoint for {spec.row} on {scenario.name} N={scenario.system.N}: training one "
           "with the cpu preset (cached under runs/cache/checkpoints)", file=sys.stderr)
     system = {f"system.{k}": v for k, v in scenario.config["system"].items() if k != "users"}
-    path = store.resolve(spec.target, scenario.system, scenario.name, train_missing=True,
-                         log=log, overrides=system, device=device)
+    path = resolve_checkpoint(spec.target, scenario.system, scenario.name, train_missing=True,
+                              log=log, overrides=system, device=device)
     return {**options, "checkpoint": str(path)}
 
 
@@ -420,6 +420,32 @@ def parse_specs(texts: Sequence[str | PolicySpec]) -> list[PolicySpec]:
                              f"{s.row!r}; give one a label: {s.text}@label=NAME")
         rows[s.row] = s.text
     return specs
+
+
+def check_specs(specs: Sequence[PolicySpec], scenario: Scenario) -> None:
+    """Find the user errors in the policies' options before any work: every policy that needs
+    no checkpoint is built once for ``scenario`` (its constructor checks its options: values,
+    ranges, unknown names); a learned one has its option names checked against its
+    constructor (its checkpoint is found, or trained, later). Other failures of a constructor
+    are left to the run, where they are a failed row.
+
+    Raises:
+        ValueError: one line naming the spec and the bad option.
+    """
+    from policies.learned.policies import LearnedPolicy
+
+    for ps in specs:
+        cls = resolve(ps.target)
+        try:
+            if isinstance(cls, type) and issubclass(cls, LearnedPolicy):
+                inspect.signature(cls).bind(scenario.system, **ps.options)
+            else:
+                build(ps, scenario)
+        except (ValueError, TypeError) as e:
+            msg, name = " ".join(str(e).split()), ps.text or ps.target
+            raise ValueError(msg if repr(name) in msg else f"policy {name!r}: {msg}") from None
+        except Exception:  # noqa: S110 - not a user error: the run records it as a failed row
+            pass
 
 
 @dataclass
@@ -462,7 +488,7 @@ def compare_policies(specs: Sequence[str | PolicySpec], scenario: Scenario, drop
     (:mod:`policies.evaluation.sensing`).
     """
     from policies.evaluation.sensing import echo_drops, echo_mode
-    from policies.learned.checkpoints import ROLES
+    from policies.learned.roles import ROLES
 
     parsed = parse_specs(specs)
     ref = reference_of([(s.target, s.options) for s in parsed])

@@ -105,8 +105,8 @@ def drop_scores(scenario: Scenario, drops: Drops, index: np.ndarray, beams: np.n
 
 def summary(scores: dict[str, np.ndarray]) -> dict[str, float]:
     """:data:`COMPARE_COLUMNS`: mean ``pd``; angle RMSE and median absolute error (deg) over the
-    APs' detections (the RMSE counts the outliers: a target near the APs' line is at endfire,
-    where ``u = +1`` and ``-1`` alias);
+    APs' detections (modulo the ULA's endfire ambiguity, see
+    :func:`cfisac_env.sim.tracker.wrap`);
     position RMSE and median (m) over the drops with a fix (two APs detected, triangulated);
     ``fix_share`` of drops with one."""
     ang = scores["angle_error"][np.isfinite(scores["angle_error"])]

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cfisac_env.runs import write_failure
+
 
 class WrongFile(Exception):
     """The file is not a SQLite file of the expected format and version (message: why)."""
@@ -53,6 +55,9 @@ def open_versioned(path: Path, fmt: str, version: str, create_sql: str,
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'version'", (version,))
             meta["version"] = version
     except sqlite3.DatabaseError as e:
+        why = write_failure(e, path)               # the OS refused the write: not a wrong file
+        if why is not None:
+            raise ValueError(why) from None
         raise WrongFile(str(e)) from None
     if meta.get("format") != fmt or meta.get("version") != version:
         conn.close()

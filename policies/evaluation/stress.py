@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from cfisac_env.physics.validation import check_memory
 from cfisac_env.sim.sensing import EchoLoop
 from cfisac_env.sim.tracking import Latency, LoopResult, Trajectory, closed_loop, record, retention
 from cfisac_env.sim.traffic import validate
+from cfisac_env.sim.world import steps_of
 from policies.evaluation.sensing import HELD, echo_mode, held, loop_summary
 
 if TYPE_CHECKING:
@@ -314,9 +316,10 @@ def prepare(scenario: Scenario, specs: list[str], overrides: dict[str, Any],
 
     settings = settings_from(scenario, overrides, fixed_latency)
     validate(scenario.config)
-    if settings.csi_delay > settings.duration:
-        raise ValueError(f"CSI delay {settings.csi_delay:g} s is longer than the run "
-                         f"({settings.duration:g} s): every decision would use the t = 0 CSI")
+    longest = max([settings.duration, *map(settings.seconds_at, settings.speeds)])
+    steps = steps_of(longest, float(scenario.config["env"]["dt"]))
+    check_memory([(scenario.system, scenario.config, steps)],    # a step holds what a drop does
+                 unit="recorded steps")
     pols: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for ps in parse_specs(specs):

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from cfisac_env.physics.validation import check_memory
 from cfisac_env.runs import write_json
 from policies.base import Decision, Policy
 from policies.evaluation import sensing
@@ -49,6 +50,7 @@ from policies.evaluation.evaluate import (
     Drops,
     PolicyRun,
     build,
+    check_specs,
     constructor_options,
     evaluate_policy,
     reference_of,
@@ -480,6 +482,40 @@ def _pool(tasks: list[Task], jobs: int, threads: int | None,
         finished(outcome)
 
 
+#: Ray reads it when imported: "0" makes this machine a single-node cluster whose node address is
+#: the loopback one, so every server of a local instance listens on 127.0.0.1 only
+RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def start_local_ray(cpus: int, **kw: Any) -> None:
+    """Start a local Ray instance of ``cpus`` CPUs whose servers (GCS, raylet, workers, agents;
+    no dashboard) listen on 127.0.0.1 only: Ray has no authentication of its own, so a local
+    instance must not be reachable from the network. ``kw`` goes to ``ray.init``.
+
+    Raises:
+        RuntimeError: Ray did not take the loopback address (it is shut down again).
+    """
+    import ray
+    from ray._private import ray_constants
+
+    saved = os.environ.get(RAY_LOOPBACK_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[RAY_LOOPBACK_ENV] = "0"             # for the processes ray.init starts
+    ray_constants.ENABLE_RAY_CLUSTER = False       # for this process, which imported Ray already
+    try:
+        ray.init(num_cpus=cpus, include_dashboard=False, **kw)
+    finally:
+        if saved[0] is None:
+            os.environ.pop(RAY_LOOPBACK_ENV, None)
+        else:
+            os.environ[RAY_LOOPBACK_ENV] = saved[0]
+        ray_constants.ENABLE_RAY_CLUSTER = saved[1]
+    node = ray.util.get_node_ip_address()
+    if node not in ("127.0.0.1", "::1", "localhost"):
+        ray.shutdown()
+        raise RuntimeError(f"the local Ray instance took the network address {node}, not "
+                           "127.0.0.1; use --engine local (or a secured cluster, --address)")
+
+
 def _ray(tasks: list[Task], jobs: int | None, address: str | None,
          finished: Callable[[TaskResult], None]) -> None:
     """Ray tasks (one CPU each); at most twice the cluster's CPUs in flight."""
@@ -493,7 +529,7 @@ def _ray(tasks: list[Task], jobs: int | None, address: str | None,
         if address:
             ray.init(address=address, **kw)
         else:
-            ray.init(num_cpus=jobs or os.cpu_count() or 1, include_dashboard=False, **kw)
+            start_local_ray(jobs or os.cpu_count() or 1, **kw)
     try:
         remote = ray.remote(num_cpus=1, max_retries=2)(run_task)
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -741,7 +777,16 @@ def settings(cli: dict[str, Any], file: Path | None = None) -> dict[str, Any]:
     v = s["task_seconds"]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
         raise ValueError(f"task_seconds must be a number of seconds > 0, got {v!r}")
-    if s["engine"] not in ENGINES:
+    if not s["scenario"] or not all(isinstance(v, str) and v for v in s["scenario"]):
+        raise ValueError(f"scenario must be scenario names or paths, got {s['scenario']!r}")
+    for key in ("name", "address"):
+        if s.get(key) is not None and not (isinstance(s[key], str) and s[key]):
+            raise ValueError(f"{key} must be a non-empty string, got {s[key]!r}")
+    if not all(isinstance(kv, (list, tuple)) and len(kv) == 2 and isinstance(kv[0], str)
+               for kv in s["set"]):
+        raise ValueError(f"set must be a table of scenario fields (field = value), got "
+                         f"{s['set']!r}")
+    if not isinstance(s["engine"], str) or s["engine"] not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {s['engine']!r}")
     if s["address"] and s["engine"] != "ray":
         raise ValueError("--address needs --engine ray")
@@ -778,18 +823,60 @@ def prepare(s: dict[str, Any]) -> list[Cell]:
 
     for ps in s["policy"]:
         resolve(ps.target)
+    held = []                              # the plan holds every (scenario, N, seed)'s drops
     for sc in s["scenario"]:
         for n in s["users"]:
-            scenario_lib.load(sc, users=n, overrides=dict(s["set"]))
+            loaded = scenario_lib.load(sc, users=n, overrides=dict(s["set"]))
+            held += [(loaded.system, loaded.config, s["drops"])] * len(s["seed"])
+    check_memory(held)
     cells = expand(s["scenario"], s["users"], s["policy"], s["seed"], s["drops"],
                    s["heavy_drops"], dict(s["set"]))
+    once = {(c.policy, c.options): c for c in cells}     # each policy x options, swept ones too
+    check_specs([PolicySpec(c.policy, c.options_dict, text=f"{c.policy}@{c.options_text}")
+                 for c in once.values()], loaded)
     if s["engine"] == "ray":
         try:
             import ray  # noqa: F401
         except ImportError:
             raise ValueError("--engine ray needs Ray: pip install -e '.[ray]' (or use "
                              "--engine local)") from None
+        if s["address"]:
+            check_ray_address(s["address"])
     return cells
+
+
+def check_ray_address(address: str, timeout: float = 3.0) -> None:
+    """Fail fast unless a Ray cluster answers at ``address`` (``auto``: the
+    cluster Ray finds from ``$RAY_ADDRESS`` or the last ``ray start``; ``host:port``;
+    ``ray://host:port``), within ``timeout`` seconds.
+
+    Raises:
+        ValueError: one line naming the address and what went wrong.
+    """
+    import socket
+
+    from ray._private.services import canonicalize_bootstrap_address
+
+    target = address.removeprefix("ray://")
+    try:
+        target = canonicalize_bootstrap_address(target) if not address.startswith("ray://") \
+            else target
+    except Exception as e:  # Ray's own parsing: any bad address
+        raise ValueError(f"--address {address!r} is not a Ray address ({e})") from None
+    if target is None:
+        raise ValueError(f"--address {address}: no running Ray cluster found; start one "
+                         "(ray start --head) or leave out --address for a local instance")
+    host, _, port = target.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        if not address.startswith("ray://"):              # a GCS answers there, not just a port
+            from ray._raylet import GcsClient
+
+            GcsClient(address=target, cluster_id=None)
+    except Exception as e:  # refused, unreachable, timed out, or not a Ray GCS
+        why = getattr(e, "strerror", None) or str(e).splitlines()[0] or type(e).__name__
+        raise ValueError(f"--address {address}: no Ray cluster answers at {target} ({why})"
+                         ) from None
 
 
 def run(s: dict[str, Any], cells: list[Cell], out: Path, *, cache: Any = None,
@@ -883,9 +970,8 @@ def bench_engines(scenario: str, users: int, seed: int, drops: int, jobs: int,
         import ray as ray_lib
 
         t0 = time.perf_counter()
-        ray_lib.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR",
-                     runtime_env={"env_vars": {v: "1" for v in THREAD_ENV}})
+        start_local_ray(jobs, log_to_driver=False, logging_level="ERROR",
+                        runtime_env={"env_vars": {v: "1" for v in THREAD_ENV}})
         warm = expand([scenario], [users], ["cvx", "ns-rzf"], [seed + 1], 2 * jobs)
         _timed(warm, "ray", jobs, chunk=1)     # workers import torch and the solvers once
         ray_start = time.perf_counter() - t0

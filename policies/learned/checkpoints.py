@@ -1,22 +1,31 @@
 """The one place for checkpoints of the learned policies: naming, finding, loading, saving,
-installing and training a missing one.
+installing (training a missing one is :func:`policies.learned.training.resolve`).
 
 A checkpoint is a ``torch.save`` dict of plain data and tensors (loaded with
-``weights_only=True``: no code runs from a checkpoint file), named
-``<scenario>-N<users>-<arch>-<role>.pt``. Where one is looked up, in this order:
+``weights_only=True``: no code runs from a checkpoint file). Two kinds (see
+:mod:`policies.learned.roles`):
 
-1. the shipped folder ``policies/learned/shipped/``, for the scenario and then each scenario of its
-   ``base`` chain (``road`` -> ``pos2``: the same system and placement family);
-2. the cache ``runs/cache/checkpoints/`` of checkpoints the runners trained on demand.
+- ``<scenario>-span-attn.pt``: a family's any-N ``span-attn`` network (format 3);
+- ``<scenario>-N<users>-<arch>-<role>.pt``: one network per AP of the seed's scheme (format 2).
+
+Where one is looked up, in this order, for the scenario and then each scenario of its ``base``
+chain (``road`` -> ``pos2``):
+
+1. the checkpoint root: ``$CFISAC_CHECKPOINTS`` (or :func:`set_root`, the runners'
+   ``--checkpoint-root``), where runners also put the checkpoints they train on demand;
+   default ``~/.cache/cfisac/checkpoints`` (never a folder relative to the current directory);
+2. the shipped folder ``policies/learned/shipped/``.
 
 ``arch=None`` takes the first architecture of :data:`DEFAULT_ARCHS` that has one.
 Every failure (missing, truncated, garbage, made for another system) is a
 :class:`CheckpointError` (a ``ValueError``) whose one-line message names the file and the command
-that rebuilds it.
+that rebuilds it. :func:`describe` gives the path and SHA-256 of the file used (for run records).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import pickle
 import struct
 import zipfile
@@ -26,11 +35,14 @@ from typing import Any
 import torch
 
 from cfisac_env.physics.system import System
-from cfisac_env.runs import CHECKPOINT_CACHE, atomic_path
+from cfisac_env.runs import atomic_path
+from policies.learned.roles import PAPER_ROLES
 
 FORMAT = 2
-ROLES = ("ssnr-teacher", "sinr-teacher", "student", "fixed-beta", "fixed-lambda")
 SHIPPED_DIR = Path(__file__).parent / "shipped"
+ENV = "CFISAC_CHECKPOINTS"
+DEFAULT_ROOT = Path.home() / ".cache" / "cfisac" / "checkpoints"
+_root: Path | None = None
 # Architectures of shipped checkpoints, preferred first (arch=None).
 DEFAULT_ARCHS = ("gram-mlp", "unet")
 # Roles that ``train.py`` trains besides its default (both teachers, then the student).
@@ -53,6 +65,27 @@ def train_command(scenario: str, users: int, arch: str, role: str) -> str:
             f"--preset cpu{_EXTRA_ROLES.get(role, '')} --install")
 
 
+def set_root(path: str | Path | None) -> None:
+    """Use ``path`` as the checkpoint root (None: back to ``$CFISAC_CHECKPOINTS`` / default)."""
+    global _root
+    _root = None if path is None else Path(path).expanduser().resolve()
+
+
+def root() -> Path:
+    """The checkpoint root: :func:`set_root`'s, else ``$CFISAC_CHECKPOINTS``, else
+    :data:`DEFAULT_ROOT` (absolute in every case)."""
+    if _root is not None:
+        return _root
+    env = os.environ.get(ENV)
+    return Path(env).expanduser().resolve() if env else DEFAULT_ROOT
+
+
+def describe(path: str | Path) -> dict[str, str]:
+    """``{"path": absolute path, "sha256": hex digest}`` of a checkpoint file."""
+    path = Path(path).resolve()
+    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
 def _lineage(scenario: str) -> tuple[str, ...]:
     import scenarios
 
@@ -65,14 +98,14 @@ def _lineage(scenario: str) -> tuple[str, ...]:
 def candidates(scenario: str, users: int, arch: str, role: str) -> list[Path]:
     """Every path where the checkpoint may be, in lookup order (module docstring)."""
     names = [checkpoint_name(s, users, arch, role) for s in _lineage(scenario)]
-    return [SHIPPED_DIR / n for n in names] + [CHECKPOINT_CACHE / n for n in names]
+    return [root() / n for n in names] + [SHIPPED_DIR / n for n in names]
 
 
 def find(scenario: str, users: int, role: str, arch: str | None = None) -> Path | None:
     """The first existing checkpoint for ``(scenario, users, role)`` (``arch=None``: any of
     :data:`DEFAULT_ARCHS`, preferred first), or None."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    if role not in PAPER_ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(PAPER_ROLES)}")
     for a in (arch,) if arch else DEFAULT_ARCHS:
         for path in candidates(scenario, users, a, role):
             if path.is_file():
@@ -119,7 +152,7 @@ def read(path: str | Path) -> dict[str, Any]:
 def _rebuild_hint(path: Path) -> str:
     """``rebuild it with: <command>`` from the file name, or a generic hint."""
     parts = path.stem.split("-N", 1)
-    for role in ROLES:
+    for role in PAPER_ROLES:
         if len(parts) == 2 and parts[1].endswith("-" + role):
             users, _, arch = parts[1][: -len(role) - 1].partition("-")
             if users.isdigit() and arch:
@@ -174,7 +207,10 @@ def install(path: str | Path, folder: str | Path | None = None) -> Path:
     """Copy a finished checkpoint into ``folder`` (None: the shipped one) atomically, after
     checking that it reads back; returns the installed path."""
     path = Path(path)
-    read(path)
+    if path.name.endswith("-span-attn.pt"):
+        load_span(path)
+    else:
+        read(path)
     dest = Path(SHIPPED_DIR if folder is None else folder) / path.name
     dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(dest) as tmp:
@@ -182,31 +218,109 @@ def install(path: str | Path, folder: str | Path | None = None) -> Path:
     return dest
 
 
-def resolve(role: str, system: System, scenario: str, arch: str | None = None,
-            train_missing: bool = False, progress: bool = True,
-            log: list[str] | None = None, overrides: dict[str, Any] | None = None,
-            device: str = "auto") -> Path:
-    """The checkpoint of ``role`` for ``system`` on ``scenario``: found (:func:`find`), else,
-    with ``train_missing``, trained with the ``cpu`` preset into the cache (teachers too when
-    the role needs them), else a :class:`CheckpointError` naming the command.
+# ----------------------------------------------------------------------------- any-N networks
 
-    Args:
-        overrides: scenario overrides that make ``system`` (e.g. ``{"system.antennas": 32}``),
-            passed to the training.
-        log: collects a line per checkpoint trained here.
-    """
-    path = find(scenario, system.N, role, arch)
-    if path is not None or not train_missing:
-        return path if path is not None else require(scenario, system.N, role, arch)
-    from policies.learned.training import train
+SPAN_FORMAT = 3
+SPAN_MAX_USERS = 16
 
-    a = arch or DEFAULT_ARCHS[0]
-    roles = {"ssnr-teacher": ("ssnr-teacher",), "sinr-teacher": ("sinr-teacher",),
-             "fixed-beta": ("fixed-beta",)}.get(role, ("ssnr-teacher", "sinr-teacher", role))
-    out = train(scenario, system.N, a, "cpu", device, None, roles, progress=progress,
-                overrides=overrides)
-    for trained, ckpt in out.checkpoints.items():
-        dest = install(ckpt, CHECKPOINT_CACHE)
-        if log is not None:
-            log.append(f"trained {trained} with the cpu preset -> {dest}")
-    return CHECKPOINT_CACHE / checkpoint_name(scenario, system.N, a, role)
+
+def span_name(scenario: str) -> str:
+    """File name of a family's any-N ``span-attn`` checkpoint: ``<scenario>-span-attn.pt``."""
+    return f"{scenario}-span-attn.pt"
+
+
+def _same_kind_lineage(scenario: str) -> tuple[str, ...]:
+    import scenarios
+
+    try:
+        names = scenarios.load(scenario).lineage
+    except ValueError:
+        return (scenario,)
+    kind = scenarios.load(names[0]).kind
+    out = []
+    for name in names:
+        if scenarios.load(name).kind != kind:
+            break
+        out.append(name)
+    return tuple(out)
+
+
+def find_span(scenario: str) -> Path | None:
+    """The first existing ``span-attn`` checkpoint of ``scenario`` or its ``base`` chain (root,
+    then shipped), or None. The chain stops where the scenario kind changes: a road scenario
+    never borrows a static family's network (its targets leave the static drops' area)."""
+    for s in _same_kind_lineage(scenario):
+        for folder in (root(), SHIPPED_DIR):
+            if (folder / span_name(s)).is_file():
+                return folder / span_name(s)
+    return None
+
+
+def require_span(scenario: str) -> Path:
+    """:func:`find_span`, or a one-line :class:`CheckpointError` with the training command."""
+    path = find_span(scenario)
+    if path is None:
+        raise CheckpointError(f"no span-attn checkpoint for scenario {scenario!r} "
+                              f"({span_name(scenario)} in {root()} or {SHIPPED_DIR}); train one "
+                              f"with: {span_train_command(scenario)}")
+    return path
+
+
+def span_train_command(scenario: str) -> str:
+    """The command that trains and installs a family's ``span-attn`` checkpoint."""
+    return f"python runners/train.py --scenario {scenario} --arch span-attn --install"
+
+
+def save_span(path: str | Path, net: Any, meta: dict[str, Any]) -> Path:
+    """Write a ``span-attn`` network atomically (plain data and tensors only)."""
+    import dataclasses
+
+    system = dataclasses.replace(net.system, users=1)
+    return save(path, {"format": SPAN_FORMAT, "role": "span", "arch": net.arch,
+                       "config": net.config(), "system": system.to_dict(),
+                       "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                       **meta})
+
+
+def load_span(path: str | Path, system: System | None = None, scenario: str | None = None
+              ) -> tuple[Any, dict[str, Any]]:
+    """The ``span-attn`` network of ``path`` (eval mode) and its metadata; ``system`` may have
+    any N (1..16) but must otherwise be the checkpoint's (L, M, P, noise, gains, AP
+    positions), else a one-line :class:`CheckpointError` naming the file and the command that
+    trains one for ``scenario`` (default: the checkpoint's own)."""
+    import dataclasses
+
+    from policies.learned.span import SpanAttn
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; train one with: "
+                              f"{span_train_command(path.stem.removesuffix('-span-attn'))}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}); train one "
+                              f"with: {span_train_command(path.stem.removesuffix('-span-attn'))}"
+                              ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != SPAN_FORMAT:
+        raise CheckpointError(f"checkpoint {path} is not a span-attn checkpoint of format "
+                              f"{SPAN_FORMAT}")
+    saved = System.from_dict(ckpt["system"])
+    scen = scenario or ckpt.get("scenario", path.stem.removesuffix("-span-attn"))
+    if system is not None:
+        if system.N > SPAN_MAX_USERS:
+            raise CheckpointError(f"checkpoint {path} serves N = 1..{SPAN_MAX_USERS} UEs, got "
+                                  f"N = {system.N}")
+        hint = f"train one with: {span_train_command(scen)} (with the same --set overrides)"
+        if (system.L, system.M) != (saved.L, saved.M):
+            raise CheckpointError(f"checkpoint {path} was made for L={saved.L} APs with "
+                                  f"M={saved.M} antennas, this system has L={system.L}, "
+                                  f"M={system.M}; {hint}")
+        try:
+            dataclasses.replace(system, users=1).require_same(saved, f"checkpoint {path}")
+        except ValueError as e:
+            raise CheckpointError(f"{str(e).split('; use')[0]}; {hint}") from None
+    net = SpanAttn(saved if system is None else system, **ckpt["config"])
+    net.load_state_dict(ckpt["state_dict"])
+    net.eval()
+    return net, {k: v for k, v in ckpt.items() if k != "state_dict"}

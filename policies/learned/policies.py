@@ -1,11 +1,20 @@
-"""The learned distributed policies: one trained network per AP, each fed only its own CSI.
+"""The learned distributed policies: each AP runs its own network on its own CSI only.
 
-``policies.make(name, system, scenario="pos2", checkpoint=None, arch=None, device="cpu")`` with
-name ``ssnr-teacher``, ``sinr-teacher``, ``student``, ``fixed-beta`` or ``fixed-lambda``. Without
-``checkpoint`` the shipped one for ``(scenario, N, arch, role)`` is used (see
-:mod:`policies.learned.checkpoints`: shipped folder, the scenario's ``base`` chain, the runners'
-cache); when there is none, or it was made for another system, :class:`CheckpointMissing` says
-the exact command that trains one.
+``policies.make(name, system, scenario="pos2", checkpoint=None, ...)`` for every name of
+:data:`policies.learned.roles.ROLES`:
+
+- ``student`` / ``sinr-teacher`` (scheme ``span``): the scenario family's ONE any-N
+  ``span-attn`` network (``<family>-span-attn.pt``, any N from 1 to 16), run by its NumPy twin
+  (:class:`policies.learned.span.NumpySpan`, the fastest path at batch 1) unless
+  ``backend="torch"``; options ``rho`` (operating point, default 0.5) and ``backend``.
+- ``paper-student``, ``paper-sinr-teacher``, ``ssnr-teacher``,
+  ``fixed-beta``, ``fixed-lambda`` (scheme ``paper``, the seed's eqs. 10-12): one checkpoint per
+  ``(family, N)``; option ``arch``.
+
+Without ``checkpoint`` the one for the scenario is looked up (:mod:`policies.learned.checkpoints`:
+the checkpoint root, then the shipped folder, the scenario's ``base`` chain, the runners' cache);
+a missing one, or one made for another system, is a one-line :class:`CheckpointMissing` naming
+the file and the command that trains one.
 """
 
 from __future__ import annotations
@@ -18,59 +27,97 @@ import torch
 from cfisac_env.physics.system import System
 from policies.base import DistributedPolicy
 from policies.learned import checkpoints as store
+from policies.learned.roles import role as role_of
+from policies.learned.span import NumpySpan, SpanUnit
 
 # A missing, unreadable or foreign checkpoint (the store's error, under its historical name).
 CheckpointMissing = store.CheckpointError
 
 
 class LearnedPolicy(DistributedPolicy):
-    """A trained :class:`~policies.learned.nets.DistributedNets` unit as a distributed policy.
+    """A learned role (class attribute ``role``, a name of the roles table) as a distributed
+    policy.
 
     Args:
-        system: the system to act in; must equal the checkpoint's.
-        scenario: scenario the shipped checkpoint was trained on (``pos1``, ``pos2``, ...); a
-            scenario without checkpoints of its own (``road``, ``track-highway``) uses those of
-            its ``base`` chain (``pos2``).
-        checkpoint: path of a checkpoint to use instead of the shipped one.
-        arch: architecture of the shipped checkpoint (``gram-mlp``, ``unet``, ``cnn``, ...);
-            None = the first of :data:`policies.learned.checkpoints.DEFAULT_ARCHS` that has one.
-        device: torch device of the networks.
+        system: the system to act in (span: any N from 1 to 16; paper: the checkpoint's).
+        scenario: scenario family whose checkpoint is used (``pos1``, ``pos2``, ``road``...; a
+            scenario without its own uses its ``base`` chain's).
+        checkpoint: path of a checkpoint to use instead.
+        arch: paper scheme only, the architecture of the checkpoint (None = any shipped).
+        rho: span scheme only, the operating point (communication share of the reference).
+        backend: span scheme only, ``"numpy"`` (default, fastest) or ``"torch"``.
+        device: torch device (paper scheme, or span with ``backend="torch"``).
     """
 
-    role = "learned"
+    role = "student"
 
     def __init__(self, system: System, scenario: str = "pos2", checkpoint: str | Path | None = None,
-                 arch: str | None = None, device: str = "cpu") -> None:
+                 arch: str | None = None, rho: float = 0.5, backend: str = "numpy",
+                 device: str = "cpu") -> None:
         super().__init__(system)
-        path = store.require(scenario, system.N, self.role, arch) if checkpoint is None \
-            else checkpoint
-        self.nets, self.meta = store.load(path, system, device)
-        self.device = torch.device(device)
-        self.nets.eval()
+        spec = role_of(self.role)
+        self.spec, self.device = spec, torch.device(device)
+        if backend not in ("numpy", "torch"):
+            raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+        if spec.scheme == "span":
+            if not 0.0 < rho <= 1.0:
+                raise ValueError(f"rho must be in (0, 1], got {rho!r}")
+            path = store.require_span(scenario) if checkpoint is None else Path(checkpoint)
+            self.net, self.meta = store.load_span(path, system, scenario)
+            self.net.to(self.device)
+            self.rho = spec.rho if spec.rho is not None else float(rho)
+            self.backend = backend
+            self._np = NumpySpan(self.net) if backend == "numpy" else None
+            self.nets = SpanUnit(self.net, system, self.rho)
+        else:
+            path = store.require(scenario, system.N, spec.trained, arch) if checkpoint is None \
+                else checkpoint
+            self.nets, self.meta = store.load(path, system, device)
+            self.nets.eval()
+        self.checkpoint = Path(path)
 
     @torch.no_grad()
     def act_ap(self, l: int, csi_l: np.ndarray) -> np.ndarray:
         """AP ``l``'s network alone: ``(B, 2, M, Q)`` float32 -> beams ``(B, 2, M, Q)``."""
+        if self.spec.scheme == "span":
+            if self._np is not None:
+                return self._np(l, csi_l, self.rho, self.spec.reference)
+            x = torch.as_tensor(np.asarray(csi_l, dtype=np.float32), device=self.device)
+            w, ref = self.net.ap_forward(x, l, self.rho)
+            return (ref if self.spec.reference else w).cpu().numpy()
         x = torch.as_tensor(np.asarray(csi_l, dtype=np.float32), device=self.device)
         return self.nets.aps[l](x).cpu().numpy()
 
 
-class SSNRTeacher(LearnedPolicy):
-    """Teacher trained with eq. 10 at beta = 0 (sensing only)."""
 
-    role = "ssnr-teacher"
+class Student(LearnedPolicy):
+    """The shipped best student: the any-N span-attn network at ``rho`` (default 0.5)."""
+
+    role = "student"
 
 
 class SINRTeacher(LearnedPolicy):
-    """Teacher trained with eq. 10 at beta = 1 (min-SINR only)."""
+    """The span-attn network's max-min SINR reference beams at the full budget."""
 
     role = "sinr-teacher"
 
 
-class Student(LearnedPolicy):
-    """Student trained with eq. 11, lambda adapted by eq. 12 (the seed's proposed scheme)."""
+class SSNRTeacher(LearnedPolicy):
+    """The seed's SSNR teacher: eq. 10 at beta = 0 (sensing only)."""
 
-    role = "student"
+    role = "ssnr-teacher"
+
+
+class PaperStudent(LearnedPolicy):
+    """The seed's published student: eq. 11, lambda adapted by eq. 12 (one net per N)."""
+
+    role = "paper-student"
+
+
+class PaperSINRTeacher(LearnedPolicy):
+    """The seed's SINR teacher (eq. 10, beta = 1)."""
+
+    role = "paper-sinr-teacher"
 
 
 class FixedBeta(LearnedPolicy):

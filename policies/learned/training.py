@@ -41,9 +41,10 @@ import torch
 from cfisac_env.physics import metrics
 from cfisac_env.runs import atomic_path, run_dir
 from policies.learned import checkpoints as store
-from policies.learned.checkpoints import ROLES, checkpoint_name
+from policies.learned.checkpoints import checkpoint_name
 from policies.learned.losses import LAMBDA_0, Objective
 from policies.learned.nets import DistributedNets
+from policies.learned.roles import PAPER_ROLES as ROLES
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def objective_for(role: str, g1max: float | None = None, g2max: float | None = N
 
 
 @torch.no_grad()
-def evaluate(nets: DistributedNets, csi: torch.Tensor | np.ndarray, batch: int = 2000
+def score_nets(nets: DistributedNets, csi: torch.Tensor | np.ndarray, batch: int = 2000
              ) -> tuple[np.ndarray, np.ndarray]:
     """Per-drop ``(g1, g2)`` (SSNR, min-SINR; each ``(B,)`` float64) of the unit in eval mode."""
     was_training = nets.training
@@ -224,6 +225,7 @@ class RunResult:
     objective: Objective
     seconds: float = 0.0
     stopped: str = ""
+    empty: bool = False     #: no epoch finished with finite metrics: nothing to save
 
 
 def _selection_mode(role: str, objective: Objective, preset: Preset) -> str:
@@ -287,8 +289,11 @@ def fit(nets: DistributedNets, objective: Objective, role: str, scenario: Any,
             steps = max(1, n_train // preset.batch)
             train_loss, train_g1, train_g2 = sums / steps
             lr = opt.param_groups[0]["lr"]
+            v1, v2 = score_nets(nets, val_csi)
+            if not (math.isfinite(train_loss) and np.isfinite(v1).all() and np.isfinite(v2).all()):
+                stopped = f"diverged at epoch {epoch} (non-finite loss or metrics at lr {lr:g})"
+                break
             sched.step(train_loss)
-            v1, v2 = evaluate(nets, val_csi)
             row = {"epoch": epoch, "train_loss": train_loss, "train_g1": train_g1,
                    "train_g2": train_g2, "val_g1": float(v1.mean()), "val_g2": float(v2.mean()),
                    "lambda": objective.lam if objective.kind == "student" else float("nan"),
@@ -310,10 +315,11 @@ def fit(nets: DistributedNets, objective: Objective, role: str, scenario: Any,
                 break
     except KeyboardInterrupt:
         stopped = "interrupted"
-        if not selector.cands:
-            raise
     finally:
         bar.close()
+    if not selector.cands:      # interrupted or diverged before the first finished epoch
+        return RunResult(nets, history, -1, math.nan, math.nan, objective,
+                         time.perf_counter() - t0, stopped, empty=True)
     epoch, g1, g2, state = selector.selected()
     nets.load_state_dict(state)
     nets.eval()
@@ -353,6 +359,7 @@ class TrainOutput:
     summary: dict[str, dict[str, Any]] = field(default_factory=dict)
     histories: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     interrupted: bool = False
+    diverged: str = ""      #: why training stopped on a non-finite loss ("" = it did not)
 
 
 def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
@@ -434,7 +441,7 @@ def train(scenario: str = "pos2", users: int = 8, arch: str = "gram-mlp", preset
             raise ValueError(f"the student needs the {role} checkpoint {name}: "
                              f"train it first (add --role {role})")
         nets, _ = store.load(path, system, dev)
-        g1, g2 = evaluate(nets, train_csi)
+        g1, g2 = score_nets(nets, train_csi)
         return float(g1.mean() if role == "ssnr-teacher" else g2.mean())
 
     for role in roles:
@@ -461,21 +468,62 @@ def train(scenario: str = "pos2", users: int = 8, arch: str = "gram-mlp", preset
                   progress=progress, on_epoch=on_epoch,
                   time_limit=(time_limits or {}).get(
                       role, pre.ssnr_time_limit if role == "ssnr-teacher" else pre.time_limit))
-        if res.stopped != "interrupted" and role in ("ssnr-teacher", "sinr-teacher"):
-            g = evaluate(res.nets, train_csi)
+        if not res.empty and res.stopped != "interrupted" and role in ("ssnr-teacher",
+                                                                         "sinr-teacher"):
+            g = score_nets(res.nets, train_csi)
             gmax["g1max" if role == "ssnr-teacher" else "g2max"] = \
                 float(g[0 if role == "ssnr-teacher" else 1].mean())
-        result.checkpoints[role] = save_checkpoint(
-            out / name, res, role, sc.name, preset, {"init": str(init) if warm else None})
+        if not res.empty:
+            result.checkpoints[role] = save_checkpoint(
+                out / name, res, role, sc.name, preset, {"init": str(init) if warm else None})
         result.histories[role] = res.history
         result.summary[role] = {"epoch": res.epoch, "val_g1": res.val_g1, "val_g2": res.val_g2,
                                 "epochs_run": len(res.history), "stopped": res.stopped,
                                 "seconds": res.seconds, "lambda": obj.lam,
-                                "checkpoint": name}
+                                "checkpoint": None if res.empty else name}
         if res.stopped == "interrupted":
             result.interrupted = True
             break
-    if install and not result.interrupted:
+        if res.stopped.startswith("diverged"):
+            result.diverged = res.stopped
+            break
+    if install and not result.interrupted and not result.diverged:
         for path in result.checkpoints.values():
             store.install(path)
     return result
+
+
+def resolve(role: str, system: Any, scenario: str, arch: str | None = None,
+            train_missing: bool = False, progress: bool = True,
+            log: list[str] | None = None, overrides: dict[str, Any] | None = None,
+            device: str = "auto") -> Path:
+    """The checkpoint of policy ``role`` (a name of :data:`policies.learned.roles.ROLES`) for
+    ``system`` on ``scenario``: found (:func:`find`), else, for a
+    seed-scheme role with ``train_missing``, trained with the ``cpu`` preset into the
+    checkpoint root (teachers too when the role needs them), else a :class:`CheckpointError`
+    naming the command (always for the span scheme: its training takes an hour).
+
+    Args:
+        overrides: scenario overrides that make ``system`` (e.g. ``{"system.antennas": 32}``),
+            passed to the training.
+        log: collects a line per checkpoint trained here.
+    """
+    from policies.learned.roles import role as role_of
+
+    spec = role_of(role)
+    if spec.scheme == "span":
+        return store.require_span(scenario)   # an hour-long training: never on the fly
+    role = spec.trained
+    path = store.find(scenario, system.N, role, arch)
+    if path is not None or not train_missing:
+        return path if path is not None else store.require(scenario, system.N, role, arch)
+    a = arch or store.DEFAULT_ARCHS[0]
+    roles = {"ssnr-teacher": ("ssnr-teacher",), "sinr-teacher": ("sinr-teacher",),
+             "fixed-beta": ("fixed-beta",)}.get(role, ("ssnr-teacher", "sinr-teacher", role))
+    out = train(scenario, system.N, a, "cpu", device, None, roles, progress=progress,
+                overrides=overrides)
+    for trained, ckpt in out.checkpoints.items():
+        dest = store.install(ckpt, store.root())
+        if log is not None:
+            log.append(f"trained {trained} with the cpu preset -> {dest}")
+    return store.root() / checkpoint_name(scenario, system.N, a, role)

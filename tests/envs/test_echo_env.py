@@ -122,12 +122,13 @@ def test_parallel_env_in_echo_mode():
 def test_static_scenario_acquires_every_drop():
     env = gym.make(ENV, scenario="pos2", users=4, **ECHO)
     pol = policies.make("mrt-target", env.unwrapped.system)
-    infos = [s[3] for s in run(env, pol, 60)]
+    infos = [s[3] for s in run(env, pol, 150)]
     lost = np.array([i["track_lost"] for i in infos])
     errs = np.array([i["position_error"] for i in infos])
     # a search dwell per drop: Swerling-I fades (P_D ~ 0.9 per AP) and targets near the APs'
-    # line (bearings almost parallel) leave some drops unacquired; the rest are placed well
-    assert 0 < lost.mean() < 0.5
+    # line or the ends of the road (bearings almost parallel: the fix's std above lost_std)
+    # leave many drops unacquired (0.43 of 200 drops of this stream); the rest are placed well
+    assert 0.2 < lost.mean() < 0.55
     assert np.median(errs[~lost]) < 1.5
 
 

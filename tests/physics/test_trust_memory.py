@@ -36,7 +36,7 @@ def test_what_fits_passes_and_what_does_not_is_one_line():
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith("compare needs about")
     assert "at most about 1,000 drops" in msg
-    with pytest.raises(ValueError, match="at most about 500 drops per group"):
+    with pytest.raises(ValueError, match="at most about 500 drops per scenario, N and seed"):
         v.check_memory([(sc.system, sc.config, 600)] * 2, limit=limit)
 
 
@@ -62,7 +62,7 @@ PROBE = """
 import json, resource, sys, warnings
 warnings.filterwarnings("ignore")
 import scenarios
-from policies.evaluation.evaluate import Drops, evaluate
+from policies.evaluation.evaluate import Drops, score_policy as evaluate
 from cfisac_env.physics.validation import RUNTIME_BYTES, check_memory
 n, spec, over = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 sc = scenarios.load("pos2", users=8, overrides=over)
@@ -87,3 +87,26 @@ def test_the_estimate_covers_what_a_run_holds(spec, over):
     grown, estimate = json.loads(done.stdout.splitlines()[-1])
     assert grown <= estimate, (grown, estimate)
     assert estimate < 4 * grown + 50e6          # and not wildly pessimistic
+
+
+@pytest.mark.parametrize("argv", [
+    ["compare", "--drops", "1000000000", "--policy", "mrt-target"],
+    ["compare", "--users", "1024", "--set", "antennas=4096", "--policy", "mrt-target"],
+    ["sweep", "--scenario", "pos2", "--users", "2", "--policy", "mrt-target", "--drops",
+     "1000000000"],
+    ["sweep", "--scenario", "pos2", "--users", "2", "8", "--seed", "0", "1", "2", "--policy",
+     "mrt-target", "--drops", "500000"],          # each group fits; all six held do not
+    ["stress", "--set", "stress.duration=19000", "--policy", "mrt-target"],
+])
+def test_runs_that_cannot_fit_exit_2_in_one_line_before_the_run_folder(argv, tmp_path, capsys,
+                                                                      monkeypatch):
+    from runners import compare, stress, sweep
+    from tests.policies.evaluation.reliability_tools import one_line_error
+
+    monkeypatch.setattr(v, "memory_limit", lambda: 16 * 10**9)     # any machine: 16 GB
+    runner = {"compare": compare, "sweep": sweep, "stress": stress}[argv[0]]
+    out = tmp_path / "run"
+    rc = runner.main([*argv[1:], "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and one_line_error(err) and "of memory" in err, err
+    assert not out.exists()

@@ -101,3 +101,24 @@ def test_gate_rejects_an_outlier():
     u, _ = cosines(AP, np.array([[50.0, 7.5]]))
     acc = ekf.update(0.1, u + [[0.5, 0.0]], np.full((1, 2), 1e-6), np.ones((1, 2), bool))
     assert acc.tolist() == [[False, True]]
+
+
+def test_endfire_alias_is_the_same_measurement():
+    # at half-wavelength spacing u = 1 and u = -1 are one steering vector: an estimate that
+    # lands on the other end is wrapped, not rejected (nor does it wreck a triangulation)
+    from cfisac_env.sim.tracker import wrap
+
+    np.testing.assert_allclose(wrap(np.array([-1.999, 1.998, 0.3])), [0.001, -0.002, 0.3],
+                               atol=1e-12)
+    p = np.array([[200.0, 7.5]])
+    ap = np.array([[25.0, 0.0], [175.0, 0.0], [225.0, 0.0], [375.0, 0.0]])
+    u, _ = cosines(ap, p)
+    aliased = u.copy()
+    aliased[0, 0] -= 2.0                                    # AP 0 at endfire: +0.9991 -> -1.0009
+    got, _, ok = triangulate(ap, aliased, np.full(u.shape, 1e-8), np.ones(u.shape, bool),
+                             (-100.0, 500.0, 0.0, 20.0))
+    assert ok[0] and np.allclose(got, p, atol=1e-4)
+    ekf = BatchEKF(1, ap, 0.5, 9.0, 5.0, 3)
+    ekf.start(np.array([0]), p, np.eye(2)[None] * 0.01, 1.0, 0.0)
+    assert ekf.update(0.1, aliased, np.full(u.shape, 1e-6), np.ones(u.shape, bool)).all()
+    np.testing.assert_allclose(ekf.x[0, :2], p[0], atol=0.05)

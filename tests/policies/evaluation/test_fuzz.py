@@ -366,3 +366,119 @@ def test_fuzz_checkpoint_bytes(profile):
                 policies.make("student", SYSTEM, scenario="pos2", checkpoint=path)
 
     fuzz(profile, (25, 300), prop, content)
+
+
+# ---- sweep files ---------------------------------------------------------------------------------
+
+TOML_VALUE = st.one_of(
+    st.integers(-3, 12), st.sampled_from([0, -1, 2**40]), st.floats(-10, 10),
+    st.sampled_from([2.5, float("nan"), float("inf")]), st.booleans(),
+    st.sampled_from(["pos2", "ns-rzf", "mrt-target", "fast", "", "ray", "local", "auto",
+                     "cvx@rho=abc", "nope"]),
+    st.lists(st.one_of(st.integers(-1, 3), st.sampled_from(["pos2", "mrt-target", "x"])),
+             max_size=3),
+    st.just({"spec": "mrt-target"}), st.just({"options": {}}), st.just({"spec": 3}),
+    st.just({"spec": "ns-rzf", "options": {"foo": 1}}), st.just({"traffic.speed": 3}),
+    st.just([{"spec": "mrt-target", "options": []}]))
+SWEEP_KEYS = ["scenario", "scenarios", "users", "policy", "policies", "seed", "drops",
+              "heavy_drops", "engine", "address", "jobs", "task_seconds", "chunk",
+              "frontier_drops", "frontier_points", "name", "description", "set", "unknown_key"]
+VALID_SWEEP = {"scenario": "pos2", "users": [2], "policy": ["mrt-target"], "drops": 2,
+               "jobs": 1}
+
+
+def _toml(value) -> str:
+    """``value`` as TOML (inline tables and arrays; NaN and inf as TOML writes them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if value != value else ("inf" if value == float("inf") else repr(value))
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(f'"{k}" = {_toml(v)}' for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return str(value)
+
+
+@PROFILE
+def test_fuzz_sweep_file_values(profile, capsys):
+    """Any value for any sweep-file key: a one-line exit 2 before the run folder exists, or a
+    finished run with strict results; never a traceback."""
+    from runners import sweep
+
+    edits = st.dictionaries(st.sampled_from(SWEEP_KEYS), TOML_VALUE, min_size=1, max_size=3)
+
+    def prop(edit):
+        capsys.readouterr()
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = {**VALID_SWEEP, **edit}
+            if isinstance(cfg.get("drops"), int) and cfg["drops"] > 3:
+                cfg["drops"] = 3                                   # keep accepted runs short
+            if isinstance(cfg.get("frontier_drops"), int) and cfg["frontier_drops"] > 0:
+                cfg["frontier_drops"] = 0
+            if cfg.get("engine") == "ray":
+                cfg["engine"] = "local"
+            f = Path(tmp) / "s.toml"
+            f.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in cfg.items()))
+            out = Path(tmp) / "run"
+            rc = sweep.main([str(f), "--out", str(out), "--quiet", "--no-cache"])
+            err = capsys.readouterr().err
+            if rc == 2:
+                event("rejected")
+                assert one_line_error(err), f"{cfg}\n{err}"
+                assert not out.exists(), f"run folder created before the error: {cfg}"
+            else:
+                event("accepted")
+                assert rc in (0, 1), f"{cfg}: exit {rc}\n{err}"
+                strict_json(out / "summary.json")
+
+    fuzz(profile, (30, 300), prop, edits)
+
+
+# ---- policy options ------------------------------------------------------------------------------
+
+OPTION_VALUE = st.one_of(FLOATS, st.integers(-5, 5), st.sampled_from([10**9, -10**9]),
+                         st.text(max_size=4), st.booleans(),
+                         st.lists(st.floats(-2, 2), max_size=2))
+
+
+@PROFILE
+def test_fuzz_policy_options(profile):
+    """Any options on any built-in policy (known names with any value, unknown names): the spec
+    is refused in one line by the pre-run check, or the policy builds and acts within budget."""
+    from policies.evaluation.evaluate import build, check_specs
+    from policies.registry import PolicySpec, resolve
+
+    sc = scenarios.load("pos2", users=2)
+    names = ["cvx", "ns-opt", "cb-opt", "ns-rzf", "mrt-target", "mrt-users", "ns-sensing",
+             "student"]
+
+    def known(name):
+        import inspect
+
+        params = [p for p in inspect.signature(resolve(name)).parameters if p != "system"]
+        return params or ["x"]
+
+    cases = st.sampled_from(names).flatmap(lambda n: st.tuples(st.just(n), st.dictionaries(
+        st.one_of(st.sampled_from(known(n)), st.sampled_from(["foo", "rho", "timeout_s"])),
+        OPTION_VALUE, max_size=2)))
+
+    def prop(case):
+        name, options = case
+        spec = PolicySpec(name, options, text=f"{name}@{options}")
+        try:
+            check_specs([spec], sc)
+        except ValueError as e:
+            event("rejected")
+            assert "\n" not in str(e)
+            return
+        event("accepted")
+        if name == "student" or resolve(name).heavy:
+            return                                  # checkpoints / solves: checked elsewhere
+        beams = build(spec, sc).act(sc.drops(np.random.default_rng(0), 2)[0])   # as runs do
+        power = (beams.astype(np.float64) ** 2).sum(axis=(2, 3, 4))
+        assert np.all(np.isfinite(beams)) and np.all(power <= sc.system.P * (1 + 1e-4))
+
+    fuzz(profile, (40, 400), prop, cases)

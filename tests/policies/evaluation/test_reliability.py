@@ -113,16 +113,18 @@ def test_train_ctrl_c_exits_130(monkeypatch, tmp_path):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train, "train", interrupted)
-    assert _main(train, ["--preset", "tiny", "--users", "2", "--out", str(tmp_path)]) == 130
+    assert _main(train, ["--arch", "gram-mlp", "--preset", "tiny", "--users", "2",
+                         "--out", str(tmp_path)]) == 130
 
 
 def test_train_interrupted_run_is_recorded(monkeypatch, tmp_path, capsys):
     class Result:
-        out, histories, summary, interrupted = tmp_path, {}, {}, True
+        out, histories, summary, interrupted, diverged = tmp_path, {}, {}, True, None
 
     monkeypatch.setattr(train, "train", lambda *a, **k: Result())
     monkeypatch.setattr(train, "plot_curves", lambda *a, **k: None)
-    rc = _main(train, ["--preset", "tiny", "--users", "2", "--out", str(tmp_path)])
+    rc = _main(train, ["--arch", "gram-mlp", "--preset", "tiny", "--users", "2",
+                       "--out", str(tmp_path)])
     assert rc == 130 and strict_json(tmp_path / "summary.json")["interrupted"] is True
 
 
@@ -359,7 +361,8 @@ def test_cuda_without_a_gpu_is_a_user_error(capsys, tmp_path):
 
 
 def test_train_init_without_checkpoints_is_a_user_error(tmp_path, capsys):
-    rc = _main(train, ["--init", str(tmp_path), "--preset", "tiny", "--users", "2",
+    rc = _main(train, ["--init", str(tmp_path), "--arch", "gram-mlp", "--preset", "tiny",
+                       "--users", "2",
                        "--out", str(tmp_path / "run")])
     assert rc == 2 and "holds none of" in capsys.readouterr().err
 

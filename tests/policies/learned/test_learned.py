@@ -10,8 +10,9 @@ import scenarios
 from cfisac_env.physics import metrics
 from policies.learned.policies import CheckpointMissing
 
-ROLES = ("ssnr-teacher", "sinr-teacher", "student", "fixed-beta", "fixed-lambda")
-SHIPPED = [("pos1", 5), ("pos2", 2), ("pos2", 5), ("pos2", 8)]
+ROLES = ("student", "sinr-teacher", "ssnr-teacher", "paper-student", "paper-sinr-teacher",
+         "fixed-beta", "fixed-lambda")
+SHIPPED = [("pos1", 5), ("pos2", 8)]          # the seed scheme's shipped (family, N) pairs
 
 
 @pytest.mark.parametrize("scenario,users", SHIPPED)
@@ -50,15 +51,19 @@ def test_policy_ap_sees_only_own_csi():
 def test_missing_checkpoint_names_the_train_command():
     system = scenarios.load("pos2", users=3).system
     with pytest.raises(CheckpointMissing) as e:
-        policies.make("student", system, scenario="pos2")
+        policies.make("paper-student", system, scenario="pos2")
     assert "python runners/train.py --scenario pos2 --users 3 --arch gram-mlp" in str(e.value)
     assert isinstance(e.value, ValueError)
+    with pytest.raises(CheckpointMissing) as e:
+        policies.make("student", system, scenario="pos1-copy.toml")
+    assert "train.py --scenario pos1-copy.toml --arch span-attn" in str(e.value)
 
 
 def test_other_system_is_checkpoint_missing():
     system = dataclasses.replace(scenarios.load("pos2", users=8).system, antennas=8)
-    with pytest.raises(CheckpointMissing, match="antennas"):
-        policies.make("student", system, scenario="pos2")
+    for name in ("student", "paper-student"):
+        with pytest.raises(CheckpointMissing, match="antennas|M=8"):
+            policies.make(name, system, scenario="pos2")
 
 
 def test_explicit_checkpoint_for_another_system_is_clear_error():
@@ -66,16 +71,17 @@ def test_explicit_checkpoint_for_another_system_is_clear_error():
 
     system = scenarios.load("pos2", users=5).system
     with pytest.raises(ValueError, match="users"):
-        policies.make("student", system, checkpoint=store.find("pos2", 8, "student"))
+        policies.make("paper-student", system, checkpoint=store.find("pos2", 8, "student"))
 
 
-def test_scenario_without_checkpoints_uses_its_base_chain():
-    """``road`` (base ``pos2``) has no checkpoints of its own: the pos2 ones act for it."""
-    road = scenarios.load("road", users=8)
-    pol = policies.make("student", road.system, scenario="road")
-    same = policies.make("student", road.system, scenario="pos2")
-    csi = road.drops(np.random.default_rng(0), 3)[0]
-    np.testing.assert_array_equal(pol.act(csi), same.act(csi))
+def test_road_scenarios_use_the_road_network():
+    """``road`` and its ``track-*`` variants act with the network trained on road drops."""
+    from policies.learned import checkpoints as store
+
+    road = scenarios.load("track-highway", users=8)
+    pol = policies.make("student", road.system, scenario="track-highway")
+    assert pol.checkpoint == store.SHIPPED_DIR / "road-span-attn.pt"
+    assert pol.meta["scenario"] == "road"
 
 
 def test_default_arch_is_the_first_shipped():
@@ -84,6 +90,6 @@ def test_default_arch_is_the_first_shipped():
     sc = scenarios.load("pos1", users=5)
     path = store.find("pos1", 5, "student")
     assert path is not None and path.parent == store.SHIPPED_DIR
-    arch = policies.make("student", sc.system, scenario="pos1").meta["arch"]
+    arch = policies.make("paper-student", sc.system, scenario="pos1").meta["arch"]
     assert arch == next(a for a in store.DEFAULT_ARCHS if store.find("pos1", 5, "student", a))
     assert store.find("pos2", 3, "student") is None           # nothing shipped for N = 3

@@ -12,7 +12,7 @@ from cfisac_env.physics import metrics
 from policies.learned import checkpoints as store
 from policies.learned.checkpoints import CheckpointError
 from policies.learned.nets import DistributedNets
-from policies.learned.training import Selector, evaluate, train
+from policies.learned.training import Selector, score_nets, train
 
 
 def test_selector_balanced_rule():
@@ -84,8 +84,8 @@ def test_student_gmax_are_teacher_means_on_training_drops(tiny_run):
     csi = sc.drops(rng, 300)[0][60:]                    # tiny preset: 20% validation first
     t1, _ = store.load(tiny_run.checkpoints["ssnr-teacher"], sc.system)
     t2, _ = store.load(tiny_run.checkpoints["sinr-teacher"], sc.system)
-    assert meta["g1max"] == pytest.approx(evaluate(t1, csi)[0].mean(), rel=1e-5)
-    assert meta["g2max"] == pytest.approx(evaluate(t2, csi)[1].mean(), rel=1e-5)
+    assert meta["g1max"] == pytest.approx(score_nets(t1, csi)[0].mean(), rel=1e-5)
+    assert meta["g2max"] == pytest.approx(score_nets(t2, csi)[1].mean(), rel=1e-5)
     rows = list(csv.DictReader((tiny_run.out / "student.csv").open()))
     assert meta["lambda"] == pytest.approx(float(rows[-1]["lambda"]))
     assert 0.0 <= meta["lambda"] <= 1.0

@@ -1,0 +1,62 @@
+"""Rebuild a shipped span-attn checkpoint by its recorded stages (see README.md here).
+
+    python policies/learned/shipped/provenance/span_stages.py pos2 --out runs/span-pos2
+    python policies/learned/shipped/provenance/span_stages.py pos1 --out runs/span-pos1
+    python policies/learned/shipped/provenance/span_stages.py road --out runs/span-road \
+        --init runs/span-pos2-1800/pos2-span-attn.pt
+
+Each stage is one :func:`policies.learned.span_training.train_span` call with the settings the
+shipped file was trained with (stage 1 of pos1/pos2 ran the first loss settings, a softer
+SINR penalty, before the defaults changed); the wall-clock caps are what those runs got on the
+shared 2-core machine (a run on another machine reaches other iteration counts: pass
+``--iterations`` to stop at the recorded ones instead). The result is ``OUT/<family>-span-attn.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from policies.learned import checkpoints as store
+from policies.learned.span_training import SpanConfig, train_span
+
+# family -> stages: (seed, SpanConfig fields, init from: None | "previous" | other family)
+STAGES = {
+    "pos2": [(0, {"lr": 2e-3, "sharp": 20.0, "margin": 0.0, "iterations": 1700}, None),
+             (1, {"lr": 1e-3, "iterations": 4700}, "previous")],
+    "pos1": [(0, {"lr": 2e-3, "sharp": 20.0, "margin": 0.0, "iterations": 1600}, None),
+             (1, {"lr": 1e-3, "iterations": 2600}, "previous")],
+    # warm start (--init) from pos2's stage-2 state at its iteration 1800, then road drops
+    "road": [(0, {"lr": 1e-3, "iterations": 4900}, "init")],
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("family", choices=sorted(STAGES))
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--init", type=Path, default=None,
+                   help="road: the pos2 checkpoint to start from")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    prev = None
+    for k, (seed, fields, init) in enumerate(STAGES[args.family]):
+        out = args.out / f"stage{k + 1}"
+        if init == "init" and args.init is None:
+            raise SystemExit("road starts from a pos2 checkpoint: pass --init PATH")
+        start = prev if init == "previous" else args.init if init == "init" else None
+
+        def save(net, meta, out=out):
+            return store.save_span(out / store.span_name(args.family), net,
+                                   {"scenario": args.family, **meta})
+
+        res = train_span(args.family, out, SpanConfig(seconds=1e9, **fields), seed, save=save,
+                         init=start)
+        prev = res.checkpoint
+        print(f"stage {k + 1}: {res.stopped}, best validation loss {res.best:.4f} -> {prev}")
+
+
+if __name__ == "__main__":
+    main()
