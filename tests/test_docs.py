@@ -38,7 +38,7 @@ def test_every_page_and_tutorial_is_in_the_nav() -> None:
                                            for p in DOCS.rglob("*.ipynb")}
     nav = _nav_files()
     assert nav <= pages, f"nav names missing files: {sorted(nav - pages)}"
-    left = pages - nav - {"tutorials/reproduce.ipynb"}   # in the nav once the any-N student ships
+    left = pages - nav
     assert not left, f"pages not in the nav: {sorted(left)}"
 
 
