@@ -109,6 +109,31 @@ RUNS: tuple[Run, ...] = (
         ("--drops", "300", "--quiet"),
         {"sweep_scaling.png": ("scaling.png", "sweep engines side by side: drops per second "
                                "and overhead per task, serial vs process pool vs local Ray")}),
+    Run("echo", "stress",
+        ("--scenario", "track-highway", "--sensing", "echo", "--latency", "fixed", "--policy",
+         "student", "--policy", "cvx", "--policy", "ns-rzf", "--policy", "mrt-target",
+         "--quiet"),
+        {"echo_position_error_t.png": ("position_error_t.png", "echo sensing in closed loop "
+                                       "(track-highway): the tracker's position error over "
+                                       "time, each policy beside its held estimate"),
+         "echo_tracking_vs_speed.png": ("tracking_vs_speed.png", "echo sensing: track-loss "
+                                        "rate and position error vs target speed")},
+        ("pos2-*.pt", "road-*.pt")),
+    Run("echo_street", "stress",
+        ("--scenario", "track-street", "--sensing", "echo", "--latency", "fixed", "--policy",
+         "ns-rzf", "--policy", "mrt-target", "--quiet"),
+        {"echo_street_position_error_t.png": ("position_error_t.png", "echo sensing on the "
+                                              "cell-free street (8 APs along 400 m): the "
+                                              "track handed from AP to AP")}),
+    Run("scale", "bench_scale", ("--drops", "2", "--budget", "20", "--quiet"),
+        {"scale.png": ("scale.png", "time per decision against L, N and M (street geometry), "
+                       "with fitted growth exponents, CPU time of the benchmark's process")},
+        ("pos2-*.pt",)),
+    Run("echo_ppo", "../examples/echo_sensing_ppo",
+        ("--comm", "ns-rzf", "--snapshots", "4", "--steps", "12288", "--every", "2048"),
+        {"echo_ppo_nsrzf.png": ("curves.png", "PPO choosing the sensing share from the "
+                                "tracker's belief (ns-rzf communication beams, 4 snapshots), "
+                                "three seeds, beside fixed shares")}),
     Run("echo_crb", "../examples/echo_crb", ("--trials", "2000"),
         {"echo_crb.png": ("echo_crb.png", "echo mode: angle RMSE of the maximum-likelihood "
                           "estimate from the APs' echoes against the Cramér-Rao bound")},
@@ -154,6 +179,8 @@ def stale(record: dict[str, Any] | None = None, shipped: Path = SHIPPED,
             continue
         if not (docs / name).is_file():
             out.append(f"{name}: recorded but missing from docs/")
+        if rec.get("regenerated") is False and run.checkpoints:
+            out.append(f"{name}: drawn outside runners/figures.py and depends on checkpoints")
         now = checkpoint_hashes(run.checkpoints, shipped)
         then = rec.get("checkpoints", {})
         for ck in sorted(set(now) | set(then)):
@@ -230,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                                     "dirty": prov["git"]["dirty"],
                                     "checkpoints": checkpoint_hashes(r.checkpoints),
                                     "seconds": round(seconds, 1)}
-        write_json(RECORD, record)
+        latest = json.loads(RECORD.read_text()) if RECORD.is_file() else {"figures": {}}
+        latest.setdefault("figures", {}).update({f: record["figures"][f] for f in r.figures})
+        write_json(RECORD, latest)
         print(f"    {', '.join(r.figures)} in {seconds:.0f} s", flush=True)
     print(f"regenerated {sum(len(r.figures) for r in todo)} figures in "
           f"{time.perf_counter() - t_all:.0f} s; recorded in {RECORD.relative_to(ROOT)}")
