@@ -53,11 +53,42 @@ class Parser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        ns, rest = super().parse_known_args(args, namespace)
+        if hasattr(ns, "format") and hasattr(ns, "series"):     # the figure flags: apply them
+            from runners import _plot
+
+            _plot.configure(ns)
+        return ns, rest
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The docstring as written, and every option's default in its help (``(default X)``)
+    unless the help already states it or there is none to state (None, False, [])."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if ("default" in text or d is None or d is False or d == [] or d is argparse.SUPPRESS
+                or not action.option_strings):
+            return text
+        shown = " ".join(map(str, d)) if isinstance(d, (list, tuple)) else d
+        return f"{text} (default {shown})".replace("%", "%%") if "%" not in text else text
+
+
 def parser(doc: str | None, prog: str | None = None) -> Parser:
     """A :class:`Parser` described by a module docstring (first line; the rest as epilog)."""
     lines = (doc or "").strip().splitlines() or [""]
     return Parser(prog=prog, description=lines[0], epilog="\n".join(lines[1:]) or None,
-                  formatter_class=argparse.RawDescriptionHelpFormatter)
+                  formatter_class=HelpFormatter)
+
+
+def add_figure_flags(p: argparse.ArgumentParser, db: bool = True) -> None:
+    """The figure flags of :func:`runners._plot.add_flags` (``--format``, ``--db``,
+    ``--series``); :class:`Parser` applies them when it parses."""
+    from runners import _plot
+
+    _plot.add_flags(p, db=db)
 
 
 def one_line(text: object) -> str:

@@ -179,11 +179,11 @@ def exponents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def plot(rows: list[dict[str, Any]], fits: list[dict[str, Any]], path: Path, title: str) -> None:
-    from runners._plot import plt, save
+    from runners._plot import palette, plt, save
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), sharey=True)
     names = list(dict.fromkeys(r["policy"] for r in rows))
-    colours = {n: plt.cm.tab10(i % 10) for i, n in enumerate(names)}
+    colours = {n: palette(i) for i, n in enumerate(names)}
     slope = {(f["policy"], f["axis"]): f["exponent"] for f in fits}
     for k, (axis, ax) in enumerate(zip(AXES, axes, strict=True)):
         for name in names:
@@ -245,6 +245,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                    help="cpu (default): this process's CPU time per decision, the cost on a "
                         "shared machine; wall: wall time (the budget is always wall time)")
+    _cli.add_figure_flags(p, db=False)
     return p.parse_args(argv)
 
 

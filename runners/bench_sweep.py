@@ -21,7 +21,7 @@ import sys
 from cfisac_env.runs import run_dir, write_json
 from policies.evaluation.sweep import bench_engines
 from runners import _cli
-from runners._plot import plt, save
+from runners._plot import palette, plt, save
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overhead-tasks", type=_cli.positive_int, default=200,
                    help="one-drop tasks of the overhead measurement (default 200)")
     p.add_argument("--no-ray", action="store_true", help="skip the Ray engine")
+    _cli.add_figure_flags(p, db=False)
     return p.parse_args(argv)
 
 
@@ -63,16 +64,17 @@ def main(argv: list[str] | None = None) -> int:
                                          "load_average": load, "cores": os.cpu_count()})
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     names = [r["engine"] for r in rows]
-    a1.bar(names, [r["drops_per_s"] for r in rows], color=["C0", "C1", "C2"][: len(rows)])
+    a1.bar(names, [r["drops_per_s"] for r in rows], color=[palette(k) for k in range(len(rows))])
     a1.set(ylabel="drops per second", title=f"cvx + ns-rzf, {args.scenario} N={args.users}, "
            f"{args.drops} drops")
-    a2.bar(names[1:], [r["overhead_ms_per_task"] for r in rows[1:]], color=["C1", "C2"])
+    a2.bar(names[1:], [r["overhead_ms_per_task"] for r in rows[1:]],
+           color=[palette(k) for k in range(1, len(rows))])
     a2.set(ylabel="ms per task", title="overhead per task (one-drop tasks)")
     for ax in (a1, a2):
         ax.tick_params(axis="x", labelsize=8)
-        ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{os.cpu_count()} cores, load average {load:.1f}", fontsize=9)
-    fig.tight_layout()
+        ax.grid(axis="x", visible=False)
+    fig.suptitle(f"{os.cpu_count()} cores, 1-min load average {load:.1f} (a loaded machine "
+                 "measures overhead, not speed-up)", fontsize=9)
     save(fig, out_dir / "scaling.png")
     print(f"wrote {out_dir}/ (scaling.json, scaling.png)")
     return 0

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -54,10 +55,13 @@ from policies.evaluation.evaluate import (
 )
 from policies.evaluation.stats import pm
 from policies.registry import BUILTINS
-from runners import _cli, _echo
+from runners import _cli, _echo, _plot
 from runners._plot import plt, save
 from runners._report import csv_text, fmt, table
 
+#: The series drawn first when ``--series`` leaves some out (the headline comparison).
+HEADLINE = ("cvx", "student", "ns-rzf", "mrt-target", "mrt-users", "cb-opt", "sinr-teacher",
+            "ssnr-teacher")
 DROP_COLUMNS = ["policy", "drop", "ssnr", "min_sinr", "seconds", "fallback", "over_budget",
                 "gamma_high", "cached"]
 
@@ -86,7 +90,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "instead of skipping that policy with one line")
     p.add_argument("--no-train", dest="train", action="store_false",
                    help="skip learned policies without a checkpoint (the default)")
+    p.add_argument("--wide", action="store_true",
+                   help="print every column (means with 95 %% intervals, >=gamma, p95 time, "
+                        "fronthaul, fallbacks...); the default table keeps the essential ones "
+                        "within 100 columns (summary.json has them all)")
     _cli.add_cache_flags(p)
+    _cli.add_figure_flags(p)
     _echo.add_flag(p)
     args = p.parse_args(argv)
     _echo.apply_flag(args)
@@ -101,8 +110,46 @@ def fmt_ci(x: float | None, ci: list[float] | None) -> str:
     return pm(x, lo, hi)
 
 
+def compact_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
+    """The default terminal table (within 100 columns for the built-ins): per policy the
+    drops, median and 5th percentile of SSNR and min-SINR, the paired ratios to ``cvx``, the
+    median compute time and the speed-up; then the failed ones. A last line names the policies
+    with fallbacks, over-budget beams or errors (``--wide`` shows their counts)."""
+    head = ["policy", "drops", "SSNR", "p5", "minSINR", "p5", "SSNR x cvx", "SINR x cvx",
+            "ms/dec", "speed-up"]
+
+    def fixed(x: float | None) -> str:
+        return "-" if x is None or not np.isfinite(x) else (
+            f"{x:.3f}" if abs(x) < 10 else f"{x:.4g}")
+
+    def ratio(m: float | None, ci: list[float] | None) -> str:
+        if m is None or not np.isfinite(m):
+            return "-"
+        return f"{m:.2f}" + (f"±{(ci[1] - ci[0]) / 2:.2f}" if ci and np.isfinite(ci).all()
+                             else "")
+
+    def speed(x: float | None) -> str:
+        return "-" if x is None or not np.isfinite(x) else (
+            f"{x:.2g}" if x < 10 else f"{x:,.0f}")
+
+    body = [[r["policy"], r["drops"], fixed(r["ssnr"]["median"]), fixed(r["ssnr"]["p5"]),
+             fixed(r["min_sinr"]["median"]), fixed(r["min_sinr"]["p5"]),
+             ratio(r.get("ssnr_vs_ref"), r.get("ssnr_vs_ref_ci")),
+             ratio(r.get("min_sinr_vs_ref"), r.get("min_sinr_vs_ref_ci")),
+             fmt(r["time_ms"]["median"]) + ("" if r["distributed"] else "*"),
+             speed(r.get("speedup"))] for r in rows]
+    body += [[name, "0", "FAILED"] + ["-"] * (len(head) - 3) for name in failed]
+    text = table(head, body)
+    text += "".join(f"\nFAILED {name}: {err}"[:101] for name, err in failed.items())
+    kinds = (("fallbacks", "fallback"), ("over_budget", "over-P"), ("errors", "errors"))
+    flagged = [f"{r['policy']} ({', '.join(f'{r[k]} {w}' for k, w in kinds if r[k])})"
+               for r in rows if any(r[k] for k, _ in kinds)]
+    return text + ("\nflagged: " + "; ".join(flagged) if flagged else "")
+
+
 def summary_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
-    """The terminal table: one row per policy, then the failed ones."""
+    """The ``--wide`` terminal table: every column, one row per policy, then the failed
+    ones."""
     head = ["policy", "drops", "SSNR mean ±95%", "med", "p5", "minSINR mean ±95%", "med", "p5",
             "SSNR x cvx", "SINR x cvx", ">=gamma", "time ms (med)", "p95", "timed as",
             "speed-up", "fronthaul", "fallback", "over-P", "errors"]
@@ -134,45 +181,69 @@ def summary_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
 
 def plot_tradeoff(runs: dict[str, PolicyRun], path: Path, title: str, reference: str | None
                   ) -> None:
-    """SSNR vs min-SINR per drop, each policy's mean as a large marker (the reference: a star)."""
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    colors = plt.cm.tab20(np.linspace(0, 1, 20))
-    for k, (name, r) in enumerate(runs.items()):
-        c = colors[(2 * k) % 20 + (k // 10) % 2]
-        ref = name == reference
-        if not np.isfinite(r.ssnr).any():
-            continue
-        ax.scatter(r.min_sinr, r.ssnr, s=8, alpha=0.3, color=c)
-        ax.scatter(np.nanmean(r.min_sinr), np.nanmean(r.ssnr), s=260 if ref else 90,
-                   marker="*" if ref else "o", color=c, edgecolor="k", label=name, zorder=5)
-    ax.set(xlabel="min-SINR (linear)", ylabel="SSNR (linear)", title=title)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[1]:
-        ax.legend(fontsize=8, loc="best", title="mean (large marker)", title_fontsize=8)
-    fig.tight_layout()
+    """SSNR vs min-SINR per drop, each policy's mean as a large marker (the reference: a star);
+    the legend names the subsets (``cvx (24 drops)``); at most ``--series`` policies."""
+    scored = {n: r for n, r in runs.items() if np.isfinite(r.ssnr).any()}
+    most = max((len(r.index) for r in scored.values()), default=0)
+    shown, left_out = _plot.limit(list(scored), keep=[reference or "", *HEADLINE])
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    means = {n: (_plot.to_axis(np.nanmean(scored[n].min_sinr)),
+                 _plot.to_axis(np.nanmean(scored[n].ssnr))) for n in shown}
+    xs, ys = np.array(list(means.values()), float).T if means else (np.zeros(1), np.zeros(1))
+    sx, sy = (np.ptp(xs) or 1.0), (np.ptp(ys) or 1.0)
+    for k, name in enumerate(shown):
+        r = scored[name]
+        c, ref = _plot.palette(k), name == reference
+        ax.scatter(_plot.to_axis(r.min_sinr), _plot.to_axis(r.ssnr), s=7, alpha=0.25, color=c,
+                   marker=_plot.marker(k), lw=0)
+        x, y = means[name]
+        # a mean on top of an earlier one: larger and hollow, so both stay visible
+        under = sum(abs(x - means[m][0]) < 0.03 * sx and abs(y - means[m][1]) < 0.03 * sy
+                    for m in shown[:k])
+        ax.scatter(x, y, s=(260 if ref else 80) * (1 + 1.5 * under),
+                   marker="*" if ref else _plot.marker(k), color="none" if under else c,
+                   edgecolor=c if under else "k", lw=1.6 if under else 1.0,
+                   label=_plot.drops_label(name, len(r.index), most), zorder=5 - under)
+    ax.set(xlabel=_plot.axis_label("min-SINR"), ylabel=_plot.axis_label("SSNR"),
+           title=f"{title}: every drop (dots) and the mean (large marker)")
+    if shown:
+        ax.legend(loc="best", ncol=2 if len(shown) > 5 else 1)
+    _plot.note_left_out(ax, left_out)
     save(fig, path)
 
 
 def plot_bars(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Means of SSNR and min-SINR per policy, and compute time on a log axis (seed Fig. 16)."""
-    names = [r["policy"] for r in rows]
+    """Mean SSNR and min-SINR per policy with 95 % intervals, and the median compute time on a
+    log axis (seed Fig. 16); tick labels name the subsets (``cvx`` on its 24 drops)."""
+    rows = [r for r in rows if r["drops"]]
+    shown, left_out = _plot.limit([r["policy"] for r in rows], keep=HEADLINE)
+    rows = [r for r in rows if r["policy"] in shown]
+    most = max(r["drops"] for r in rows)
+    names = [_plot.drops_label(r["policy"], r["drops"], most).replace(" (", "\n(")
+             for r in rows]
     x = np.arange(len(names))
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(8, 0.8 * len(names)), 7), sharex=True)
-    ax1.bar(x - 0.2, [r["ssnr"]["mean"] for r in rows], 0.4, label="SSNR")
-    ax1.bar(x + 0.2, [r["min_sinr"]["mean"] for r in rows], 0.4, label="min-SINR")
-    ax1.set(ylabel="mean (linear)", title=title)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(7, 0.75 * len(names)), 6.5), sharex=True)
+    for off, key, label, c in ((-0.2, "ssnr", "SSNR", _plot.palette(0)),
+                               (0.2, "min_sinr", "min-SINR", _plot.palette(1))):
+        mean = np.array([r[key]["mean"] for r in rows], float)
+        ci = np.array([r[key]["ci"] or [np.nan, np.nan] for r in rows], float)
+        y, lo, hi = _plot.to_axis(mean), _plot.to_axis(ci[:, 0]), _plot.to_axis(ci[:, 1])
+        err = np.nan_to_num(np.abs(np.stack([y - lo, hi - y])))
+        ax1.bar(x + off, y, 0.4, color=c, label=label, yerr=err, capsize=3,
+                error_kw={"lw": 0.9})
+    ax1.set(ylabel=f"mean, 95 % interval ({'dB' if _plot.OPTIONS.db else 'linear'})",
+            title=f"{title}: mean over each policy's drops")
     ax1.legend()
-    ax1.grid(axis="y", alpha=0.3)
     times = [r["time_ms"]["median"] for r in rows]
-    colors = ["C2" if r["distributed"] else "C3" for r in rows]
+    colors = [_plot.palette(2) if r["distributed"] else _plot.palette(3) for r in rows]
     ax2.bar(x, times, color=colors)
     ax2.set_yscale("log")
-    ax2.set(ylabel="compute time per decision (ms, median)")
-    ax2.grid(axis="y", alpha=0.3, which="both")
-    ax2.legend(handles=[Patch(color="C2", label="distributed (slowest AP)"),
-                        Patch(color="C3", label="central (whole solve)")], fontsize=8)
+    ax2.set(ylabel="compute time per decision\n(ms, median)")
+    ax2.grid(axis="y", which="both")
+    ax2.legend(handles=[Patch(color=_plot.palette(2), label="distributed (slowest AP)"),
+                        Patch(color=_plot.palette(3), label="central (whole solve)")])
     ax2.set_xticks(x, names, rotation=30, ha="right")
-    fig.tight_layout()
+    _plot.note_left_out(ax2, left_out)
     save(fig, path)
 
 
@@ -233,19 +304,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{scenario.name}: N = {scenario.system.N} UEs, L = {scenario.system.L} APs x "
           f"M = {scenario.system.M} antennas; {args.drops} drops (seed {args.seed}), heavy "
           f"solvers on the first {min(args.heavy_drops, args.drops)}")
-    print(summary_table(res.rows, res.failed))
-    print("±95%: half-width of the 95% t-interval of the mean; x cvx: ratio of means on the drops "
-          "cvx solved, paired per drop (±95% delta-method interval); >=gamma: share of those "
-          "drops with min-SINR >= cvx gamma_high (1% tolerance); timed as: what a deployment "
-          "waits for")
+    if args.wide:
+        print(summary_table(res.rows, res.failed))
+        print("±95%: half-width of the 95% t-interval of the mean; x cvx: ratio of means on the "
+              "drops cvx solved, paired per drop (±95% delta-method interval); >=gamma: share "
+              "of those drops with min-SINR >= cvx gamma_high (1% tolerance); timed as: what a "
+              "deployment waits for")
+    else:
+        print(compact_table(res.rows, res.failed))
+        print(textwrap.fill(
+            "SSNR, minSINR: median over drops (linear), p5: 5th percentile; x cvx: ratio of means "
+            "on "
+            "the drops cvx solved, paired per drop, ±95% interval; ms/dec: median compute time "
+            "per decision, the slowest AP's (* central: the whole solve). --wide: every "
+            "column; summary.json and drops.csv keep them all.", 100))
     if any("sensing" in r for r in res.rows):
         print(_echo.COMPARE_NOTE)
     for line in res.log:
-        print(f"note: {line}")
+        print(textwrap.fill(f"note: {line}", 100, subsequent_indent="      "))
     for name, r in res.runs.items():
         for e in r.errors[:3]:
             print(f"error: {name}: {e}")
     files = write_outputs(out, args, scenario, res, reference)
+    files += [p.name for p in _plot.OPTIONS.written if p.suffix != ".png"]
     print(f"wrote {out}/ ({', '.join(files)}) in {time.perf_counter() - t0:.0f} s")
     if res.interrupted:
         print("interrupted: kept the policies and drops that finished", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
@@ -32,7 +33,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="decisions to roll out")
     p.add_argument("--frames", type=_cli.int_in(1, 100), default=4,
                    help="frames in the film strip")
+    _cli.add_figure_flags(p, db=False)
     return p.parse_args(argv)
+
+
+def crop(frame: np.ndarray) -> np.ndarray:
+    """``frame (H, W, 3)`` without its white margins (2 px kept)."""
+    ink = (frame < 250).any(axis=-1)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if not rows.size:
+        return frame
+    return frame[max(rows[0] - 2, 0):rows[-1] + 3, max(cols[0] - 2, 0):cols[-1] + 3]
+
+
+def filmstrip(steps: list[tuple[np.ndarray, dict]], row: str, a: argparse.Namespace,
+              path: Path) -> None:
+    """``--frames`` frames, evenly spaced over the rollout, stacked with no empty space; each
+    names the decision and its SSNR / min-SINR (linear)."""
+    pick = np.linspace(0, len(steps) - 1, min(a.frames, len(steps))).round().astype(int)
+    frames = [crop(steps[k][0]) for k in pick]
+    h, w = frames[0].shape[:2]
+    width = 7.5
+    fig, axes = plt.subplots(len(pick), 1, figsize=(width, len(pick) * (width * h / w + 0.25)),
+                             squeeze=False)
+    for ax, k, frame in zip(axes[:, 0], pick, frames, strict=True):
+        info = steps[k][1]
+        ax.imshow(frame, interpolation="lanczos")
+        ax.set_axis_off()
+        ax.set_title(f"{row} on {a.scenario} (N = {len(info['ue_xy'])}, seed {a.seed}), "
+                     f"decision {k + 1} of {len(steps)}: SSNR {info['ssnr']:.2f}, min-SINR "
+                     f"{info['min_sinr']:.2f} (linear)", fontsize=8.5, pad=2)
+    fig.subplots_adjust(hspace=0.12, left=0, right=1, top=0.97, bottom=0)
+    save(fig, path, dpi=130)
 
 
 @_cli.entry("render_road")
@@ -54,16 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: rendering the decisions made so far", file=sys.stderr)
     if not steps:
         return _cli.outcome(0, 0, interrupted)
-    pick = np.linspace(0, len(steps) - 1, min(a.frames, len(steps))).round().astype(int)
-    fig, axes = plt.subplots(len(pick), 1, figsize=(8, 3.4 * len(pick)))
-    for ax, k in zip(np.atleast_1d(axes), pick, strict=True):
-        frame, info = steps[k]
-        ax.imshow(frame)
-        ax.set_axis_off()
-        ax.set_title(f"{spec.row}, decision {k + 1}: SSNR {info['ssnr']:.2f}, "
-                     f"min-SINR {info['min_sinr']:.2f}", fontsize=9)
-    fig.tight_layout()
-    save(fig, out / "filmstrip.png", dpi=100)
+    filmstrip(steps, spec.row, a, out / "filmstrip.png")
     fig = plt.figure(figsize=(8, 3.6))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()

@@ -27,13 +27,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from cfisac_env.runs import atomic_path, run_dir, write_json, write_text  # noqa: E402
+from cfisac_env.runs import run_dir, write_json, write_text  # noqa: E402
 from policies.evaluation.demirhan import (  # noqa: E402
     METRICS,
     REF_ENV,
@@ -43,7 +39,8 @@ from policies.evaluation.demirhan import (  # noqa: E402
     load_reference,
     power_sweep,
 )
-from runners import _cli  # noqa: E402
+from runners import _cli, _plot  # noqa: E402
+from runners._plot import plt, save  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=_cli.positive_int, default=None,
                    help="worker processes (default: all cores)")
     _cli.add_common(p, threads=None, skip=("scenario", "users", "set", "seed"))
+    _cli.add_figure_flags(p)
     return p.parse_args(argv)
 
 
@@ -93,23 +91,22 @@ def write_rows(rows: list[dict[str, Any]], path: Path, config: dict[str, Any],
 def plot_distance(rows: list[dict[str, Any]], path: Path) -> None:
     """Fig. 4 layout: min-SINR and SSNR vs target-to-nearest-UE distance, ours vs reference."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, m, label in zip(axes, METRICS, ("min-SINR (linear)", "SSNR (linear)"), strict=True):
+    for ax, m, label in zip(axes, METRICS, ("min-SINR", "SSNR"), strict=True):
         for i, scheme in enumerate(SCHEMES):
             sub = [r for r in rows if r["scheme"] == scheme]
             x = [r["bin_m"] + 2.5 for r in sub]
-            color = f"C{i}"
-            ax.plot(x, [r[m] for r in sub], "-o", color=color, label=f"{scheme} (cfisac)")
-            ax.plot(x, [r[f"{m}_ref"] for r in sub], "--x", color=color, alpha=0.6,
-                    label=f"{scheme} (reference)")
+            color = _plot.palette(i)
+            ax.plot(x, _plot.to_axis([r[m] for r in sub]), "-o", color=color,
+                    label=f"{scheme} (cfisac)")
+            ax.plot(x, _plot.to_axis([r[f"{m}_ref"] for r in sub]), "--x", color=color,
+                    alpha=0.6, label=f"{scheme} (reference)")
         ax.set_xlabel("target-to-nearest-UE distance (bin centre, m)")
-        ax.set_ylabel(label)
+        ax.set_ylabel(_plot.axis_label(label))
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, ncol=2)
     fig.suptitle(f"Demirhan & Alkhateeb Fig. 4 trend, rho = 0.5, {rows[0]['drops']} drops per bin")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ import numpy as np
 from cfisac_env.runs import json_safe, provenance, run_dir, write_json, write_text
 from policies.evaluation.evaluate import parse_specs
 from policies.evaluation.robustness import AXES, AgeingRow, Point, ageing, build_tracking, sweep
-from runners import _cli
+from runners import _cli, _plot
 from runners._plot import plt, save
 from runners._report import csv_text, table
 
@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--delays", type=_cli.nonnegative_float, nargs="+", default=DELAYS,
                    help="CSI delays of the ageing part, s")
     p.add_argument("--no-ageing", action="store_true", help="skip the ageing part")
+    _cli.add_figure_flags(p)
     return p.parse_args(argv)
 
 
@@ -65,8 +66,10 @@ def plot_sweep(points: list[Point], path: Any, title: str, colors: dict[str, str
     """2 x A panels: SSNR (top) and min-SINR (bottom) vs each axis, one line per policy with
     its 95 % interval as a band."""
     axes = list(dict.fromkeys(p.axis for p in points))
-    names = list(dict.fromkeys(p.policy for p in points))
-    fig, ax = plt.subplots(2, len(axes), figsize=(4.6 * len(axes), 7), squeeze=False)
+    names, left_out = _plot.limit(list(dict.fromkeys(p.policy for p in points)), keep=["cvx"])
+    drops = {p.policy: p.rows()[0]["n"] for p in points}
+    most = max(drops.values())
+    fig, ax = plt.subplots(2, len(axes), figsize=(4.2 * len(axes), 6.5), squeeze=False)
     for j, axis in enumerate(axes):
         label, settings = AXES[axis]
         values = [v for v, _ in settings]
@@ -76,21 +79,22 @@ def plot_sweep(points: list[Point], path: Any, title: str, colors: dict[str, str
             pos = [_position(axis, v, values) for v in xs]
             for i, metric in enumerate(("ssnr", "min_sinr")):
                 r = [next(x for x in rows[v].rows() if x["metric"] == metric) for v in xs]
-                ax[i, j].plot(pos, [x["mean"] for x in r], "o-", color=colors[name], label=name,
-                              ms=3.5)
-                ax[i, j].fill_between(pos, [x["lo"] for x in r], [x["hi"] for x in r],
+                ax[i, j].plot(pos, _plot.to_axis([x["mean"] for x in r]), "o-",
+                              color=colors[name], ms=3.5,
+                              label=_plot.drops_label(name, drops[name], most))
+                ax[i, j].fill_between(pos, _plot.to_axis([x["lo"] for x in r]),
+                                      _plot.to_axis([x["hi"] for x in r]),
                                       color=colors[name], alpha=0.15, lw=0)
-        for i, ylab in enumerate(("mean SSNR (linear)", "mean min-SINR (linear)")):
-            ax[i, j].set_ylabel(ylab)
-            ax[i, j].grid(alpha=0.3)
+        for i, ylab in enumerate(("SSNR", "min-SINR")):
+            ax[i, j].set_ylabel(f"mean {_plot.axis_label(ylab)}")
             ax[i, j].set_xlabel(label)
         if axis == "k_factor_db":
             ticks = [_position(axis, v, values) for v in values]
             for a in ax[:, j]:
                 a.set_xticks(ticks, ["LoS" if np.isinf(v) else f"{v:g}" for v in values])
-    ax[0, 0].legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    ax[0, 0].legend()
+    fig.suptitle(title, fontsize=9.5)
+    _plot.note_left_out(ax[1, 0], left_out)
     save(fig, path)
 
 
@@ -102,7 +106,7 @@ def _position(axis: str, value: float, values: list[float]) -> float:
 def plot_ageing(rows: list[AgeingRow], path: Any, title: str, colors: dict[str, str]) -> None:
     """Mean SSNR and min-SINR of the closed loop vs CSI delay, solid: Rician, dashed: LoS."""
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    names = list(dict.fromkeys(r.policy for r in rows))
+    names, left_out = _plot.limit(list(dict.fromkeys(r.policy for r in rows)))
     channels = list(dict.fromkeys(r.channel for r in rows))
     for name in names:
         for c, ch in enumerate(channels):
@@ -110,17 +114,17 @@ def plot_ageing(rows: list[AgeingRow], path: Any, title: str, colors: dict[str, 
                          key=lambda r: r.delay_s)
             ls = "--" if c == 0 else "-"
             d = [r.delay_s * 1e3 for r in sel]
-            ax[0].plot(d, [r.ssnr for r in sel], ls, marker="o", ms=3, color=colors[name],
-                       label=name if c == len(channels) - 1 else None)
-            ax[1].plot(d, [r.min_sinr for r in sel], ls, marker="o", ms=3, color=colors[name])
-    ax[0].set_ylabel("mean SSNR (linear)")
-    ax[1].set_ylabel("mean min-SINR (linear)")
+            ax[0].plot(d, _plot.to_axis([r.ssnr for r in sel]), ls, marker="o", ms=3,
+                       color=colors[name], label=name if c == len(channels) - 1 else None)
+            ax[1].plot(d, _plot.to_axis([r.min_sinr for r in sel]), ls, marker="o", ms=3,
+                       color=colors[name])
+    ax[0].set_ylabel(f"mean {_plot.axis_label('SSNR')}")
+    ax[1].set_ylabel(f"mean {_plot.axis_label('min-SINR')}")
     for a in ax:
         a.set_xlabel("CSI delay (ms)")
-        a.grid(alpha=0.3)
-    ax[0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    ax[0].legend()
+    fig.suptitle(title, fontsize=9.5)
+    _plot.note_left_out(ax[0], left_out)
     save(fig, path)
 
 
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     sc = _cli.load_scenario(args)
     specs = parse_specs(args.policy or POLICIES)
     track_specs = parse_specs(args.tracking_policy or [s for s in specs if s.target != "cvx"])
-    colors = {name: f"C{k}" for k, name in
+    colors = {name: _plot.palette(k) for k, name in
               enumerate(dict.fromkeys([s.row for s in specs] + [s.row for s in track_specs]))}
     road, track_pols, failed = (None, {}, {}) if args.no_ageing else \
         build_tracking(args.tracking, track_specs, dict(args.set))

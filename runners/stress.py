@@ -47,7 +47,7 @@ from policies.evaluation.stress import (
     summary_row,
 )
 from policies.evaluation.stress import run as run_stress
-from runners import _cli, _echo
+from runners import _cli, _echo, _plot
 from runners._plot import plt, save
 from runners._report import csv_text, table
 
@@ -79,6 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "--speeds alone: no sweep)")
     p.add_argument("--trained-on", default="pos2",
                    help="scenario whose checkpoints learned policies load (same system)")
+    _cli.add_figure_flags(p)
     _echo.add_flag(p)
     args = p.parse_args(argv)
     _echo.apply_flag(args)
@@ -96,68 +97,73 @@ def fmt_latency(r: TrackResult) -> str:
 def plot_timeseries(traj: Trajectory, results: dict[str, TrackResult], path: Path,
                     title: str, covered: tuple[float, float]) -> None:
     """SSNR(t) and min-SINR(t) per policy (solid) with their zero-latency references
-    (dashed), above the target's position and speed."""
+    (dashed), above the target's position and speed. Grey, on every panel, marks the time the
+    target is outside the covered stretch (not scored)."""
     t = traj.time
-    fig, ax = plt.subplots(4, 1, figsize=(9, 9), sharex=True,
+    shown, left_out = _plot.limit(list(results))
+    fig, ax = plt.subplots(4, 1, figsize=(8.5, 8.5), sharex=True,
                            gridspec_kw={"height_ratios": [3, 2, 1.6, 1]})
     inside = (traj.target_xy[:, 0] >= covered[0]) & (traj.target_xy[:, 0] <= covered[1])
-    for a in ax[:2]:
-        a.fill_between(t, 0, 1, where=~inside, transform=a.get_xaxis_transform(),
-                       color="0.92", lw=0)
+    for a in ax:
+        a.fill_between(t, 0, 1, where=~inside, transform=a.get_xaxis_transform(), color=_plot.GREY,
+                       lw=0, zorder=0)
     silent = []
-    for k, (name, r) in enumerate(results.items()):
-        c = f"C{k}"
-        ax[0].plot(t, r.loop.ssnr, color=c, lw=1.4,
+    for k, name in enumerate(shown):
+        r, c = results[name], _plot.palette(k)
+        ax[0].plot(t, _plot.to_axis(r.loop.ssnr), color=c, lw=1.4,
                    label=f"{name} ({fmt_latency(r)}): retention {r.retention:.2f}")
-        ax[0].plot(t, r.reference.ssnr, color=c, lw=0.9, ls="--", alpha=0.7)
+        ax[0].plot(t, _plot.to_axis(r.reference.ssnr), color=c, lw=0.9, ls="--", alpha=0.8)
         if r.reference.min_sinr.max() < 1e-6:               # no communication beams at all
             silent.append(name)
             continue
-        ax[1].plot(t, 10 * np.log10(np.maximum(r.loop.min_sinr, 1e-6)), color=c, lw=1.2)
-        ax[1].plot(t, 10 * np.log10(np.maximum(r.reference.min_sinr, 1e-6)), color=c, lw=0.8,
-                   ls="--", alpha=0.7)
+        ax[1].plot(t, _plot.to_axis(r.loop.min_sinr), color=c, lw=1.2)
+        ax[1].plot(t, _plot.to_axis(r.reference.min_sinr), color=c, lw=0.8, ls="--", alpha=0.8)
     if silent:
         ax[1].text(0.01, 0.04, f"min-SINR = 0 (no communication power): {', '.join(silent)}",
-                   transform=ax[1].transAxes, fontsize=8)
-    ax[0].set_ylabel("SSNR (linear)")
-    ax[0].legend(fontsize=8, loc="upper right", title="solid: closed loop, dashed: zero latency",
-                 title_fontsize=8)
-    ax[1].set_ylabel("min-SINR (dB)")
+                   transform=ax[1].transAxes, fontsize=7.5)
+    ax[0].set_ylabel(_plot.axis_label("SSNR"))
+    ax[0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2,
+                 title="solid: closed loop, dashed: zero latency", title_fontsize=7.5)
+    ax[1].set_ylabel(_plot.axis_label("min-SINR"))
     ax[2].plot(t, traj.target_xy[:, 0], color="k", lw=1.2)
-    ax[2].set_ylabel("target x (m)")
-    ax[2].axhspan(*covered, color="0.92", lw=0, label="covered stretch")
+    for x in covered:
+        ax[2].axhline(x, color="k", lw=0.7, ls=":")
+    ax[2].set_ylabel("target x (m)\n(dotted: covered)")
     v = ax[2].twinx()
-    v.plot(t, traj.target_speed, color="C3", lw=1.0)
-    v.set_ylabel("speed (m/s)", color="C3")
+    v.plot(t, traj.target_speed, color="k", ls="--", lw=0.9)
+    v.set_ylabel("speed (m/s, dashed)")
     v.set_ylim(bottom=0)
+    v.grid(False)
     ax[3].plot(t, traj.target_xy[:, 1], color="k", lw=1.2)
     ax[3].set_ylabel("target y (m)")
     ax[3].set_xlabel("time (s)")
-    ax[0].set_title(title + " (grey: target outside the covered stretch)", fontsize=10)
-    fig.tight_layout()
-    save(fig, path, dpi=120)
+    fig.suptitle(title + "\ngrey: target outside the covered stretch (not scored)",
+                 fontsize=9.5)
+    _plot.note_left_out(ax[3], left_out)
+    save(fig, path)
 
 
 def plot_retention(sweep: dict[float, dict[str, TrackResult]], path: Path, title: str) -> None:
-    """Retention vs target speed, one line per policy."""
+    """Retention vs target speed, one line per policy, at the speeds that were swept."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     names = list(dict.fromkeys(n for res in sweep.values() for n in res))
-    for k, name in enumerate(names):
+    shown, left_out = _plot.limit(names)
+    for k, name in enumerate(shown):
         pts = [(v, res[name]) for v, res in sorted(sweep.items()) if name in res]
         lat = [float(np.median(r.loop.latency_s)) for _, r in pts if r.loop.latency_s.size]
         mode = pts[0][1].latency.mode
         label = name if mode == "zero" else \
             f"{name} ({mode}, median {np.median(lat) * 1e3:.3g} ms)"
-        ax.plot([v for v, _ in pts], [r.retention for _, r in pts], "o-", color=f"C{k}",
-                label=label)
+        ax.plot([v for v, _ in pts], [r.retention for _, r in pts], color=_plot.palette(k),
+                marker=_plot.marker(k), ls=_plot.linestyle(k), label=label)
     ax.set_xlabel("target speed (m/s)")
-    ax.set_ylabel("tracking retention")
+    ax.set_xticks(sorted(sweep))
+    ax.set_ylabel("tracking retention (share of covered time)")
     ax.set_ylim(-0.03, 1.05)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    save(fig, path, dpi=120)
+    ax.legend()
+    ax.set_title(title)
+    _plot.note_left_out(ax, left_out)
+    save(fig, path)
 
 
 def timeseries_rows(traj: Trajectory, main: dict[str, TrackResult]) -> list[list[Any]]:
@@ -191,10 +197,12 @@ def write_outputs(out: Path, args: argparse.Namespace, plan: StressPlan, rep: St
     if rep.main and rep.trajectory is not None:
         write_text(out / "timeseries.csv", csv_text(timeseries_rows(rep.trajectory, rep.main),
                                                     TIMESERIES_COLUMNS))
-        title = (f"{textwrap.fill(f'{scenario.name}: {scenario.description}', 95)}\n"
-                 f"N = {scenario.system.N}, "
-                 f"L = {scenario.system.L}, CSI delay {settings.csi_delay * 1e3:g} ms, seed "
-                 f"{args.seed}")
+        v = rep.trajectory.target_speed
+        speed = f"{v.min():.3g}" if np.isclose(v.min(), v.max()) else \
+            f"{v.min():.3g}-{v.max():.3g}"
+        title = (f"{scenario.name}: target at {speed} m/s in this run, "
+                 f"N = {scenario.system.N}, L = {scenario.system.L}, CSI delay "
+                 f"{settings.csi_delay * 1e3:g} ms, seed {args.seed}")
         plot_timeseries(rep.trajectory, rep.main, out / "ssnr_t.png", title, settings.covered)
         written += ["timeseries.csv", "ssnr_t.png"]
     echo = any(r.sensing for r in rep.main.values()) or \
@@ -204,7 +212,8 @@ def write_outputs(out: Path, args: argparse.Namespace, plan: StressPlan, rep: St
             retention_rows(rep.sweep), RETENTION_COLUMNS + (list(STRESS_COLUMNS) if echo else [])))
         plot_retention(rep.sweep, out / "retention_vs_speed.png",
                        f"{scenario.name}: retention (SSNR >= {settings.threshold:g} x zero "
-                       f"latency), seed {args.seed}")
+                       f"latency), seed {args.seed}\nspeeds swept: "
+                       f"{', '.join(f'{v:g}' for v in sorted(rep.sweep))} m/s")
         written += ["retention_vs_speed.csv", "retention_vs_speed.png"]
         if echo:
             _echo.plot_stress_speeds(rep.sweep, out / "tracking_vs_speed.png",
@@ -241,6 +250,10 @@ def print_report(plan: StressPlan, rep: StressReport, seed: int) -> None:
                          f"{row['ssnr_ref_mean']:.3f}"])
         print(table(["policy", "timed as", "latency", "decisions", "retention", "ret. SINR",
                      "SSNR", "SSNR@0"], body, left=2))
+        print(textwrap.fill(
+            "retention: share of the covered time with SSNR >= threshold x the same policy's "
+            "zero-latency SSNR; ret. SINR: the same rule on min-SINR; SSNR, SSNR@0: mean SSNR "
+            "in closed loop and at zero latency (linear)", 100))
     if any(r.sensing for r in rep.main.values()):
         print(table(_echo.STRESS_HEAD, _echo.stress_table(rep.main)))
     if rep.sweep:

@@ -45,7 +45,7 @@ from cfisac_env.runs import json_safe, run_dir, write_json, write_text
 from policies.evaluation import sweep as lib
 from policies.evaluation.stats import pm
 from policies.evaluation.store import ALL
-from runners import _cli, _echo
+from runners import _cli, _echo, _plot
 from runners._plot import plt, save
 from runners._report import csv_text, table
 
@@ -86,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default=None, help="name of the run folder (default from the grid)")
     _cli.add_cache_flags(p)
     _cli.add_common(p, skip=("scenario", "users", "seed"), threads=1)
+    _cli.add_figure_flags(p)
     _echo.add_flag(p)
     args = p.parse_args(argv)
     _echo.apply_flag(args)
@@ -103,36 +104,59 @@ def _series(summary: list[dict[str, Any]], scenario: str) -> dict[str, list[dict
 
 
 def _colors(names: list[str]) -> dict[str, Any]:
-    return {n: f"C{i % 10}" for i, n in enumerate(sorted(names))}
+    """One colour per policy drawn (at most eight: no two alike): ``cvx`` and ``student`` the
+    two strongest, the others by sorted name."""
+    order = [n for n in ("cvx", "student") if n in names] + sorted(
+        n for n in names if n not in ("cvx", "student"))
+    return {n: _plot.palette(i) for i, n in enumerate(order)}
+
+
+def _limit(series: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """At most ``--series`` policies (``cvx`` and ``student`` kept first)."""
+    shown, left_out = _plot.limit(list(series), keep=["cvx", "student"])
+    return {n: series[n] for n in shown}, left_out
 
 
 def plot_fig16a(summary: list[dict[str, Any]], scenario: str, path: Path) -> None:
     """Seed Fig. 16a: mean SSNR and min-SINR vs N per policy, 95 % intervals as error bars."""
     series = _series(summary, scenario)
+    series, left_out = _limit(series)
     colors = _colors(list(series))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, m, label in zip(axes, ("ssnr", "min_sinr"), ("SSNR (linear)", "min-SINR (linear)"),
-                            strict=True):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, m, label in zip(axes, ("ssnr", "min_sinr"), ("SSNR", "min-SINR"), strict=True):
         for name, rs in series.items():
             x = [r["users"] for r in rs]
-            y = np.array([r[f"{m}_mean"] for r in rs])
-            err = np.array([[r[f"{m}_mean"] - r[f"{m}_lo"], r[f"{m}_hi"] - r[f"{m}_mean"]]
-                            for r in rs]).T
-            ax.errorbar(x, y, yerr=np.nan_to_num(err), fmt="o", capsize=4, color=colors[name],
-                        label=f"{name} ({rs[0]['drops']} drops)",
+            y = _plot.to_axis([r[f"{m}_mean"] for r in rs])
+            lo = _plot.to_axis([r[f"{m}_lo"] for r in rs])
+            hi = _plot.to_axis([r[f"{m}_hi"] for r in rs])
+            drops = sorted({r["drops"] for r in rs})
+            ax.errorbar(x, y, yerr=np.nan_to_num(np.abs([y - lo, hi - y])), fmt="o",
+                        capsize=4, color=colors[name],
+                        label=f"{name} ({'/'.join(map(str, drops))} drops)",
                         ls="--" if rs[0]["timing"] == "central" else "-")
-        ax.set(xlabel="number of UEs N", ylabel=label)
+        ax.set(xlabel="number of UEs N", ylabel=f"mean {_plot.axis_label(label)}")
         ax.set_xticks(sorted({r["users"] for r in summary}))
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{scenario}: mean with 95 % confidence interval (dashed: central policies)")
-    fig.tight_layout()
+    axes[0].legend()
+    fig.suptitle(f"{scenario}: mean with 95 % confidence interval, seed "
+                 f"{summary[0]['seed']} (dashed: central policies)", fontsize=9.5)
+    _plot.note_left_out(axes[0], left_out)
+    _note_failed(axes[1], summary, scenario)
     save(fig, path)
+
+
+def _note_failed(ax: Any, summary: list[dict[str, Any]], scenario: str) -> None:
+    """A footnote naming the cells that failed (a policy without a checkpoint at that N)."""
+    failed = [f"{r['policy']} at N = {r['users']}" for r in summary
+              if r["scenario"] == scenario and r["failed"]]
+    if failed:
+        ax.text(1.0, -0.02, f"not scored (see the run's notes): {', '.join(failed)}",
+                transform=ax.figure.transFigure, fontsize=7, va="top", ha="right", color="0.3")
 
 
 def plot_fig16b(summary: list[dict[str, Any]], scenario: str, path: Path) -> None:
     """Seed Fig. 16b: compute time per decision vs N (median, p95 as the bar's top)."""
     series = _series(summary, scenario)
+    series, left_out = _limit(series)
     colors = _colors(list(series))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, rs in series.items():
@@ -142,14 +166,14 @@ def plot_fig16b(summary: list[dict[str, Any]], scenario: str, path: Path) -> Non
         central = rs[0]["timing"] == "central"
         ax.errorbar(x, med, yerr=[np.zeros_like(med), np.nan_to_num(p95 - med)], capsize=4,
                     fmt="--s" if central else "-o", color=colors[name],
-                    label=f"{name} ({rs[0]['timing']})")
+                    label=f"{name} ({rs[0]['timing']}, {rs[0]['drops']} drops)")
     ax.set_yscale("log")
     ax.set(xlabel="number of UEs N", ylabel="compute time per decision (ms; median, bar to p95)",
            title=f"{scenario}: slowest AP (distributed) vs whole solve (central)")
     ax.set_xticks(sorted({r["users"] for r in summary}))
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.grid(which="both")
+    ax.legend()
+    _plot.note_left_out(ax, left_out)
     save(fig, path)
 
 
@@ -159,26 +183,38 @@ def plot_tradeoff(summary: list[dict[str, Any]], scenario: str, users: int,
     with the CVX frontier (joint SDP over a gamma sweep, averaged over drops)."""
     rows = [r for r in summary if r["scenario"] == scenario and r["users"] == users
             and r["drops"] and r["seed"] == summary[0]["seed"]]
-    colors = _colors([r["policy"] for r in rows])
+    shown, left_out = _plot.limit([r["policy"] for r in rows], keep=["cvx", "student"])
+    colors = _colors(shown)
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
     if frontier is not None:
         g, s = np.asarray(frontier["gamma"], float), np.asarray(frontier["ssnr"], float)
-        ax.plot(g, s, "-", color="k", lw=1.5, marker=".",
+        ax.plot(_plot.to_axis(g), _plot.to_axis(s), "-", color="k", lw=1.5, marker=".",
                 label=f"CVX frontier (joint SDP, mean of {frontier['drops']} drops)")
-    ax.axhline(bound, color="0.6", ls="--", lw=0.8, label=f"SSNR bound {bound:g}")
-    for r in rows:
-        xe = [[r["min_sinr_mean"] - r["min_sinr_lo"]], [r["min_sinr_hi"] - r["min_sinr_mean"]]]
-        ye = [[r["ssnr_mean"] - r["ssnr_lo"]], [r["ssnr_hi"] - r["ssnr_mean"]]]
+    ax.axhline(_plot.to_axis(bound), color="k", ls=":", lw=0.8, label=f"SSNR bound {bound:g}")
+    # a point on top of an earlier one is drawn larger and hollow, so both stay visible
+    drawn = [r for r in rows if r["policy"] in shown]
+    xs = _plot.to_axis([r["min_sinr_mean"] for r in drawn] + [0.0])
+    ys = _plot.to_axis([r["ssnr_mean"] for r in drawn] + [bound])
+    sx, sy = (np.nanmax(xs) - np.nanmin(xs)) or 1.0, (np.nanmax(ys) - np.nanmin(ys)) or 1.0
+    seen: list[tuple[float, float]] = []
+    for k, r in enumerate(drawn):
+        x, y = _plot.to_axis(r["min_sinr_mean"]), _plot.to_axis(r["ssnr_mean"])
+        xe = np.abs([[x - _plot.to_axis(r["min_sinr_lo"])], [_plot.to_axis(r["min_sinr_hi"]) - x]])
+        ye = np.abs([[y - _plot.to_axis(r["ssnr_lo"])], [_plot.to_axis(r["ssnr_hi"]) - y]])
         ref = r["policy"].startswith("cvx")
-        ax.errorbar(r["min_sinr_mean"], r["ssnr_mean"], xerr=np.nan_to_num(xe),
-                    yerr=np.nan_to_num(ye), fmt="*" if ref else "o", ms=14 if ref else 8,
-                    color=colors[r["policy"]], mec="k", capsize=3,
-                    label=f"{r['policy']} ({r['drops']} drops)")
-    ax.set(xlabel="mean min-SINR (linear)", ylabel="mean SSNR (linear)",
-           title=f"{scenario}, N = {users}: mean points with 95 % intervals")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
+        hidden = sum(abs(float(x) - a) < 0.03 * sx and abs(float(y) - b) < 0.03 * sy
+                     for a, b in seen)
+        seen.append((float(x), float(y)))
+        ax.errorbar(x, y, xerr=np.nan_to_num(xe), yerr=np.nan_to_num(ye),
+                    fmt="*" if ref else _plot.MARKERS[k % len(_plot.MARKERS)],
+                    ms=(14 if ref else 8) + 5 * hidden, color=colors[r["policy"]], mec="k",
+                    mfc="none" if hidden else colors[r["policy"]], capsize=3,
+                    label=f"{r['policy']} ({r['drops']} drops)", zorder=5 - hidden)
+    ax.set(xlabel=f"mean {_plot.axis_label('min-SINR')}", ylabel=f"mean {_plot.axis_label('SSNR')}",
+           title=f"{scenario}, N = {users}: mean points with 95 % intervals, seed "
+                 f"{summary[0]['seed']}")
+    ax.legend(loc="best")
+    _plot.note_left_out(ax, left_out)
     save(fig, path)
 
 

@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from cfisac_env.runs import atomic_path, run_dir, write_json
+from cfisac_env.runs import run_dir, write_json
 from policies.learned import checkpoints as store
 from policies.learned.losses import LAMBDA_0
 from policies.learned.nets import ARCHS
@@ -43,10 +43,7 @@ from runners import _cli
 def plot_curves(path: Path, histories: dict[str, list[dict[str, float]]], x: str, title: str,
                 keys: list[tuple[str, str]]) -> None:
     """One panel per ``(column, label)`` of ``keys``, one line per history, against ``x``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from runners._plot import plt, save
 
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
     for ax, (key, label) in zip(axes[0], keys, strict=True):
@@ -60,10 +57,7 @@ def plot_curves(path: Path, histories: dict[str, list[dict[str, float]]], x: str
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def read_csv(path: Path) -> list[dict[str, float]]:
@@ -98,6 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--install", action="store_true",
                    help="copy the checkpoints to policies/learned/shipped/")
     p.add_argument("--no-progress", action="store_true", dest="quiet", help="same as --quiet")
+    _cli.add_figure_flags(p, db=False)
     return p.parse_args(argv)
 
 

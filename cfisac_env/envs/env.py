@@ -89,7 +89,10 @@ class CellFreeISACEnv(gym.Env):
                  **overrides: Any) -> None:
         self.scenario = make_scenario(scenario, users, overrides)
         if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}: "
+                             "for a window use gym.make(..., render_mode='human') with pygame "
+                             "installed (Gymnasium's HumanRendering), else render_mode="
+                             "'rgb_array' and show env.render() with plt.imshow")
         self.render_mode = render_mode
         self.core = Core(self.scenario, 1, action_mode)
         self.system: System = self.scenario.system

@@ -39,13 +39,14 @@ def draw(scenario: Scenario, ue_xy: np.ndarray, target_xy: np.ndarray, others_xy
     """Render one frame as an RGB array ``(H, W, 3)`` uint8.
 
     Beam patterns (if ``beams (L, 2, M, Q)`` is given) are drawn as polar curves around each AP,
-    radius proportional to the radiated power, the largest lobe 45 m long.
+    radius proportional to the radiated power, the largest lobe 30 m long; the view ends 8 m
+    above the highest UE (at least 35 m).
     """
     system = scenario.system
     cfg = scenario.config
     road = cfg.get("road", {"x": [0.0, 100.0], "lanes": [5.0, 15.0]})
     x_lo, x_hi = min(road["x"][0], 0.0), max(road["x"][1], 100.0)
-    fig = Figure(figsize=(width, width * 0.45), dpi=80)
+    fig = Figure(figsize=(width, width * 0.3), dpi=80)
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.axhspan(0.0, 20.0, color="0.82", zorder=0)
@@ -58,7 +59,7 @@ def draw(scenario: Scenario, ue_xy: np.ndarray, target_xy: np.ndarray, others_xy
     if beams is not None:
         phi = np.linspace(0.0, np.pi, 361)
         pats = [beam_pattern(beams[l], system.M, system.spacing, phi) for l in range(system.L)]
-        scale = 45.0 / max(max(p.max() for p in pats), 1e-12)
+        scale = 30.0 / max(max(p.max() for p in pats), 1e-12)
         for l, p in enumerate(pats):
             r = p * scale
             ax.fill(ap[l, 0] + r * np.cos(phi), ap[l, 1] + r * np.sin(phi),
@@ -73,11 +74,13 @@ def draw(scenario: Scenario, ue_xy: np.ndarray, target_xy: np.ndarray, others_xy
     ax.scatter([target_xy[0]], [target_xy[1]], marker="s", s=90, color="tab:red",
                edgecolor="k", label="target", zorder=5)
     ax.scatter(ap[:, 0], ap[:, 1], marker="^", s=120, color="k", label="APs", zorder=5)
-    top = max(60.0, float(np.max(ue_xy[:, 1])) + 10)
-    ax.set(xlim=(x_lo, x_hi), ylim=(-5.0, top), xlabel="x (m)", ylabel="y (m)",
-           title=f"{scenario.name}" + ("" if time is None else f"   t = {time:.2f} s"))
+    top = max(35.0, float(np.max(ue_xy[:, 1])) + 8)
+    ax.set(xlim=(x_lo, x_hi), ylim=(-5.0, top), xlabel="x (m)", ylabel="y (m)")
+    ax.set_title(f"{scenario.name}" + ("" if time is None else f"   t = {time:.2f} s"),
+                 loc="left", fontsize=9)
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=7, ncol=4)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, ncol=4, frameon=False,
+              borderaxespad=0.2)
     fig.tight_layout()
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()

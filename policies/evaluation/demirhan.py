@@ -38,7 +38,9 @@ def load_reference(folder: Path, name: str) -> dict[str, np.ndarray]:
     path = folder / name
     if not path.is_file():
         raise ValueError(f"reference archive {path} not found; pass --ref <folder with {name}> "
-                         f"or set {REF_ENV}")
+                         f"or set {REF_ENV}; the data: output/power_data.mat, dist_data*.mat of "
+                         "github.com/umut-demirhan/Cell-free-ISAC-beamforming (CC BY-NC-SA 4.0) "
+                         "re-saved with numpy.savez (keys: docs page 'Demirhan reference data')")
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
 
