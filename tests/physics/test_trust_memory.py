@@ -76,7 +76,7 @@ print(json.dumps([grown, check_memory([(sc.system, sc.config, n)], limit=10**15)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec, over", [("student", {}), ("ns-rzf", {"csi.nmse": 0.1}),
+@pytest.mark.parametrize("spec, over", [("paper-student", {}), ("ns-rzf", {"csi.nmse": 0.1}),
                                         ("mrt-target", {"channel.model": "rician"})])
 def test_the_estimate_covers_what_a_run_holds(spec, over):
     """Growth of the peak resident memory while drawing and scoring 20000 drops, measured in a
