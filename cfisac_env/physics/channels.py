@@ -31,8 +31,14 @@ def steering(phi: np.ndarray, antennas: int, spacing: float = 0.5) -> np.ndarray
     Returns:
         ``S + (M,)`` complex128, ``exp(j 2 pi spacing k cos(phi))``.
     """
+    return steering_cos(np.cos(np.asarray(phi, dtype=float)), antennas, spacing)
+
+
+def steering_cos(u: np.ndarray, antennas: int, spacing: float = 0.5) -> np.ndarray:
+    """ULA steering vectors of direction cosines ``u = cos(phi)``, any shape ``S`` ->
+    ``S + (M,)`` complex128, ``exp(j 2 pi spacing k u)`` (the form angle estimators search)."""
     k = np.arange(antennas)
-    return np.exp(2j * np.pi * spacing * np.cos(np.asarray(phi, dtype=float))[..., None] * k)
+    return np.exp(2j * np.pi * spacing * np.asarray(u, dtype=float)[..., None] * k)
 
 
 def entity_xy(ue_xy: np.ndarray, target_xy: np.ndarray) -> np.ndarray:

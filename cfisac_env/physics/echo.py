@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from cfisac_env.physics import metrics
+from cfisac_env.physics.channels import steering_cos as steering
 from cfisac_env.physics.system import System
 
 MODES = ("oracle", "echo")
@@ -124,17 +125,6 @@ SENSING_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(SensingCon
 
 
 # ---- the ULA --------------------------------------------------------------------------------
-def steering(u: np.ndarray, m: int, spacing: float = 0.5) -> np.ndarray:
-    """``a(u)_k = exp(j 2 pi spacing k u)``: ``u (...)`` -> ``(..., M)`` complex."""
-    return np.exp(2j * np.pi * spacing * np.asarray(u, dtype=float)[..., None] * np.arange(m))
-
-
-def complex_beams(beams: np.ndarray) -> np.ndarray:
-    """Float layout ``(..., L, 2, M, Q)`` -> complex ``(..., L, M, Q)``."""
-    b = np.asarray(beams, dtype=np.float64)
-    return b[..., 0, :, :] + 1j * b[..., 1, :, :]
-
-
 def qpsk(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Unit-power QPSK symbols ``(±1 ± j) / sqrt(2)`` of ``shape``."""
     bits = rng.integers(0, 2, (*shape, 2)) * 2 - 1

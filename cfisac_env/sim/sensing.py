@@ -30,6 +30,7 @@ import numpy as np
 
 from cfisac_env.physics import echo as E
 from cfisac_env.physics import metrics
+from cfisac_env.physics.layout import to_complex
 from cfisac_env.physics.propagation import ChannelModel, geometry
 from cfisac_env.sim.tracker import BatchEKF, triangulate, wrap
 
@@ -151,7 +152,7 @@ class EchoSensing:
         """Echo of the applied ``beams (n, L, 2, M, Q)``; the EKF update (``tracker = "ekf"``).
         Returns the detections ``(n, L)``."""
         s = self.system
-        w = E.complex_beams(beams)                                        # (n, L, M, Q)
+        w = to_complex(np.asarray(beams, dtype=np.float64))               # (n, L, M, Q)
         sym = np.stack([E.qpsk(self.rngs[i], (s.L, s.Q, self.cfg.snapshots)) for i in idx])
         est, var, det = self._dwell(idx, w @ sym, col, truth)
         if self.cfg.tracker == "ekf":
@@ -338,8 +339,8 @@ def echo_scores(scenario: Scenario, true_csi: np.ndarray, beams: np.ndarray,
     s, idx = sen.system, np.arange(len(true_csi))
     sen.rngs = list(rngs)
     sym = np.stack([E.qpsk(sen.rngs[i], (s.L, s.Q, sen.cfg.snapshots)) for i in idx])
-    est, var, det = sen._dwell(idx, E.complex_beams(beams) @ sym, target_column(true_csi),
-                               target_xy)
+    w = to_complex(np.asarray(beams, dtype=np.float64))                   # (n, L, M, Q)
+    est, var, det = sen._dwell(idx, w @ sym, target_column(true_csi), target_xy)
     geo = geometry(s, np.zeros((len(idx), 0, 2)), target_xy)
     sign = np.sign(np.sin(geo.phi[..., -1]))
     u_hat = np.clip(geo.cos_phi[..., -1] + wrap(est.u - geo.cos_phi[..., -1], sen.period), -1, 1)

@@ -5,6 +5,7 @@ import pytest
 
 from cfisac_env.physics import echo as E
 from cfisac_env.physics import metrics
+from cfisac_env.physics.layout import to_complex
 from cfisac_env.physics.system import System
 
 M, T = 16, 32
@@ -26,7 +27,7 @@ def test_echo_snr_is_the_ssnr_share():
     assert share.shape == (s.L,)
     np.testing.assert_allclose(share.sum(), metrics.ssnr(csi, beams, s), rtol=1e-12)
     col = csi[:, 0, :, -1] + 1j * csi[:, 1, :, -1]                  # (L, M)
-    w = E.complex_beams(beams)
+    w = to_complex(np.asarray(beams, dtype=np.float64))
     k = 3000
     sym = E.qpsk(rng, (k, s.L, s.Q, T))
     alpha = E.cn(rng, (k, s.L), s.sensing_gain)
