@@ -5,7 +5,7 @@ A checkpoint is a ``torch.save`` dict of plain data and tensors (loaded with
 ``weights_only=True``: no code runs from a checkpoint file). Two kinds (see
 :mod:`policies.learned.roles`):
 
-- ``<scenario>-span-attn.pt``: a family's any-N ``span-attn`` network (format 3);
+- ``<scenario>-span-attn.pt``: a family's any-N ``span-attn`` network (format 4);
 - ``<scenario>-N<users>-<arch>-<role>.pt``: one network per AP of the seed's scheme (format 2).
 
 Where one is looked up, in this order, for the scenario and then each scenario of its ``base``
@@ -220,7 +220,7 @@ def install(path: str | Path, folder: str | Path | None = None) -> Path:
 
 # ----------------------------------------------------------------------------- any-N networks
 
-SPAN_FORMAT = 3
+SPAN_FORMAT = 4
 SPAN_MAX_USERS = 16
 
 
@@ -304,7 +304,8 @@ def load_span(path: str | Path, system: System | None = None, scenario: str | No
                               ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != SPAN_FORMAT:
         raise CheckpointError(f"checkpoint {path} is not a span-attn checkpoint of format "
-                              f"{SPAN_FORMAT}")
+                              f"{SPAN_FORMAT}; train one with: "
+                              f"{span_train_command(path.stem.removesuffix('-span-attn'))}")
     saved = System.from_dict(ckpt["system"])
     scen = scenario or ckpt.get("scenario", path.stem.removesuffix("-span-attn"))
     if system is not None:

@@ -15,18 +15,25 @@ point ``rho`` in ``(0, 1]``:
    direction from every AP, its position, its summed coherence ``sum_m |G_nm|^2``, ``rho`` and
    ``1/N``; ``layers`` blocks of multi-head self-attention (logits biased by a learned multiple
    of ``|G_nm|^2``) and a token MLP. These features are the same at every AP, so every AP
-   derives the same UE powers ``p_n`` and regulariser ``mu_c``.
-3. **The AP's own stream**: a target token (the target column's direction and gain, its largest
-   and mean coherence with the UEs, the AP's position, ``rho``, ``1/N``) cross-attending to the
-   UE tokens gives the sensing regulariser ``mu_s``, sensing amplitude ``alpha``, communication
-   weight ``gamma`` and, per UE, a target tilt ``beta_n``.
-4. **Span head.** Joint regularised zero-forcing ``C = (G + mu_c I)^-1``, columns scaled to
-   joint power ``p_n``; the AP's slice ``d_n = H_lu c_n`` (``W_l = H_l C_l``, in the span of its
-   own channel columns). **Reference beams** (the NS+OPT design that sets cvx's SINR level):
-   ``[d_1 .. d_N, 0]`` scaled to ``rho P_l``. **Beams**: ``w_n = gamma d_n + beta_n e^{j phi_n}
-   s`` with ``s`` = unit ``a_l - H_lu (G_l + mu_s I)^-1 H_lu^H a_l / M`` (the target steering off
-   the UEs; ``phi_n`` aligns the tilt with ``a_l^H d_n``, so it adds to the SSNR), sensing beam
-   ``alpha s``; scaled to ``P_l`` (eqs. 17-18).
+   derives the same UE powers ``p_n``, regularisers ``nu_n = mu_c exp(.)`` and per-AP weights
+   ``D_k`` (one per AP ``k``, from the tokens and AP ``k``'s direction to each UE).
+3. **Reference beams** (the max-min SINR design at share ``rho``, no sensing beam, that sets the
+   level): joint weighted regularised zero-forcing ``C = (sum_k D_k G_k / L + diag(nu))^-1``
+   (``G_k = H_k^H H_k / M``; the per-AP-power form of the max-min SINR beams), AP ``k``'s slice
+   of UE ``n``'s joint beam ``D_k H_k c_n``, joint beams at power ``p_n``; the AP's own slice
+   ``H_l C`` (``W_l = H_l C_l``: in the span of its own channel columns) scaled to ``rho P_l``.
+4. **The AP's own stream**: the UE tokens plus what this AP sees of each UE relative to its
+   target (coherence with the target column, direction gap, the reference's target gain and power
+   share), cross-attended by a target token (the target column's direction and gain, its largest
+   and mean coherence with the UEs, the AP's position, ``rho``, ``1/N``); it gives the sensing
+   regulariser ``mu_s``, sensing amplitude ``alpha``, communication weight ``gamma``, per UE a
+   target tilt ``beta_n`` and the AP's own factors on ``p_n`` and ``nu_n`` for its
+   communication part ``d_n`` (the same weighted joint RZF, bent by what this AP sees).
+5. **Beams**: ``w_n = gamma d_n + beta_n e^{j phi_n} s`` with ``s`` = unit ``a_l - H_lu (G_l +
+   mu_s I)^-1 H_lu^H a_l / M`` (the target steering off the UEs; ``phi_n`` aligns the tilt with
+   ``a_l^H d_n``, so it adds to the SSNR), sensing beam ``alpha s``; scaled to ``P_l`` (eqs.
+   17-18). With the heads added last at zero (``head_nu``, ``head_ap``, ``head_comm``,
+   ``embed_rel``) this is exactly the earlier plain joint RZF network.
 
 Training (:mod:`policies.learned.span_training`) maximises the reference beams' min-SINR and the
 beams' SSNR keeping their min-SINR at the reference's, drop by drop: cvx's own definition of its
@@ -50,7 +57,7 @@ from cfisac_env.physics.system import System
 
 ARCH = "span-attn"
 POS_SCALE = 100.0            # metres per unit of the position features
-N_TG_FEATS, N_OUT = 9, 3
+N_TG_FEATS, N_OUT, N_REF_FEATS = 9, 3, 2
 
 
 def _unit(x: torch.Tensor, dim: int = -2) -> torch.Tensor:
@@ -91,13 +98,23 @@ class SpanAttn(nn.Module):
                                                nn.Linear(2 * width, width))
                                  for _ in range(layers))
         self.cross = nn.Linear(width, 2 * width)
+        self.embed_rel = nn.Sequential(nn.Linear(2 + N_REF_FEATS, width), nn.ReLU(),
+                                       nn.Linear(width, width))
         self.mlp_tg = nn.Sequential(nn.Linear(2 * width, width), nn.ReLU(),
                                     nn.Linear(width, width))
         self.head_p = nn.Linear(width, 1)          # UE power (AP-independent stream)
         self.head_mu = nn.Linear(width, 1)         # joint regulariser (pooled UE stream)
-        self.head_beta = nn.Sequential(nn.Linear(2 * width + 1, width), nn.ReLU(),
+        self.head_nu = nn.Linear(width, 1)         # its per-UE factor
+        self.head_ap = nn.Sequential(nn.Linear(width + 3, width), nn.ReLU(),
+                                     nn.Linear(width, 1))   # per-AP weight (every AP's)
+        self.head_comm = nn.Linear(2 * width, 2)   # the beams' own p_n, nu_n factors (per AP)
+        self.head_beta = nn.Sequential(nn.Linear(2 * width + 1 + N_REF_FEATS, width), nn.ReLU(),
                                        nn.Linear(width, 1))
-        self.head_tg = nn.Linear(width, N_OUT)     # mu_s, alpha, gamma (AP's own stream)
+        self.head_tg = nn.Linear(width + N_REF_FEATS, N_OUT)   # mu_s, alpha, gamma (own stream)
+        for lin in (self.head_nu, self.head_ap[2], self.head_comm, self.embed_rel[2]):  # start:
+            # the plain joint RZF and the AP-independent UE tokens
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
 
     def geometry(self, hu: torch.Tensor, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """UE positions on the UE line from AP ``l``'s own directions, and the UE channels of
@@ -153,7 +170,8 @@ class SpanAttn(nn.Module):
         own = torch.nn.functional.one_hot(l, self.system.L).to(torch.float64)[..., None, None]
         hall = hall * (1 - own) + hu64[:, None] * own
         nl = self.system.L
-        gj = torch.einsum("blmn,blmk->bnk", hall.conj(), hall) / (nl * m)   # (B, N, N)
+        gl = torch.einsum("blmn,blmk->blnk", hall.conj(), hall) / m      # (B, L, N, N)
+        gj = gl.mean(1)                                                  # (B, N, N)
         coh = (gj.real ** 2 + gj.imag ** 2).float()                      # (B, N, N)
         inv_n = torch.full_like(rho[:, None], 1.0 / n)
         ue = torch.cat([cos_all.transpose(1, 2).float(), (x[..., None] / POS_SCALE).float(),
@@ -170,19 +188,37 @@ class SpanAttn(nn.Module):
                         cohl[:, n, :n].amax(-1, keepdim=True),
                         cohl[:, n, :n].mean(-1, keepdim=True),
                         (self.ap_xy[l] / POS_SCALE).float(), rho[:, None], inv_n], 1)
+        p = nn.functional.softplus(self.head_p(t))[..., 0]               # (B, N)
+        mu_c = nn.functional.softplus(self.head_mu(t.mean(1)))[:, 0] + 1e-3
+        nu = mu_c[:, None] * torch.exp(self.head_nu(t)[..., 0])          # (B, N)
+        apf = torch.cat([t[:, None].expand(b, nl, n, self.width), cos_all[..., None].float(),
+                         (self.ap_xy / POS_SCALE).float()[None, :, None].expand(b, nl, n, 2)], 3)
+        dl = torch.exp(self.head_ap(apf)[..., 0].mean(2)).double()      # (B, L)
+        ref = self._reference(hu64, gl, dl, p.double(), nu.double(), rho.double(),
+                              self.power[l].double(), m)
+        feats = self._ref_feats(a.to(torch.complex128), ref, rho.double() * self.power[l])
+        # UE tokens as this AP sees them relative to its target (coherence, direction gap,
+        # the reference's target gain and power share), then the target cross-attends to them
+        cos_t = (torch.angle(step.to(torch.complex128)) / (2 * math.pi * self.system.spacing))
+        cos_own = (cos_all * own[..., 0]).sum(1)                         # (B, N)
+        rel = torch.cat([cohl[:, :n, n:], (cos_own - cos_t[:, None]).float()[..., None],
+                         feats], 2)                                      # (B, N, 4)
         e = self.embed_tg(tg)                                            # (B, D)
-        kv = self.cross(t)                                               # (B, N, 2D)
+        kv = self.cross(t + self.embed_rel(rel))                         # (B, N, 2D)
         kk, vv = kv[..., :self.width], kv[..., self.width:]
         att = torch.softmax((kk @ e[:, :, None])[..., 0] / math.sqrt(self.width), -1)
         e = e + self.mlp_tg(torch.cat([e, (att[:, :, None] * vv).sum(1)], 1))
-        p = nn.functional.softplus(self.head_p(t))[..., 0]               # (B, N)
-        mu_c = nn.functional.softplus(self.head_mu(t.mean(1)))[:, 0] + 1e-3
+        # the beams' communication part: the same joint RZF with the AP's own p_n, nu_n factors
+        fc = torch.exp(self.head_comm(torch.cat([t, e[:, None].expand(b, n, self.width)], 2)))
+        comm = self._reference(hu64, gl, dl, (p * fc[..., 0]).double(),
+                               (nu * fc[..., 1]).double(), rho.double(), self.power[l].double(), m)
         beta = nn.functional.softplus(self.head_beta(torch.cat(
-            [t, e[:, None].expand(b, n, self.width), cohl[:, :n, n:]], 2)))[..., 0]
-        out_t = nn.functional.softplus(self.head_tg(e))                  # (B, 3)
-        w, ref = self._beams(hu64, a.to(torch.complex128), gj, p.double(), mu_c.double(),
-                             beta.double(), out_t.double(), rho.double(),
-                             self.power[l].double(), m, nl)
+            [t, e[:, None].expand(b, n, self.width), cohl[:, :n, n:], feats], 2)))[..., 0]
+        out_t = nn.functional.softplus(self.head_tg(torch.cat([e, feats.mean(1)], 1)))  # (B, 3)
+        w = self._beams(hu64, a.to(torch.complex128), comm, beta.double(), out_t.double(),
+                        self.power[l].double(), m)
+        ref = torch.cat([ref, torch.zeros_like(ref[..., :1])], 2)
+        ref = torch.stack([ref.real, ref.imag], 1)
         return w.to(csi_l.dtype), ref.to(csi_l.dtype)
 
     def _blocks(self, x: torch.Tensor, coh: torch.Tensor) -> torch.Tensor:
@@ -198,32 +234,58 @@ class SpanAttn(nn.Module):
         return x
 
     @staticmethod
-    def _beams(hu: torch.Tensor, a: torch.Tensor, gj: torch.Tensor, p: torch.Tensor,  # c128
-               mu_c: torch.Tensor, beta: torch.Tensor, out_t: torch.Tensor, rho: torch.Tensor,
-               power: torch.Tensor, m: int, nl: int) -> tuple[torch.Tensor, torch.Tensor]:
-        b, _, n = hu.shape
+    def _reference(hu: torch.Tensor, gl: torch.Tensor, dl: torch.Tensor, p: torch.Tensor,
+                   nu: torch.Tensor, rho: torch.Tensor, power: torch.Tensor, m: int
+                   ) -> torch.Tensor:
+        """Reference UE beams of the AP, ``(B, M, N)`` complex128, at share ``rho P_l``.
+
+        Joint weighted regularised zero-forcing over every AP's UE channels: with per-AP
+        Grams ``G_k = H_k^H H_k / M`` (``gl (B, L, N, N)``), per-AP weights ``D_k`` (``dl
+        (B, L)``) and per-UE regularisers ``nu (B, N)``, ``C = (sum_k D_k G_k / L +
+        diag(nu))^-1``; AP ``k``'s slice of UE ``n``'s joint beam is ``D_k H_k c_n`` (the
+        per-AP-power form of the max-min SINR beams), each joint beam scaled to power ``p_n``;
+        the AP's own slice ``H_l C`` (its measured channels ``hu``) is scaled to ``rho P_l``."""
+        cplx = hu.dtype
+        gd = (gl * dl[..., None, None].to(cplx)).mean(1)                 # (B, N, N)
+        c = torch.linalg.inv(gd + torch.diag_embed(nu.to(cplx)))         # (B, N, N)
+        gw = (gl * (dl ** 2)[..., None, None].to(cplx)).sum(1)           # (B, N, N)
+        norm = (c.conj() * (gw @ c)).sum(1).real.clamp_min(1e-12) * m    # (B, N) joint powers
+        d = hu @ (c * torch.sqrt(p / norm)[:, None, :].to(cplx))        # (B, M, N)
+        ref_p = (d.real ** 2 + d.imag ** 2).sum((1, 2))
+        return d * torch.sqrt(rho * power / (ref_p + 1e-12))[:, None, None].to(cplx)
+
+    @staticmethod
+    def _ref_feats(a: torch.Tensor, ref: torch.Tensor, budget: torch.Tensor) -> torch.Tensor:
+        """Per-UE features of the reference beams ``(B, N, 2)`` float32: the target gain
+        ``|a_l^H r_n|^2 / (M rho P_l)`` and the power share ``||r_n||^2 / (rho P_l)``."""
+        m = a.shape[1]
+        ar = (a.conj() * ref).sum(1)                                     # (B, N)
+        return torch.stack([(ar.real ** 2 + ar.imag ** 2) / (m * budget[:, None]),
+                            (ref.real ** 2 + ref.imag ** 2).sum(1) / budget[:, None]],
+                           2).float()
+
+    @staticmethod
+    def _beams(hu: torch.Tensor, a: torch.Tensor, comm: torch.Tensor, beta: torch.Tensor,
+               out_t: torch.Tensor, power: torch.Tensor, m: int) -> torch.Tensor:
+        """Beams ``(B, 2, M, Q)`` from the communication part ``comm (B, M, N)`` (complex128,
+        at share ``rho P_l``): ``w_n = gamma comm_n + beta_n e^{j phi_n} s``, sensing ``alpha
+        s``, scaled to ``P_l`` (module docstring)."""
+        n = hu.shape[-1]
         cplx = hu.dtype
         eye = torch.eye(n, dtype=cplx, device=hu.device)
-        c = torch.linalg.inv(gj + mu_c[:, None, None] * eye)             # (B, N, N)
-        # unit joint beams: ||H_all c_n||^2 = nl m c_n^H G c_n
-        norm = (c.conj() * (gj @ c)).sum(1).real.clamp_min(1e-12) * nl * m
-        c = c * torch.sqrt(p / norm)[:, None, :].to(cplx)
-        d = hu @ c                                                       # (B, M, N) own slice
         g = hu.mH @ hu / m
         mu_s = out_t[:, 0] + 1e-3
         proj = hu @ torch.linalg.solve(g + mu_s[:, None, None] * eye, hu.mH @ a / m)
         s = _unit(a - proj)                                              # (B, M, 1)
-        ref_p = (d.real ** 2 + d.imag ** 2).sum((1, 2))
-        ref = d * torch.sqrt(rho * power / (ref_p + 1e-12))[:, None, None].to(cplx)
-        ad = (a.conj() * d).sum(1)                                       # (B, N) a^H d_n
+        ad = (a.conj() * comm).sum(1)                                    # (B, N) a^H d_n
         as_ = (a.conj() * s).sum(1)                                      # (B, 1)
         phase = _unit((ad * as_.conj())[:, None], dim=1)                 # (B, 1, N)
-        comm = ref * out_t[:, None, None, 2].to(cplx) + s * (beta[:, None, :].to(cplx) * phase)
-        w = torch.cat([comm, s * out_t[:, None, None, 1].to(cplx)], 2)  # (B, M, Q)
+        w = torch.cat([comm * out_t[:, None, None, 2].to(cplx)
+                       + s * (beta[:, None, :].to(cplx) * phase),
+                       s * out_t[:, None, None, 1].to(cplx)], 2)         # (B, M, Q)
         wp = (w.real ** 2 + w.imag ** 2).sum((1, 2))
         w = w * torch.sqrt(power / (wp + 1e-12))[:, None, None].to(cplx)
-        ref = torch.cat([ref, torch.zeros_like(a)], 2)
-        return (torch.stack([w.real, w.imag], 1), torch.stack([ref.real, ref.imag], 1))
+        return torch.stack([w.real, w.imag], 1)
 
     # ------------------------------------------------------------------ whole system
     def both(self, csi: torch.Tensor, rho: torch.Tensor | float
@@ -294,8 +356,8 @@ class NumpySpan:
             k = self._k[m] = 2 * np.pi * sp * np.arange(m)[:, None]
         hall = np.exp(1j * (cos_all[..., None, :] * k))                  # (B, L, M, N)
         hall[:, l] = hu
-        hflat = hall.reshape(b, nl * m, n)
-        gj = hflat.conj().transpose(0, 2, 1) @ hflat / (nl * m)          # (B, N, N)
+        gl = hall.conj().transpose(0, 1, 3, 2) @ hall / m                 # (B, L, N, N)
+        gj = gl.mean(1)                                                  # (B, N, N)
         coh = gj.real ** 2 + gj.imag ** 2
         ue = np.concatenate([cos_all.transpose(0, 2, 1), ux[..., None] / POS_SCALE,
                              coh.sum(-1, keepdims=True) / n, np.full((b, n, 1), rho),
@@ -320,41 +382,62 @@ class NumpySpan:
                              cohl[:, n, :n].mean(-1, keepdims=True),
                              np.broadcast_to(self.ap[l] / POS_SCALE, (b, 2)),
                              np.full((b, 1), rho), np.full((b, 1), 1.0 / n)], 1)
+        p = np.logaddexp(0.0, self._lin("head_p", t))[..., 0]           # (B, N)
+        mu_c = np.logaddexp(0.0, self._lin("head_mu", t.mean(1)))[:, 0] + 1e-3
+        nu = mu_c[:, None] * np.exp(self._lin("head_nu", t)[..., 0])    # (B, N)
+        apf = np.concatenate([np.broadcast_to(t[:, None], (b, nl, n, d)), cos_all[..., None],
+                              np.broadcast_to((self.ap / POS_SCALE)[None, :, None],
+                                              (b, nl, n, 2))], 3)
+        dl = np.exp(self._mlp("head_ap", apf)[..., 0].mean(2))          # (B, L)
+        pw = self.power[l]
+        gd = (gl * dl[..., None, None]).mean(1)
+        gw = (gl * (dl ** 2)[..., None, None]).sum(1)
+        ref = _np_reference(hu, gd, gw, p, nu, rho * pw, m)
+        if reference:
+            r = np.concatenate([ref, np.zeros_like(a)], 2)
+            return np.stack([r.real, r.imag], 1).astype(np.float32)
+        ar = (a.conj() * ref).sum(1)                                     # (B, N)
+        feats = np.stack([np.abs(ar) ** 2 / (m * rho * pw),
+                          (np.abs(ref) ** 2).sum(1) / (rho * pw)], 2)    # (B, N, 2)
+        cos_t = np.angle(step[:, n]) / (2 * np.pi * sp)
+        rel = np.concatenate([cohl[:, :n, n:], (cos_all[:, l] - cos_t[:, None])[..., None],
+                              feats], 2)                                 # (B, N, 4)
         e = self._mlp("embed_tg", tg)                                    # (B, D)
-        kv = self._lin("cross", t)
+        kv = self._lin("cross", t + self._mlp("embed_rel", rel))
         lg = (kv[..., :d] @ e[:, :, None])[..., 0] / math.sqrt(d)
         att = np.exp(lg - lg.max(-1, keepdims=True))
         att = att / att.sum(-1, keepdims=True)
         e = e + self._mlp("mlp_tg", np.concatenate([e, (att[:, :, None] * kv[..., d:]).sum(1)],
                                                    1))
-        p = np.logaddexp(0.0, self._lin("head_p", t))[..., 0]           # (B, N)
-        mu_c = np.logaddexp(0.0, self._lin("head_mu", t.mean(1)))[:, 0] + 1e-3
         beta = np.logaddexp(0.0, self._mlp("head_beta", np.concatenate(
-            [t, np.broadcast_to(e[:, None], (b, n, d)), cohl[:, :n, n:]], 2)))[..., 0]
-        out_t = np.logaddexp(0.0, self._lin("head_tg", e))
-        eye = np.eye(n)
-        c = np.linalg.inv(gj + mu_c[:, None, None] * eye)
-        norm = np.maximum((c.conj() * (gj @ c)).sum(1).real, 1e-12) * nl * m
-        c = c * np.sqrt(p / norm)[:, None, :]
-        dd = hu @ c
+            [t, np.broadcast_to(e[:, None], (b, n, d)), cohl[:, :n, n:], feats], 2)))[..., 0]
+        out_t = np.logaddexp(0.0, self._lin("head_tg", np.concatenate([e, feats.mean(1)], 1)))
+        fc = np.exp(self._lin("head_comm", np.concatenate([t, np.broadcast_to(e[:, None],
+                                                                           (b, n, d))], 2)))
+        cm = _np_reference(hu, gd, gw, p * fc[..., 0], nu * fc[..., 1], rho * pw, m)
+        ar = (a.conj() * cm).sum(1)
         g = hu.conj().transpose(0, 2, 1) @ hu / m
-        proj = hu @ np.linalg.solve(g + (out_t[:, 0] + 1e-3)[:, None, None] * eye,
+        proj = hu @ np.linalg.solve(g + (out_t[:, 0] + 1e-3)[:, None, None] * np.eye(n),
                                     hu.conj().transpose(0, 2, 1) @ a / m)
         s = a - proj
         s = s / np.sqrt((np.abs(s) ** 2).sum(1, keepdims=True) + 1e-12)
-        pw = self.power[l]
-        ref = dd * np.sqrt(rho * pw / ((np.abs(dd) ** 2).sum((1, 2)) + 1e-12))[:, None, None]
-        if reference:
-            r = np.concatenate([ref, np.zeros_like(a)], 2)
-            return np.stack([r.real, r.imag], 1).astype(np.float32)
-        ad = (a.conj() * ref).sum(1)
         as_ = (a.conj() * s).sum(1)
-        ph = ad * as_.conj()
+        ph = ar * as_.conj()
         ph = ph / np.sqrt(np.abs(ph) ** 2 + 1e-12)
-        comm = ref * out_t[:, None, None, 2] + s * (beta * ph)[:, None, :]
+        comm = cm * out_t[:, None, None, 2] + s * (beta * ph)[:, None, :]
         w = np.concatenate([comm, s * out_t[:, None, None, 1]], 2)
         w = w * np.sqrt(pw / ((np.abs(w) ** 2).sum((1, 2)) + 1e-12))[:, None, None]
         return np.stack([w.real, w.imag], 1).astype(np.float32)
+
+
+def _np_reference(hu: np.ndarray, gd: np.ndarray, gw: np.ndarray, p: np.ndarray,
+                  nu: np.ndarray, budget: float, m: int) -> np.ndarray:
+    """:meth:`SpanAttn._reference` in NumPy, from the weighted Grams ``gd = sum_k D_k G_k / L``
+    and ``gw = sum_k D_k^2 G_k`` ``(B, N, N)``: the AP's slice ``(B, M, N)`` at ``budget``."""
+    c = np.linalg.inv(gd + nu[:, :, None] * np.eye(gd.shape[-1]))
+    norm = np.maximum((c.conj() * (gw @ c)).sum(1).real, 1e-12) * m
+    dd = hu @ (c * np.sqrt(p / norm)[:, None, :])
+    return dd * np.sqrt(budget / ((np.abs(dd) ** 2).sum((1, 2)) + 1e-12))[:, None, None]
 
 
 class SpanAP(nn.Module):

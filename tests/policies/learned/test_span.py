@@ -19,7 +19,12 @@ from policies.learned.span import NumpySpan, SpanAttn
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)
-    return SpanAttn(scenarios.load("pos2", users=1).system, 23.0, width=16, heads=2).eval()
+    net = SpanAttn(scenarios.load("pos2", users=1).system, 23.0, width=16, heads=2).eval()
+    with torch.no_grad():                  # the weighted-RZF heads start at zero: exercise them
+        for lin in (net.head_nu, net.head_ap[2], net.head_comm, net.embed_rel[2]):
+            lin.weight.normal_(0.0, 0.3)
+            lin.bias.normal_(0.0, 0.3)
+    return net
 
 
 def _csi(n, b=8, seed=0, scenario="pos2"):
@@ -34,6 +39,28 @@ def test_numpy_twin_equals_torch(net, n):
     fast = NumpySpan(net)
     for l in range(2):
         np.testing.assert_allclose(fast(l, x[:, l], 0.5), ref[:, l], rtol=0, atol=1e-5)
+
+
+def test_reference_is_the_weighted_joint_rzf():
+    """``_reference`` by hand: AP 0's slice of UE n's beam is ``D_0 H_0 c_n`` with
+    ``C = (sum_k D_k G_k / L + diag(nu))^-1``, joint beam n at power p_n, slice at rho P."""
+    x = _csi(3, b=2)
+    h = torch.complex(torch.from_numpy(x[:, :, 0]), torch.from_numpy(x[:, :, 1]))
+    h = h.to(torch.complex128)
+    hu = h[..., :3]                                                      # (B, L, M, N)
+    gl = hu.mH @ hu / 16
+    dl = torch.tensor([[0.5, 2.0], [1.0, 1.0]], dtype=torch.float64)
+    nu = torch.tensor([[0.1, 0.2, 0.3], [1e-3, 1e-3, 1e-3]], dtype=torch.float64)
+    p = torch.tensor([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]], dtype=torch.float64)
+    rho = torch.full((2,), 0.4, dtype=torch.float64)
+    got = SpanAttn._reference(hu[:, 0], gl, dl, p, nu, rho, torch.ones(2).double(), 16)
+    for b in range(2):
+        g = sum(float(dl[b, k]) * gl[b, k] for k in range(2)) / 2
+        c = torch.linalg.inv(g + torch.diag(nu[b].to(torch.complex128)))
+        joint = torch.cat([float(dl[b, k]) * hu[b, k] @ c for k in range(2)])   # (L M, N)
+        joint = joint * torch.sqrt(p[b] / (joint.abs() ** 2).sum(0))
+        own = joint[:16] * torch.sqrt(0.4 / (joint[:16].abs() ** 2).sum())
+        np.testing.assert_allclose(got[b].numpy(), own.numpy(), atol=1e-10)
 
 
 def test_beams_spend_the_budget_and_reference_the_share(net):
