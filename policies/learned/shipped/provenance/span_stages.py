@@ -7,9 +7,13 @@
 
 Each stage is one :func:`policies.learned.span_training.train_span` call with the settings the
 shipped file was trained with (stage 1 of pos1/pos2 ran the first loss settings, a softer
-SINR penalty, before the defaults changed); the wall-clock caps are what those runs got on the
-shared 2-core machine (a run on another machine reaches other iteration counts: pass
-``--iterations`` to stop at the recorded ones instead). The result is ``OUT/<family>-span-attn.pt``.
+SINR penalty, before the defaults changed), each stopped at the recorded best iteration.
+pos2's stages 3-6 added the current heads (weighted-RZF reference, the AP's own communication
+factors, target-relative UE tokens: stage 3 the first, stage 4 the second, stage 5 the third);
+they start at zero, so the earlier stages' beams carry over exactly. Replayed with today's code,
+every stage trains every head, which reaches the same kind of network, not the same weights.
+pos1 and road were not retrained with the new heads: their files are the recorded runs with the
+new heads at zero. The result is ``OUT/<family>-span-attn.pt``.
 """
 
 from __future__ import annotations
@@ -25,11 +29,17 @@ from policies.learned.span_training import SpanConfig, train_span
 # family -> stages: (seed, SpanConfig fields, init from: None | "previous" | other family)
 STAGES = {
     "pos2": [(0, {"lr": 2e-3, "sharp": 20.0, "margin": 0.0, "iterations": 1700}, None),
-             (1, {"lr": 1e-3, "iterations": 4700}, "previous")],
+             (1, {"lr": 1e-3, "margin": 0.02, "iterations": 4700}, "previous"),
+             # the weighted-RZF reference, the AP's own communication factors and the
+             # target-relative UE tokens (their heads start at zero: stage 2's beams exactly)
+             (5, {"lr": 1e-3, "margin": 0.0, "iterations": 2100}, "previous"),
+             (7, {"lr": 7e-4, "margin": 0.0, "iterations": 400}, "previous"),
+             (9, {"lr": 7e-4, "margin": 0.0, "iterations": 2800}, "previous"),
+             (11, {"lr": 3.5e-4, "margin": -0.04, "iterations": STAGE6}, "previous")],
     "pos1": [(0, {"lr": 2e-3, "sharp": 20.0, "margin": 0.0, "iterations": 1600}, None),
-             (1, {"lr": 1e-3, "iterations": 2600}, "previous")],
+             (1, {"lr": 1e-3, "margin": 0.02, "iterations": 2600}, "previous")],
     # warm start (--init) from pos2's stage-2 state at its iteration 1800, then road drops
-    "road": [(0, {"lr": 1e-3, "iterations": 4900}, "init")],
+    "road": [(0, {"lr": 1e-3, "margin": 0.02, "iterations": 4900}, "init")],
 }
 
 
