@@ -12,8 +12,8 @@ pos2's stages 3-6 added the current heads (weighted-RZF reference, the AP's own 
 factors, target-relative UE tokens: stage 3 the first, stage 4 the second, stage 5 the third);
 they start at zero, so the earlier stages' beams carry over exactly. Replayed with today's code,
 every stage trains every head, which reaches the same kind of network, not the same weights.
-pos1 and road were not retrained with the new heads: their files are the recorded runs with the
-new heads at zero. The result is ``OUT/<family>-span-attn.pt``.
+pos1's stage 3 trained all of them at once. road was not retrained with the new heads: its file is
+the recorded run with the new heads at zero. The result is ``OUT/<family>-span-attn.pt``.
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ STAGES = {
              (5, {"lr": 1e-3, "margin": 0.0, "iterations": 2100}, "previous"),
              (7, {"lr": 7e-4, "margin": 0.0, "iterations": 400}, "previous"),
              (9, {"lr": 7e-4, "margin": 0.0, "iterations": 2800}, "previous"),
-             (11, {"lr": 3.5e-4, "margin": -0.04, "iterations": STAGE6}, "previous")],
+             (11, {"lr": 3.5e-4, "margin": -0.04, "iterations": 4100}, "previous")],
     "pos1": [(0, {"lr": 2e-3, "sharp": 20.0, "margin": 0.0, "iterations": 1600}, None),
-             (1, {"lr": 1e-3, "margin": 0.02, "iterations": 2600}, "previous")],
+             (1, {"lr": 1e-3, "margin": 0.02, "iterations": 2600}, "previous"),
+             # every new head at once, from zero
+             (13, {"lr": 7e-4, "margin": -0.04, "iterations": 10400}, "previous")],
     # warm start (--init) from pos2's stage-2 state at its iteration 1800, then road drops
     "road": [(0, {"lr": 1e-3, "margin": 0.02, "iterations": 4900}, "init")],
 }
