@@ -3,7 +3,7 @@
     python policies/learned/shipped/provenance/span_stages.py pos2 --out runs/span-pos2
     python policies/learned/shipped/provenance/span_stages.py pos1 --out runs/span-pos1
     python policies/learned/shipped/provenance/span_stages.py road --out runs/span-road \
-        --init runs/span-pos2-1800/pos2-span-attn.pt
+        --init runs/span-pos2/stage6/pos2-span-attn.pt
 
 Each stage is one :func:`policies.learned.span_training.train_span` call with the settings the
 shipped file was trained with (stage 1 of pos1/pos2 ran the first loss settings, a softer
@@ -12,8 +12,8 @@ pos2's stages 3-6 added the current heads (weighted-RZF reference, the AP's own 
 factors, target-relative UE tokens: stage 3 the first, stage 4 the second, stage 5 the third);
 they start at zero, so the earlier stages' beams carry over exactly. Replayed with today's code,
 every stage trains every head, which reaches the same kind of network, not the same weights.
-pos1's stage 3 trained all of them at once. road was not retrained with the new heads: its file is
-the recorded run with the new heads at zero. The result is ``OUT/<family>-span-attn.pt``.
+pos1's stage 3 trained all of them at once; road starts from the finished pos2 network. The
+result is ``OUT/<family>-span-attn.pt``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ STAGES = {
              (1, {"lr": 1e-3, "margin": 0.02, "iterations": 2600}, "previous"),
              # every new head at once, from zero
              (13, {"lr": 7e-4, "margin": -0.04, "iterations": 10400}, "previous")],
-    # warm start (--init) from pos2's stage-2 state at its iteration 1800, then road drops
-    "road": [(0, {"lr": 1e-3, "margin": 0.02, "iterations": 4900}, "init")],
+    # warm start (--init) from the shipped pos2 network (its stage 6), then road drops (the
+    # earlier road file: pos2's stage-2 state at its iteration 1800, then 4900 on road drops)
+    "road": [(15, {"lr": 5e-4, "margin": -0.04, "iterations": 8300}, "init")],
 }
 
 
