@@ -122,13 +122,15 @@ class Core:
         batch: ``B`` >= 1.
         action_mode: ``"beams"`` or ``"normalized"`` (module docstring).
         episode_steps: decisions per episode; default ``env.episode_steps`` of the scenario.
+        draw_ahead: the generators given to :meth:`reset` are this core's alone (the vector
+            env's), so static drops may be drawn ahead (:class:`cfisac_env.sim.ahead.DrawAhead`).
 
     State: ``steps (B,)`` decisions taken in each episode, ``beams (B, L, 2, M, Q)`` the beams
     last scored (after projection/normalisation; zeros before the first step).
     """
 
     def __init__(self, scenario: Scenario, batch: int = 1, action_mode: str = "beams",
-                 episode_steps: int | None = None) -> None:
+                 episode_steps: int | None = None, draw_ahead: bool = False) -> None:
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         if int(batch) < 1:
@@ -141,11 +143,14 @@ class Core:
         self.episode_steps = int(episode_steps or cfg["episode_steps"])
         if self.episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
-        self.world = World(scenario, self.batch)
+        self.world = World(scenario, self.batch, draw_ahead)
         self.observation_space, self.action_space = spaces_for(
             self.system, observed_bounded(self.world), action_mode)
         self.steps = np.zeros(self.batch, dtype=int)
-        self._beams = np.zeros((self.batch, *self.system.csi_shape), np.float32)
+        #: the beams last given, before the budget projection (float64, reused every step: a
+        #: fresh array of the batch's beams each step would cost its page faults every step)
+        self._held = np.zeros((self.batch, *self.system.csi_shape))
+        self._beams: np.ndarray | None = None    # their projection, float32, when asked for
         self.rngs: list[np.random.Generator] = []
         #: echo sensing (``sensing.mode = "echo"``: the target column from a tracker), else None
         self.sensing = EchoSensing.of(scenario, self.batch)
@@ -156,8 +161,8 @@ class Core:
     def beams(self) -> np.ndarray:
         """The beams last scored ``(B, L, 2, M, Q)`` float32, after the budget projection
         (projected when first asked for: a step keeps only the beams it was given)."""
-        if self._beams.dtype != np.float32:
-            self._beams = metrics.project_power(self._beams, self.system)[0].astype(np.float32)
+        if self._beams is None:
+            self._beams = metrics.project_power(self._held, self.system)[0].astype(np.float32)
         return self._beams
 
     def obs(self) -> np.ndarray:
@@ -189,18 +194,23 @@ class Core:
         self.world.reset(self.rngs, idx, ue_xy=options.get("ue_xy"),
                          target_xy=options.get("target_xy"))
         self.steps[idx] = 0
-        self.beams[idx] = 0.0
+        self._held[idx] = 0.0
+        if self._beams is not None:
+            self._beams[idx] = 0.0
         if self.sensing is not None:
             self.sensing.reset(self.rngs, idx, self.world)
 
     def to_beams(self, actions: np.ndarray, checked: bool = False) -> np.ndarray:
         """Actions ``(B, L, 2, M, Q)`` -> beams before the budget projection (``"normalized"``:
-        each AP onto its full budget, eqs. 17-18); validated unless ``checked``."""
+        each AP onto its full budget, eqs. 17-18), float64 in the held-beams buffer (which the
+        next call overwrites); validated unless ``checked``."""
         a = actions if checked else check_beams(actions, self.system, batch=self.batch,
                                                  what="actions")
         if self.action_mode == "normalized":
-            return metrics.normalize_power(np.clip(a, -1.0, 1.0), self.system)
-        return np.asarray(a, dtype=np.float64)    # once here, not in every metric
+            a = metrics.normalize_power(np.clip(a, -1.0, 1.0), self.system)
+        np.copyto(self._held, a)                  # float64 once here, not in every metric
+        self._beams = None
+        return self._held
 
     def step(self, actions: np.ndarray, active: np.ndarray | None = None, checked: bool = False
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -222,7 +232,6 @@ class Core:
         seg = self.world.interval(active)             # K steps: (B, K, ...), beams held
         scored = score_batch(seg.true_csi, beams[:, None], self.system, self.reward_kind,
                              self.beta)
-        self._beams = beams if beams is not actions else beams.copy()
         s = self.system
         info = {
             "ssnr": scored["ssnr"].mean(axis=1),

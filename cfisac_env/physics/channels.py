@@ -66,21 +66,37 @@ def csi(system: System, ue_xy: np.ndarray, target_xy: np.ndarray) -> np.ndarray:
             f"expected {system.N} UE positions (N, 2) and a target (2,), got ue_xy "
             f"{np.shape(ue_xy)} and target_xy {np.shape(target_xy)}"
         )
-    d = pts[..., None, :, :] - system.ap_positions[:, None]            # (..., L, Q, 2)
-    r = np.hypot(d[..., 0], d[..., 1])                                  # (..., L, Q)
-    cos_phi = np.divide(d[..., 0], r, out=np.zeros_like(r), where=r > 0)  # broadside at an AP
-    # Phase in float64, reduced to [-pi, pi) before the float32 trig: exact to ~1e-7.
-    step = 2.0 * np.pi * system.spacing * cos_phi                       # (..., L, Q)
-    out = np.empty((*step.shape[:-1], 2, system.M, step.shape[-1]), np.float32)
-    rows = step.reshape(-1, step.shape[-1])                             # (R, Q), R = prod(...) L
-    flat = out.reshape(-1, 2, system.M, step.shape[-1])                 # (R, 2, M, Q)
-    k = np.arange(system.M)[:, None]
-    per = max(1, TRIG_CHUNK // (system.M * step.shape[-1]))
+    m, q = system.M, system.Q
+    lead = pts.shape[:-2]
+    # 2 pi d cos(phi) per AP and entity (..., L, Q), one AP at a time (whole-row operations)
+    step = np.empty((*lead, system.L, q))
+    for l, (ax, ay) in enumerate(system.ap_positions):
+        dx = pts[..., 0] - ax
+        r = np.hypot(dx, pts[..., 1] - ay)
+        cos_phi = np.divide(dx, r, out=np.zeros_like(r), where=r > 0)  # broadside at an AP
+        np.multiply(2.0 * np.pi * system.spacing, cos_phi, out=step[..., l, :])
+    # Phase k * step in float64, reduced to [-pi, pi) before the float32 trig: exact to ~1e-7.
+    out = np.empty((*lead, system.L, 2, m, q), np.float32)
+    rows = step.reshape(-1, q)                                          # (R, Q), R = prod(...) L
+    flat = out.reshape(-1, 2, m * q)                                    # (R, 2, M Q)
+    ramp = _ramp(m, q)
+    per = max(1, TRIG_CHUNK // (m * q))
     for i in range(0, len(rows), per):                                  # cache-sized pieces
-        phase = wrapped_phase(rows[i:i + per, None, :] * k)             # (R', M, Q)
+        phase = wrapped_phase(rows[i:i + per] @ ramp)                   # (R', M Q): k * step
         np.cos(phase, out=flat[i:i + per, 0])
         np.sin(phase, out=flat[i:i + per, 1])
     return out
+
+
+def _ramp(m: int, q: int) -> np.ndarray:
+    """``(Q, M Q)`` float64 with ``[j, k Q + j] = k``, else 0: ``step (R, Q) @ ramp`` is
+    ``step[:, j] * k`` at ``[:, k Q + j]``, the same float64 product as ``step * k`` (one
+    non-zero term per sum, so the product is exact in any summation order), with every entry
+    written once by one matrix product instead of a broadcast with an inner loop of ``Q``."""
+    ramp = np.zeros((q, m, q))
+    j = np.arange(q)
+    ramp[j, :, j] = np.arange(m, dtype=float)
+    return ramp.reshape(q, m * q)
 
 
 #: Entries of the phase array per piece in :func:`csi` (fits in cache).
