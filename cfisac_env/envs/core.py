@@ -70,6 +70,12 @@ def score_batch(csi: np.ndarray, beams: np.ndarray, system: System, reward: str,
     return out
 
 
+def interval_mean(x: np.ndarray) -> np.ndarray:
+    """The mean of ``x (B, K, ...)`` over the ``K`` steps of a decision interval; the step itself
+    when ``K = 1`` (the same numbers as ``mean``, without its cost)."""
+    return x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)
+
+
 def make_scenario(scenario: str | Scenario, users: int | None, overrides: dict[str, Any]
                   ) -> Scenario:
     """Resolve the env's scenario argument plus overrides (dotted or bare field names).
@@ -234,9 +240,9 @@ class Core:
                              self.beta)
         s = self.system
         info = {
-            "ssnr": scored["ssnr"].mean(axis=1),
-            "min_sinr": scored["min_sinr"].mean(axis=1),
-            "sinr": scored["sinr"].mean(axis=1),
+            "ssnr": interval_mean(scored["ssnr"]),
+            "min_sinr": interval_mean(scored["min_sinr"]),
+            "sinr": interval_mean(scored["sinr"]),
             "ap_xy": np.broadcast_to(s.ap_positions, (self.batch, s.L, 2)).copy(),
             "ue_xy": seg.ue_xy[:, 0].copy(),
             "target_xy": seg.target_xy[:, 0].copy(),
@@ -244,7 +250,7 @@ class Core:
             "power_scaled": scored["power_scaled"][:, 0],
             "power_scaled_any": scored["power_scaled"][:, 0].any(axis=-1),
         }
-        reward = scored["reward"].mean(axis=1)
+        reward = interval_mean(scored["reward"])
         if self.sensing is not None:       # echo, tracker update, next prediction
             extra, tracking = self.sensing.step(self.world, seg, self.beams, active)
             info.update(extra)

@@ -15,6 +15,8 @@ imag).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from cfisac_env.physics.system import System
@@ -68,13 +70,14 @@ def csi(system: System, ue_xy: np.ndarray, target_xy: np.ndarray) -> np.ndarray:
         )
     m, q = system.M, system.Q
     lead = pts.shape[:-2]
-    # 2 pi d cos(phi) per AP and entity (..., L, Q), one AP at a time (whole-row operations)
-    step = np.empty((*lead, system.L, q))
-    for l, (ax, ay) in enumerate(system.ap_positions):
-        dx = pts[..., 0] - ax
-        r = np.hypot(dx, pts[..., 1] - ay)
-        cos_phi = np.divide(dx, r, out=np.zeros_like(r), where=r > 0)  # broadside at an AP
-        np.multiply(2.0 * np.pi * system.spacing, cos_phi, out=step[..., l, :])
+    # 2 pi d cos(phi) per AP and entity; x and y apart (a broadcast over the last axis of
+    # (x, y) pairs would run an inner loop of two entries)
+    ap = system.ap_positions
+    dx = pts[..., None, :, 0] - ap[:, 0, None]                          # (..., L, Q)
+    dy = pts[..., None, :, 1] - ap[:, 1, None]
+    r = np.hypot(dx, dy)
+    cos_phi = np.divide(dx, r, out=np.zeros_like(r), where=r > 0)      # broadside at an AP
+    step = 2.0 * np.pi * system.spacing * cos_phi                       # (..., L, Q)
     # Phase k * step in float64, reduced to [-pi, pi) before the float32 trig: exact to ~1e-7.
     # Antenna 0 has phase 0 exactly (reduced: 0, so cos 1 and sin 0); the others are computed.
     out = np.empty((*lead, system.L, 2, m, q), np.float32)
@@ -91,6 +94,7 @@ def csi(system: System, ue_xy: np.ndarray, target_xy: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def _ramp(m: int, q: int) -> np.ndarray:
     """``(Q, (M - 1) Q)`` float64 with ``[j, (k - 1) Q + j] = k`` for ``k = 1 .. M-1``, else 0:
     ``step (R, Q) @ ramp`` is ``step[:, j] * k`` at ``[:, (k - 1) Q + j]``, the same float64
@@ -100,7 +104,9 @@ def _ramp(m: int, q: int) -> np.ndarray:
     ramp = np.zeros((q, m - 1, q))
     j = np.arange(q)
     ramp[j, :, j] = np.arange(1, m, dtype=float)
-    return ramp.reshape(q, (m - 1) * q)
+    ramp = ramp.reshape(q, (m - 1) * q)
+    ramp.setflags(write=False)
+    return ramp
 
 
 #: Entries of the phase array per piece in :func:`csi` (fits in cache).
