@@ -18,8 +18,9 @@ import numpy as np
 if TYPE_CHECKING:
     from scenarios.loader import Scenario
 
-#: float64 uniforms drawn ahead per world (8 KiB: 56 drops at N = 8, 15 at N = 32)
-AHEAD_DOUBLES = 1 << 10
+#: float64 uniforms drawn ahead per world (4 KiB, less than one world's beams: 28 drops at
+#: N = 8, 7 at N = 32)
+AHEAD_DOUBLES = 1 << 9
 
 
 class DrawAhead:

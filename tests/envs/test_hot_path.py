@@ -27,10 +27,10 @@ def _same_steps(fast, sync, steps, rng):
 
 
 def test_drawn_ahead_drops_are_each_generators_own_across_blocks_and_resets():
-    # N = 30: 62 uniforms a drop, blocks of 16 drops; 20 steps (autoresets every 7) cross one.
+    # N = 30: 62 uniforms a drop, blocks of 8 drops; 20 steps (autoresets every 7) cross two.
     kw = {"scenario": "pos2", "users": 30, "episode_steps": 7}
     fast, sync = _vec("vector_entry_point", 3, **kw), _vec("sync", 3, **kw)
-    assert fast.world.ahead is not None and fast.world.ahead.block == 16
+    assert fast.world.ahead is not None and fast.world.ahead.block == 8
     rng = np.random.default_rng(0)
     np.testing.assert_array_equal(fast.reset(seed=4)[0], sync.reset(seed=4)[0])
     _same_steps(fast, sync, 20, rng)
