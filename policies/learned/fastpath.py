@@ -654,7 +654,10 @@ def span_flops(n: int, m: int, nl: int, width: int = 64, heads: int = 4, layers:
     ``{"network": float32 layers and attention, "complex": geometry, Gram matrices, inverses and
     beams (float64), "total": both}``."""
     d = width
-    lin = (lambda rows, k, mm: 2 * rows * k * mm)
+
+    def lin(rows: int, k: int, mm: int) -> int:
+        return 2 * rows * k * mm
+
     net = lin(n, nl + 4, d) + lin(n, d, d)                              # UE embedding
     net += layers * (lin(n, d, 3 * d) + 4 * n * n * d + 3 * heads * n * n  # qkv, attention
                      + lin(n, d, d) + lin(n, d, 2 * d) + lin(n, 2 * d, d) + 2 * n * d)

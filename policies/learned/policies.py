@@ -33,8 +33,8 @@ import torch
 from cfisac_env.physics.system import System
 from policies.base import DistributedPolicy
 from policies.learned import checkpoints as store
-from policies.learned.roles import role as role_of
 from policies.learned.fastpath import FastGram, FastSpan
+from policies.learned.roles import role as role_of
 from policies.learned.span import NumpySpan, SpanUnit
 
 # A missing, unreadable or foreign checkpoint (the store's error, under its historical name).
