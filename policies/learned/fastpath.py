@@ -1,9 +1,11 @@
 """Compiled forward passes of the learned per-AP networks (numba): the default inference path.
 
-At batch 1 a per-AP network is a few hundred small operations; in NumPy or torch eager the time
-is the cost of calling them, not their arithmetic. Here each network's whole per-AP forward is
-one ``numba.njit`` function (``cache=True``: compiled once per machine, then loaded from
-``__pycache__``), the same maths as the torch module step by step:
+At batch 1 a per-AP network is a few hundred small operations; in NumPy or torch eager most of
+the time is the cost of calling them. Here each network's whole per-AP forward is one
+``numba.njit`` function (``cache=True``: compiled once per machine, then loaded from
+``__pycache__``), the same maths as the torch module step by step. What remains is arithmetic
+(``span-attn`` at N = 8: 1.33 MFLOP per AP, :func:`span_flops`), so the layers are written to
+vectorise: matrix products blocked over four rows, an exp that vectorises in the softmax.
 
 - :class:`FastSpan`: :meth:`policies.learned.span.SpanAttn.ap_forward` (``span-attn``, any N),
   ``FastSpan(net)(l, csi_l, rho, reference)``;
@@ -36,6 +38,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from policies.learned.architectures import SLOPE  # LeakyReLU slope of gram-mlp
+from policies.learned.span import POS_SCALE  # metres per position feature unit
+
 #: ``span-attn`` parameters before the attention blocks, in table order (weights stored
 #: ``(in, out)``, each followed by its bias ``(1, out)``; ``bias`` is ``(layers, heads)``).
 SPAN_FIXED = ("embed_ue.0", "embed_ue.2", "embed_tg.0", "embed_tg.2", "cross", "mlp_tg.0",
@@ -45,10 +50,8 @@ SPAN_LAYER = ("qkv.{j}", "proj.{j}", "mlp.{j}.0", "mlp.{j}.2")
 #: ``gram-mlp`` body layers (the Linear layers of ``body.mlp``).
 GRAM_LAYERS = ("body.mlp.0", "body.mlp.2", "body.mlp.4", "body.mlp.6")
 #: LLVM fast-math flags of the kernels: reassociation (vectorised sums) and fused multiply-adds,
-#: but no "no NaN / no inf" assumptions (a softmax starts from -inf).
+#: but no "no NaN / no inf" assumptions (a running maximum starts from -inf).
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
-POS_SCALE = 100.0            # = policies.learned.span.POS_SCALE (metres per feature unit)
-SLOPE = 0.01                 # = policies.learned.architectures.SLOPE (LeakyReLU)
 
 
 def _pack(sd: dict[str, Any], entries: list[str], what: str) -> tuple[np.ndarray, np.ndarray]:
