@@ -105,7 +105,7 @@ def scale_scenario(L: int, N: int, M: int):
 def bench_scale(args) -> list[dict[str, Any]]:
     """Median seconds per drop of the default ``cvx`` and of its phases at every size."""
     from policies.classic import ns_sensing_all
-    from policies.convex.ipm import IPMJointSDP
+    from policies.convex.dual import DualJointSDP
     from policies.convex.socp import FastMaxMinSINR
 
     rows = []
@@ -114,7 +114,7 @@ def bench_scale(args) -> list[dict[str, Any]]:
         system = sc.system
         x, _, _ = sc.drops(np.random.default_rng(args.seed), args.drops)
         pol = policies.make("cvx", system, rho=args.rho, warm_start=False)
-        root, sdp = FastMaxMinSINR(system, args.rho), IPMJointSDP(system)
+        root, sdp = FastMaxMinSINR(system, args.rho), DualJointSDP(system)
         t: dict[str, list[float]] = {"cvx": [], "root": [], "sdp": []}
         info: list[dict[str, Any]] = []
         for i in range(args.drops):

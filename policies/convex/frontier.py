@@ -50,7 +50,7 @@ class Frontier:
         return float(self.ssnr[ok].mean() / self.frontier_ssnr[ok].mean())
 
 
-def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: str = "IPM",
+def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: str = "DUAL",
                   progress: bool = False) -> np.ndarray:
     """The joint SDP's optimum SSNR at SINR target ``gamma[i]`` on drop ``i``.
 
@@ -58,8 +58,9 @@ def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: st
         csi: ``(B, L, 2, M, Q)`` float32, the true channel of each drop.
         gamma: ``(B,)`` linear SINR targets (a policy's min-SINR on each drop).
         system: the system.
-        solver: ``"IPM"`` (default: :class:`policies.convex.ipm.IPMJointSDP`, the fast solver of
-            ``cvx``) or a cvxpy SDP solver for :class:`policies.convex.sdp.JointSDPSolver`.
+        solver: ``"DUAL"`` (default: :class:`policies.convex.dual.DualJointSDP`, the fast
+            solver of ``cvx``), ``"IPM"`` (:class:`policies.convex.ipm.IPMJointSDP`) or a cvxpy
+            SDP solver for :class:`policies.convex.sdp.JointSDPSolver`.
         progress: tqdm bar over the drops.
 
     Returns:
@@ -68,12 +69,13 @@ def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: st
     """
     from tqdm.auto import tqdm
 
-    from policies.convex.ipm import IPMJointSDP
+    from policies.convex.policies import FAST_SDP
     from policies.convex.sdp import JointSDPSolver
 
     csi = np.asarray(csi)
     hc = csi[:, :, 0].astype(np.float64) + 1j * csi[:, :, 1]            # (B, L, M, Q)
-    sdp = IPMJointSDP(system) if solver.upper() == "IPM" else JointSDPSolver(system, solver)
+    fast = FAST_SDP.get(solver.upper())
+    sdp = fast(system) if fast else JointSDPSolver(system, solver)
     out = np.full(len(csi), np.nan)
     try:
         for i in tqdm(range(len(csi)), desc="frontier", disable=not progress, leave=False):
@@ -84,7 +86,7 @@ def frontier_ssnr(csi: np.ndarray, gamma: np.ndarray, system: System, solver: st
     return out
 
 
-def frontier(csi: np.ndarray, beams: np.ndarray, system: System, solver: str = "IPM",
+def frontier(csi: np.ndarray, beams: np.ndarray, system: System, solver: str = "DUAL",
              progress: bool = False) -> Frontier:
     """The frontier of ``beams`` on every drop (:func:`frontier_ssnr` at their min-SINR).
 

@@ -42,12 +42,15 @@ from cfisac_env.physics.system import System
 from policies.base import Policy
 from policies.classic import cb_sensing_all, check_rho, ns_rzf_complex, ns_sensing_all
 from policies.convex.blas import single_blas_thread
+from policies.convex.dual import DualJointSDP
 from policies.convex.ipm import IPMJointSDP
 from policies.convex.sdp import JointSDPSolver
 from policies.convex.socp import FastMaxMinSINR, MaxMinSINR
 
 #: Relative SINR shortfall of the joint design's extracted beams that is still accepted.
 JSC_CHECK_RTOL = 1e-3
+#: The joint-SDP solvers of this package (the others go through cvxpy).
+FAST_SDP = {"DUAL": DualJointSDP, "IPM": IPMJointSDP}
 #: Errors a solve may raise on a valid input; they turn into a flagged fallback.
 SOLVE_ERRORS = (cp.error.SolverError, np.linalg.LinAlgError, ArithmeticError, ValueError)
 
@@ -216,14 +219,16 @@ class JointSDP(_ConvexPolicy):
     Options:
         rho: communication share used by the NS+OPT bisection that sets ``gamma_high``
             (default 0.5); the SDP itself spends each AP's whole budget.
-        solver: solver of the SDP: ``"IPM"`` (default: :mod:`policies.convex.ipm`, tens of
-            milliseconds), or through cvxpy ``"SCS"`` (tolerances 1e-6) or ``"CLARABEL"``
-            (interior point; its dense PSD scaling blocks grow as (L Q)^4).
+        solver: solver of the SDP: ``"DUAL"`` (default: :mod:`policies.convex.dual`, the
+            ``N + L``-variable dual in ``O(R^3)`` a step), ``"IPM"``
+            (:mod:`policies.convex.ipm`, primal-dual on all ``N + 1`` blocks: ``O(N R^3)`` a
+            step), or through cvxpy ``"SCS"`` (tolerances 1e-6) or ``"CLARABEL"`` (interior
+            point; its dense PSD scaling blocks grow as (L Q)^4).
         bisection: ``"fast"`` (default, :class:`policies.convex.socp.FastMaxMinSINR`) or
             ``"reference"`` (the cvxpy bisection over every midpoint); the same ``gamma_high``.
         bisection_solver: solver of the reference bisection's SOCPs (default ``"CLARABEL"``).
         solver_options: dict overriding :data:`policies.convex.sdp.SOLVER_OPTIONS` (cvxpy
-            solvers) or the IPM's ``tol`` / ``max_iters``.
+            solvers) or the DUAL / IPM solvers' ``tol`` / ``max_iters``.
         timeout_s: per-drop time limit in seconds (default none); a drop past it gets the
             NS+RZF beams, flagged ``timeout``.
         warm_start: start each drop's root finding from the previous decision's ``gamma*``
@@ -233,8 +238,8 @@ class JointSDP(_ConvexPolicy):
     beams (after power projection) miss ``gamma_high`` by more than :data:`JSC_CHECK_RTOL`.
     """
 
-    default_solver = "IPM"
-    extra_solvers = ("IPM",)
+    default_solver = "DUAL"
+    extra_solvers = tuple(FAST_SDP)
 
     def __init__(self, system: System, **options: Any) -> None:
         bisection_solver = str(options.pop("bisection_solver", "CLARABEL")).upper()
@@ -242,8 +247,8 @@ class JointSDP(_ConvexPolicy):
         super().__init__(system, **options)
         self._bisect = MaxMinSINR(system, self.rho, bisection_solver)
         self._fast = FastMaxMinSINR(system, self.rho)
-        if self.solver == "IPM":
-            self._sdp = IPMJointSDP(system, **(solver_options or {}))
+        if self.solver in FAST_SDP:
+            self._sdp = FAST_SDP[self.solver](system, **(solver_options or {}))
         else:
             self._sdp = JointSDPSolver(system, self.solver, solver_options)
 

@@ -15,7 +15,9 @@ Speed: the problem is solved in the per-AP subspace ``span{h_l1 .. h_lN, a_l}``
 (:mod:`policies.convex.basis`; exact, ``LM = 32 -> L Q = 12`` rows at N = 5) and built once with
 cvxpy Parameters (DPP), so each drop only refills data. The solver is selectable: SCS with
 tolerances 1e-6 or Clarabel (interior point; same results, slower from N = 5 up). The ``cvx``
-policy's default is faster still: :mod:`policies.convex.ipm` solves the same problem without cvxpy.
+policy's default is faster still: :mod:`policies.convex.dual` solves the same problem without
+cvxpy, in its ``N + L``-variable dual (:mod:`policies.convex.ipm`, a primal-dual method on all
+blocks, is the other option).
 """
 
 from __future__ import annotations
@@ -168,15 +170,30 @@ def extract_beams(f: list[np.ndarray], h: np.ndarray) -> np.ndarray:
         h: user channels ``(R, N)``.
 
     Returns:
+        ``(R, Q)`` complex, as :func:`beams_from_parts`.
+    """
+    n = h.shape[1]
+    fh = np.stack([f[k] @ h[:, k] for k in range(n)], axis=1)
+    return beams_from_parts(fh, sum(f), h)
+
+
+def beams_from_parts(fh: np.ndarray, total: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Rank-one beams from what they need of the SDP solution.
+
+    Args:
+        fh: ``(R, N)`` complex, the columns ``F_n h_n``.
+        total: ``(R, R)`` Hermitian, ``S = sum_q F_q``.
+        h: user channels ``(R, N)``.
+
+    Returns:
         ``(R, Q)`` complex: ``f_n = F_n h_n / sqrt(h_n^H F_n h_n)`` and, last, the principal
-        eigenvector of ``sum_q F_q - sum_n f_n f_n^H`` scaled by the root of its eigenvalue.
+        eigenvector of ``S - sum_n f_n f_n^H`` scaled by the root of its eigenvalue.
     """
     n = h.shape[1]
     beams = np.zeros((h.shape[0], n + 1), dtype=complex)
-    for k in range(n):
-        fh = f[k] @ h[:, k]
-        beams[:, k] = fh / np.sqrt(max(np.real(h[:, k].conj() @ fh), 1e-300))
-    rest = sum(f) - beams[:, :n] @ beams[:, :n].conj().T
+    gain = np.maximum(np.real(np.sum(h.conj() * fh, axis=0)), 1e-300)
+    beams[:, :n] = fh / np.sqrt(gain)
+    rest = total - beams[:, :n] @ beams[:, :n].conj().T
     vals, vecs = np.linalg.eigh(0.5 * (rest + rest.conj().T))
     beams[:, n] = vecs[:, -1] * np.sqrt(max(vals[-1], 0.0))
     return beams

@@ -14,6 +14,7 @@ import scenarios
 from cfisac_env.physics import metrics
 from cfisac_env.physics.layout import to_complex
 from policies.classic import ns_sensing_all
+from policies.convex.dual import DualJointSDP
 from policies.convex.ipm import IPMJointSDP
 from policies.convex.sdp import JointSDPSolver
 from policies.convex.socp import GAMMA_TOL, FastMaxMinSINR, MaxMinSINR, reference_gamma
@@ -64,9 +65,13 @@ def test_fast_bisection_equals_cvxpy_bisection(drops, ref, pos2_drops):
     assert np.all(np.abs(pol.last_info["gamma_high"] - ref["ns_opt_gamma"][:, RHO_HALF]) <= 0.02)
 
 
-def test_ipm_sdp_matches_tight_clarabel(drops, ref):
+@pytest.mark.parametrize("solver, shortfall", [(DualJointSDP, 1e-4), (IPMJointSDP, 1e-6)],
+                         ids=["dual", "ipm"])
+def test_fast_sdp_matches_tight_clarabel(drops, ref, solver, shortfall):
+    # the dual method's primal comes from its last Newton direction: its beams may fall short of
+    # gamma by ~1e-5 relative (the policy accepts 1e-3, JSC_CHECK_RTOL)
     system, x = drops
-    ipm, tight = IPMJointSDP(system), JointSDPSolver(system, "CLARABEL", TIGHT)
+    ipm, tight = solver(system), JointSDPSolver(system, "CLARABEL", TIGHT)
     for i in range(len(x)):
         hc = to_complex(x[i].astype(float))
         gamma = ref["ns_opt_gamma"][i, RHO_HALF]
@@ -77,7 +82,7 @@ def test_ipm_sdp_matches_tight_clarabel(drops, ref):
         wb = metrics.project_power(_float(b.beams), system)[0]
         ga, gb = metrics.g1_g2(_float(hc), wa, system), metrics.g1_g2(_float(hc), wb, system)
         np.testing.assert_allclose(gb, ga, rtol=1e-3)          # SSNR and min-SINR within 0.1 %
-        assert gb[1] >= gamma * (1 - 1e-6)
+        assert gb[1] >= gamma * (1 - shortfall)
 
 
 @pytest.mark.slow
