@@ -25,6 +25,7 @@ the file and the command that trains one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,7 @@ class LearnedPolicy(DistributedPolicy):
         self.backend = backend
         self.checkpoint = Path(path)
 
-    def _span_path(self, backend: str):
+    def _span_path(self, backend: str) -> Callable[[int, np.ndarray], np.ndarray]:
         """AP ``l``'s span-attn forward ``(l, csi_l) -> beams`` on ``backend``."""
         rho, ref = self.rho, self.spec.reference
         if backend == "compiled":
