@@ -212,10 +212,11 @@ def _solve(a: np.ndarray, b: np.ndarray) -> None:
 @njit(cache=True, fastmath=FASTMATH)
 def _geometry(h: np.ndarray, l: int, ap: np.ndarray, line: float, sp: float
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:meth:`SpanAttn.geometry` and the joint Gram matrix of one drop: ``h (M, Q)`` complex128
-    -> ``x (N,)`` metres, ``cos_all (L, N)``, ``gj (N, N)`` complex128, ``coh = |gj|^2``
-    float32 (the AP's own block measured, the others' LoS steering rebuilt)."""
-    m, n = h.shape[0], h.shape[1] - 1
+    """:meth:`SpanAttn.geometry` and the joint Gram matrix of one drop: ``h (Q, M)`` complex128
+    (the CSI transposed: column per row) -> ``x (N,)`` metres, ``cos_all (L, N)``, ``gj (N, N)``
+    complex128, ``coh = |gj|^2`` float32 (the AP's own block measured, the others' LoS steering
+    rebuilt)."""
+    n, m = h.shape[0] - 1, h.shape[1]
     nl = ap.shape[0]
     dy = line - ap[l, 1]
     sgn = 1.0 if dy + 1e-9 > 0 else (-1.0 if dy + 1e-9 < 0 else 0.0)
@@ -224,7 +225,7 @@ def _geometry(h: np.ndarray, l: int, ap: np.ndarray, line: float, sp: float
     for c in range(n):
         st = 0j
         for i in range(m - 1):
-            st += h[i + 1, c] * h[i, c].conjugate()
+            st += h[c, i + 1] * h[c, i].conjugate()
         cs = min(max(math.atan2(st.imag, st.real) / (2 * math.pi * sp), -0.999), 0.999)
         sn = math.sqrt(1 - cs * cs) * sgn
         if abs(sn) < 0.05:
@@ -239,7 +240,7 @@ def _geometry(h: np.ndarray, l: int, ap: np.ndarray, line: float, sp: float
         for c in range(n):
             if k == l:
                 for i in range(m):
-                    hall[k, c, i] = h[i, c]
+                    hall[k, c, i] = h[c, i]
             else:                                                # steering by recurrence
                 ph = 2 * math.pi * sp * cos_all[k, c]
                 z1 = complex(math.cos(ph), math.sin(ph))
@@ -322,21 +323,21 @@ def _ap_stream(h: np.ndarray, t: np.ndarray, l: int, ap: np.ndarray, rho: float,
                fw: np.ndarray, tab: np.ndarray) -> tuple[np.ndarray, np.ndarray, float,
                                                          np.ndarray, np.ndarray]:
     """The AP's own stream and the heads: ``(p (N,), beta (N,), mu_c, out_t (3,) = (mu_s,
-    alpha, gamma) before the offsets, coht (N,))`` (float64 out, float32 layers)."""
-    m, q = h.shape
+    alpha, gamma) before the offsets, coht (N,))`` (float64 out, float32 layers); ``h (Q, M)``."""
+    q, m = h.shape
     n, d = t.shape
     diag = np.empty(q)
     for c in range(q):
         s64 = 0.0
         for i in range(m):
-            s64 += h[i, c].real ** 2 + h[i, c].imag ** 2
+            s64 += h[c, i].real ** 2 + h[c, i].imag ** 2
         diag[c] = max(s64 / m, 1e-12)
     coht = np.empty(n, dtype=np.float32)                 # the target's coherence with each UE
     cmax, csum = -np.inf, 0.0
     for c in range(n):
         s = 0j
         for i in range(m):
-            s += h[i, n].conjugate() * h[i, c]
+            s += h[n, i].conjugate() * h[c, i]
         s /= m
         v = (s.real * s.real + s.imag * s.imag) / (diag[c] * diag[n])
         coht[c] = v
@@ -344,7 +345,7 @@ def _ap_stream(h: np.ndarray, t: np.ndarray, l: int, ap: np.ndarray, rho: float,
         csum += v
     st = 0j
     for i in range(m - 1):
-        st += h[i + 1, n] * h[i, n].conjugate()
+        st += h[n, i + 1] * h[n, i].conjugate()
     st /= abs(st) + 1e-12
     tg = np.empty((1, 9), dtype=np.float32)
     tg[0, 0], tg[0, 1], tg[0, 2] = st.real, st.imag, math.log(diag[n])
@@ -427,8 +428,9 @@ def _ap_stream(h: np.ndarray, t: np.ndarray, l: int, ap: np.ndarray, rho: float,
 def _beams(h: np.ndarray, gj: np.ndarray, p: np.ndarray, mu_c: float, beta: np.ndarray,
            out_t: np.ndarray, rho: float, power: float, nl: int, reference: bool,
            out: np.ndarray) -> None:
-    """:meth:`SpanAttn._beams` of one drop (complex128) into ``out (2, M, Q)`` float32."""
-    m, q = h.shape
+    """:meth:`SpanAttn._beams` of one drop (complex128) into ``out (2, M, Q)`` float32; ``h (Q,
+    M)`` (the CSI transposed, so that every sum over the antennas runs along a row)."""
+    q, m = h.shape
     n = q - 1
     # C = (G + mu_c I)^-1, columns scaled to joint power p_n; d_n = H_lu c_n
     a = np.empty((n, n), dtype=np.complex128)
@@ -439,29 +441,34 @@ def _beams(h: np.ndarray, gj: np.ndarray, p: np.ndarray, mu_c: float, beta: np.n
         a[r, r] += mu_c
         cm[r, r] = 1.0
     _solve(a, cm)
-    for c in range(n):
-        nr = 0.0
-        for r in range(n):
-            gc = 0j
-            for k in range(n):
-                gc += gj[r, k] * cm[k, c]
-            nr += (cm[r, c].conjugate() * gc).real
-        f = math.sqrt(p[c] / (max(nr, 1e-12) * nl * m))
-        for r in range(n):
-            cm[r, c] *= f
-    dd = np.zeros((m, n), dtype=np.complex128)
-    for i in range(m):
+    gc = np.zeros((n, n), dtype=np.complex128)           # G C
+    for r in range(n):
         for k in range(n):
-            hv = h[i, k]
+            g = gj[r, k]
             for c in range(n):
-                dd[i, c] += hv * cm[k, c]
+                gc[r, c] += g * cm[k, c]
+    nr = np.zeros(n)
+    for r in range(n):
+        for c in range(n):
+            nr[c] += (cm[r, c].conjugate() * gc[r, c]).real
+    for c in range(n):
+        nr[c] = math.sqrt(p[c] / (max(nr[c], 1e-12) * nl * m))
+    for r in range(n):
+        for c in range(n):
+            cm[r, c] *= nr[c]
+    dd = np.zeros((n, m), dtype=np.complex128)           # d_n as rows
+    for c in range(n):
+        for k in range(n):
+            f = cm[k, c]
+            for i in range(m):
+                dd[c, i] += f * h[k, i]
     # sensing direction: a off the UEs, s = unit(a - H_u (G_l + mu_s I)^-1 H_u^H a / M)
     rhs = np.empty((n, 1), dtype=np.complex128)
     for r in range(n):
         for c in range(r, q):
             s = 0j
             for i in range(m):
-                s += h[i, r].conjugate() * h[i, c]
+                s += h[r, i].conjugate() * h[c, i]
             if c < n:
                 a[r, c] = s / m
                 a[c, r] = (s / m).conjugate()
@@ -470,51 +477,54 @@ def _beams(h: np.ndarray, gj: np.ndarray, p: np.ndarray, mu_c: float, beta: np.n
         a[r, r] += out_t[0] + 1e-3
     _solve(a, rhs)
     sv = np.empty(m, dtype=np.complex128)
+    for i in range(m):
+        sv[i] = h[n, i]
+    for k in range(n):
+        f = rhs[k, 0]
+        for i in range(m):
+            sv[i] -= h[k, i] * f
     ss = 0.0
     for i in range(m):
-        s = h[i, n]
-        for k in range(n):
-            s -= h[i, k] * rhs[k, 0]
-        sv[i] = s
-        ss += s.real * s.real + s.imag * s.imag
+        ss += sv[i].real * sv[i].real + sv[i].imag * sv[i].imag
     sv /= math.sqrt(ss + 1e-12)
     refp = 0.0
-    for i in range(m):
-        for c in range(n):
-            refp += dd[i, c].real ** 2 + dd[i, c].imag ** 2
+    for c in range(n):
+        for i in range(m):
+            refp += dd[c, i].real ** 2 + dd[c, i].imag ** 2
     fr = math.sqrt(rho * power / (refp + 1e-12))
     if reference:
         for i in range(m):
             for c in range(n):
-                out[0, i, c] = dd[i, c].real * fr
-                out[1, i, c] = dd[i, c].imag * fr
+                out[0, i, c] = dd[c, i].real * fr
+                out[1, i, c] = dd[c, i].imag * fr
             out[0, i, n] = 0.0
             out[1, i, n] = 0.0
         return
     as_ = 0j
     for i in range(m):
-        as_ += h[i, n].conjugate() * sv[i]
-    w = np.empty((m, q), dtype=np.complex128)
+        as_ += h[n, i].conjugate() * sv[i]
+    w = np.empty((q, m), dtype=np.complex128)            # beams as rows
     gamma, alpha = out_t[2], out_t[1]
     for c in range(n):
         ad = 0j
         for i in range(m):
-            ad += h[i, n].conjugate() * dd[i, c]
+            ad += h[n, i].conjugate() * dd[c, i]
         ph = ad * as_.conjugate()
         ph /= math.sqrt(ph.real * ph.real + ph.imag * ph.imag + 1e-12)
+        f1, f2 = fr * gamma, beta[c] * ph
         for i in range(m):
-            w[i, c] = dd[i, c] * fr * gamma + sv[i] * (beta[c] * ph)
+            w[c, i] = dd[c, i] * f1 + sv[i] * f2
     for i in range(m):
-        w[i, n] = sv[i] * alpha
+        w[n, i] = sv[i] * alpha
     wp_ = 0.0
-    for i in range(m):
-        for c in range(q):
-            wp_ += w[i, c].real ** 2 + w[i, c].imag ** 2
+    for c in range(q):
+        for i in range(m):
+            wp_ += w[c, i].real ** 2 + w[c, i].imag ** 2
     fw_ = math.sqrt(power / (wp_ + 1e-12))
     for i in range(m):
         for c in range(q):
-            out[0, i, c] = w[i, c].real * fw_
-            out[1, i, c] = w[i, c].imag * fw_
+            out[0, i, c] = w[c, i].real * fw_
+            out[1, i, c] = w[c, i].imag * fw_
 
 
 @njit(cache=True)
@@ -528,11 +538,11 @@ def _span(x: np.ndarray, l: int, rho: float, reference: bool, fw: np.ndarray, ta
     power = cfg[5 + 2 * nl + l]
     b, _, m, q = x.shape
     out = np.empty(x.shape, dtype=np.float32)
-    h = np.empty((m, q), dtype=np.complex128)
+    h = np.empty((q, m), dtype=np.complex128)            # the CSI transposed: column per row
     for bi in range(b):
         for i in range(m):
             for c in range(q):
-                h[i, c] = complex(x[bi, 0, i, c], x[bi, 1, i, c])
+                h[c, i] = complex(x[bi, 0, i, c], x[bi, 1, i, c])
         ux, cos_all, gj, coh = _geometry(h, l, ap, cfg[0], cfg[1])
         t = _ue_stream(ux, cos_all, coh, rho, fw, tab, int(cfg[2]), int(cfg[3]))
         p, beta, mu_c, out_t, _ = _ap_stream(h, t, l, ap, rho, fw, tab)
