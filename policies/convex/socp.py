@@ -370,7 +370,11 @@ def _root_estimate(feas, infeas, fallback: float) -> float:
 #: Root-finding solves before the reference replay takes over (it decides what is left).
 ROOT_SOLVES = 10
 #: Values of :class:`FastMaxMinSINR`'s ``oracle`` option.
-ORACLES = ("dual", "clarabel")
+ORACLES = ("auto", "dual", "clarabel")
+#: Beam coordinates ``R N`` (``R = L min(M, N)``) from which ``"auto"`` picks the dual oracle:
+#: ``runners/bench_cvx.py --scale --previous`` measured Clarabel faster at (2, 8, 16) and (4, 8,
+#: 16) (R N = 128, 256) and the dual faster from (4, 16, 16) (R N = 1024) up.
+DUAL_FROM = 1024
 
 
 class FastMaxMinSINR:
@@ -389,17 +393,21 @@ class FastMaxMinSINR:
     Args:
         system, rho: as :class:`MaxMinSINR`.
         tol: Clarabel tolerances.
-        oracle: what solves the power-scale problem: ``"dual"`` (default,
-            :class:`policies.convex.power_scale.DualPowerScale`: its SDP dual in ``O(R^3)`` a
-            step, certified bounds, Clarabel for a ``gamma`` it cannot decide) or
-            ``"clarabel"`` (:class:`PowerScaleSOCP` only).
+        oracle: what solves the power-scale problem: ``"dual"``
+            (:class:`policies.convex.power_scale.DualPowerScale`: its SDP dual in ``O(R^3)`` a
+            step, certified bounds, Clarabel for a ``gamma`` it cannot decide), ``"clarabel"``
+            (:class:`PowerScaleSOCP` only) or ``"auto"`` (default: the dual from
+            :data:`DUAL_FROM` beam coordinates ``R N`` up, where it measured faster).
     """
 
     def __init__(self, system: System, rho: float, tol: float = 1e-9,
-                 oracle: str = "dual") -> None:
+                 oracle: str = "auto") -> None:
         self.system, self.rho = system, rho
         if oracle not in ORACLES:
             raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
+        if oracle == "auto":
+            size = system.L * min(system.M, system.N) * system.N
+            oracle = "dual" if size >= DUAL_FROM else "clarabel"
         socp = PowerScaleSOCP(system, rho, tol)
         self.socp = DualPowerScale(system, rho, socp) if oracle == "dual" else socp
 
