@@ -35,7 +35,7 @@ def test_t_star_equals_the_socp_and_feasible_beams_are_verified(drop):
     ref, dual = _loaded(system, x, 0)
     t_ref = [ref.solve(g)[0] for g in (0.05, 0.2, 0.5, 1.0, 2.0)]
     assert min(t_ref) < 1.0 < max(t_ref)                 # both sides of the root are tested
-    for g, ta in zip((0.05, 0.2, 0.5, 1.0, 2.0), t_ref):
+    for g, ta in zip((0.05, 0.2, 0.5, 1.0, 2.0), t_ref, strict=True):
         tb, X, status = dual.solve(g, tight=True)
         assert status == "optimal"
         assert tb == pytest.approx(ta, rel=1e-6)
