@@ -28,9 +28,11 @@ over its budget. ``--road`` runs the default policy over the decision instants o
 road (the tracking stress loop's drops) once with warm starts (each decision starts from the
 previous one's ``gamma*``) and once cold, and reports the median time per decision.
 ``--scale`` times the default ``cvx`` (and its two phases: the NS+OPT root finding for
-``gamma_high`` and the joint SDP) on ``pos2``-like systems with APs every 50 m along the road and
-UEs and target spread over ``[0, 50 L]`` m, at each ``--size L,N,M`` (default: the cell-free
-sizes of :data:`SCALE_SIZES`).
+``gamma_high`` and the joint SDP, both by the dual method of :mod:`policies.convex.dual`; with
+``--previous`` also the previous phases, Clarabel root finding and the primal-dual IPM, on the
+same drops, with their answers compared) on ``pos2``-like systems with APs every 50 m along the
+road and UEs and target spread over ``[0, 50 L]`` m, at each ``--size L,N,M`` (default: the
+cell-free sizes of :data:`SCALE_SIZES`).
 Writes ``runs/<date>-bench-cvx/bench.json``.
 """
 
@@ -78,6 +80,9 @@ def parse_args(argv: list[str] | None = None):
                    help="length of the --road run, s (default 4)")
     p.add_argument("--scale", action="store_true",
                    help="instead: time the default cvx at cell-free sizes (see --size)")
+    p.add_argument("--previous", action="store_true",
+                   help="with --scale: also time the previous phases (Clarabel root finding, "
+                        "primal-dual IPM) on the same drops, and compare their answers")
     p.add_argument("--size", type=_size, action="append", default=None, metavar="L,N,M",
                    help="a size for --scale (repeatable; default "
                         + " ".join(",".join(map(str, z)) for z in SCALE_SIZES) + ")")
@@ -103,9 +108,11 @@ def scale_scenario(L: int, N: int, M: int):
 
 
 def bench_scale(args) -> list[dict[str, Any]]:
-    """Median seconds per drop of the default ``cvx`` and of its phases at every size."""
+    """Median seconds per drop of the default ``cvx`` and of its phases at every size (with
+    ``--previous``: the previous phases beside them, on the same drops)."""
     from policies.classic import ns_sensing_all
     from policies.convex.dual import DualJointSDP
+    from policies.convex.ipm import IPMJointSDP
     from policies.convex.socp import FastMaxMinSINR
 
     rows = []
@@ -114,37 +121,58 @@ def bench_scale(args) -> list[dict[str, Any]]:
         system = sc.system
         x, _, _ = sc.drops(np.random.default_rng(args.seed), args.drops)
         pol = policies.make("cvx", system, rho=args.rho, warm_start=False)
-        root, sdp = FastMaxMinSINR(system, args.rho), DualJointSDP(system)
-        t: dict[str, list[float]] = {"cvx": [], "root": [], "sdp": []}
+        phases = {"root": FastMaxMinSINR(system, args.rho), "sdp": DualJointSDP(system)}
+        if args.previous:
+            phases |= {"root_clarabel": FastMaxMinSINR(system, args.rho, oracle="clarabel"),
+                       "sdp_ipm": IPMJointSDP(system)}
+        t: dict[str, list[float]] = {"cvx": [], **{k: [] for k in phases}}
         info: list[dict[str, Any]] = []
         for i in range(args.drops):
             dec = pol.decide(x[i:i + 1])
             t["cvx"].append(dec.seconds)
             hc = to_complex(x[i].astype(float))
             sense = ns_sensing_all(hc[None], system, args.rho)[0]
-            t0 = time.perf_counter()
-            res = root.solve(hc, sense, need_beams=False)
-            t1 = time.perf_counter()
-            sol = sdp.solve(hc, res.gamma_high)
-            t["root"].append(t1 - t0)
-            t["sdp"].append(time.perf_counter() - t1)
-            info.append({"gamma_high": float(dec.info["gamma_high"][0]),
-                         "solves": int(dec.info["solves"][0]),
-                         "fallback": bool(dec.info["fallback"][0]), "sdp_status": sol.status})
-            print(f"  (L, N, M) = ({L}, {N}, {M}) drop {i}: cvx {t['cvx'][-1]:.3f} s (root "
-                  f"{t['root'][-1]:.3f} s, {info[-1]['solves']} SOCP solves; SDP "
-                  f"{t['sdp'][-1]:.3f} s), gamma_high {info[-1]['gamma_high']:.4f}", flush=True)
+            gammas, ssnr = {}, {}
+            for name, solver in phases.items():
+                t0 = time.perf_counter()
+                if name.startswith("root"):
+                    gammas[name] = solver.solve(hc, sense, need_beams=False).gamma_high
+                else:
+                    ssnr[name] = solver.solve(hc, gammas["root"]).ssnr_opt
+                t[name].append(time.perf_counter() - t0)
+            row = {"gamma_high": float(dec.info["gamma_high"][0]),
+                   "solves": int(dec.info["solves"][0]),
+                   "fallback": bool(dec.info["fallback"][0]),
+                   "clarabel_solves": getattr(phases["root"].socp, "fallbacks", "-")}
+            if args.previous:
+                row |= {"gamma_equal": gammas["root"] == gammas["root_clarabel"],
+                        "ssnr_rel": abs(ssnr["sdp"] / ssnr["sdp_ipm"] - 1.0)}
+            info.append(row)
+            print(f"  (L, N, M) = ({L}, {N}, {M}) drop {i}: cvx {t['cvx'][-1]:.3f} s ("
+                  + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in t.items() if k != "cvx")
+                  + f"), gamma_high {row['gamma_high']:.4f}", flush=True)
         rows.append({"size": [L, N, M], "times_s": t, "drops": info, "load_1min": _load(),
                      "median_s": {k: float(np.median(v)) for k, v in t.items()}})
+    cols = ["cvx", "root", "sdp"] + (["root_clarabel", "sdp_ipm"] if args.previous else [])
     print(f"\nmedian seconds per drop, default cvx (load {_load():.1f}):")
-    print(f"{'L':>3} {'N':>3} {'M':>3} {'cvx':>9} {'root':>9} {'SDP':>9} {'fallbacks':>9}")
+    print(f"{'L':>3} {'N':>3} {'M':>3} " + " ".join(f"{c:>13}" for c in cols)
+          + f" {'fallbacks':>9} {'clarabel':>8}" + (f" {'=gamma':>6} {'dSSNR':>8}"
+                                                    if args.previous else ""))
     for r in rows:
-        m = r["median_s"]
-        print(f"{r['size'][0]:>3} {r['size'][1]:>3} {r['size'][2]:>3} {m['cvx']:>9.3f} "
-              f"{m['root']:>9.3f} {m['sdp']:>9.3f} "
-              f"{sum(d['fallback'] for d in r['drops']):>9}")
-    print("(root = NS+OPT root finding for gamma_high, SDP = the joint SDP; timed apart on the "
-          "same drops, cold starts)")
+        m, d = r["median_s"], r["drops"]
+        line = (f"{r['size'][0]:>3} {r['size'][1]:>3} {r['size'][2]:>3} "
+                + " ".join(f"{m[c]:>13.3f}" for c in cols)
+                + f" {sum(e['fallback'] for e in d):>9} {d[-1]['clarabel_solves']:>8}")
+        if args.previous:
+            line += (f" {sum(e['gamma_equal'] for e in d):>3}/{len(d):<2}"
+                     f" {max(e['ssnr_rel'] for e in d):>8.1e}")
+        print(line)
+    print("(root = NS+OPT root finding for gamma_high by the dual power-scale solves, SDP = the "
+          "joint SDP by the dual method, timed apart on the same drops, cold starts; clarabel = "
+          "power-scale solves the dual could not decide, handed to Clarabel"
+          + ("; root_clarabel / sdp_ipm = the previous phases (Clarabel SOCPs, primal-dual "
+             "IPM), =gamma = drops with the same gamma_high, dSSNR = largest relative SDP "
+             "optimum gap" if args.previous else "") + ")")
     return rows
 
 

@@ -70,6 +70,12 @@ def score_batch(csi: np.ndarray, beams: np.ndarray, system: System, reward: str,
     return out
 
 
+def interval_mean(x: np.ndarray) -> np.ndarray:
+    """The mean of ``x (B, K, ...)`` over the ``K`` steps of a decision interval; the step itself
+    when ``K = 1`` (the same numbers as ``mean``, without its cost)."""
+    return x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)
+
+
 def make_scenario(scenario: str | Scenario, users: int | None, overrides: dict[str, Any]
                   ) -> Scenario:
     """Resolve the env's scenario argument plus overrides (dotted or bare field names).
@@ -122,13 +128,15 @@ class Core:
         batch: ``B`` >= 1.
         action_mode: ``"beams"`` or ``"normalized"`` (module docstring).
         episode_steps: decisions per episode; default ``env.episode_steps`` of the scenario.
+        draw_ahead: the generators given to :meth:`reset` are this core's alone (the vector
+            env's), so static drops may be drawn ahead (:class:`cfisac_env.sim.ahead.DrawAhead`).
 
     State: ``steps (B,)`` decisions taken in each episode, ``beams (B, L, 2, M, Q)`` the beams
     last scored (after projection/normalisation; zeros before the first step).
     """
 
     def __init__(self, scenario: Scenario, batch: int = 1, action_mode: str = "beams",
-                 episode_steps: int | None = None) -> None:
+                 episode_steps: int | None = None, draw_ahead: bool = False) -> None:
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         if int(batch) < 1:
@@ -141,11 +149,14 @@ class Core:
         self.episode_steps = int(episode_steps or cfg["episode_steps"])
         if self.episode_steps < 1:
             raise ValueError(f"episode_steps must be >= 1, got {episode_steps}")
-        self.world = World(scenario, self.batch)
+        self.world = World(scenario, self.batch, draw_ahead)
         self.observation_space, self.action_space = spaces_for(
             self.system, observed_bounded(self.world), action_mode)
         self.steps = np.zeros(self.batch, dtype=int)
-        self._beams = np.zeros((self.batch, *self.system.csi_shape), np.float32)
+        #: the beams last given, before the budget projection (float64, reused every step: a
+        #: fresh array of the batch's beams each step would cost its page faults every step)
+        self._held = np.zeros((self.batch, *self.system.csi_shape))
+        self._beams: np.ndarray | None = None    # their projection, float32, when asked for
         self.rngs: list[np.random.Generator] = []
         #: echo sensing (``sensing.mode = "echo"``: the target column from a tracker), else None
         self.sensing = EchoSensing.of(scenario, self.batch)
@@ -156,8 +167,8 @@ class Core:
     def beams(self) -> np.ndarray:
         """The beams last scored ``(B, L, 2, M, Q)`` float32, after the budget projection
         (projected when first asked for: a step keeps only the beams it was given)."""
-        if self._beams.dtype != np.float32:
-            self._beams = metrics.project_power(self._beams, self.system)[0].astype(np.float32)
+        if self._beams is None:
+            self._beams = metrics.project_power(self._held, self.system)[0].astype(np.float32)
         return self._beams
 
     def obs(self) -> np.ndarray:
@@ -189,18 +200,23 @@ class Core:
         self.world.reset(self.rngs, idx, ue_xy=options.get("ue_xy"),
                          target_xy=options.get("target_xy"))
         self.steps[idx] = 0
-        self.beams[idx] = 0.0
+        self._held[idx] = 0.0
+        if self._beams is not None:
+            self._beams[idx] = 0.0
         if self.sensing is not None:
             self.sensing.reset(self.rngs, idx, self.world)
 
     def to_beams(self, actions: np.ndarray, checked: bool = False) -> np.ndarray:
         """Actions ``(B, L, 2, M, Q)`` -> beams before the budget projection (``"normalized"``:
-        each AP onto its full budget, eqs. 17-18); validated unless ``checked``."""
+        each AP onto its full budget, eqs. 17-18), float64 in the held-beams buffer (which the
+        next call overwrites); validated unless ``checked``."""
         a = actions if checked else check_beams(actions, self.system, batch=self.batch,
                                                  what="actions")
         if self.action_mode == "normalized":
-            return metrics.normalize_power(np.clip(a, -1.0, 1.0), self.system)
-        return np.asarray(a, dtype=np.float64)    # once here, not in every metric
+            a = metrics.normalize_power(np.clip(a, -1.0, 1.0), self.system)
+        np.copyto(self._held, a)                  # float64 once here, not in every metric
+        self._beams = None
+        return self._held
 
     def step(self, actions: np.ndarray, active: np.ndarray | None = None, checked: bool = False
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -222,12 +238,11 @@ class Core:
         seg = self.world.interval(active)             # K steps: (B, K, ...), beams held
         scored = score_batch(seg.true_csi, beams[:, None], self.system, self.reward_kind,
                              self.beta)
-        self._beams = beams if beams is not actions else beams.copy()
         s = self.system
         info = {
-            "ssnr": scored["ssnr"].mean(axis=1),
-            "min_sinr": scored["min_sinr"].mean(axis=1),
-            "sinr": scored["sinr"].mean(axis=1),
+            "ssnr": interval_mean(scored["ssnr"]),
+            "min_sinr": interval_mean(scored["min_sinr"]),
+            "sinr": interval_mean(scored["sinr"]),
             "ap_xy": np.broadcast_to(s.ap_positions, (self.batch, s.L, 2)).copy(),
             "ue_xy": seg.ue_xy[:, 0].copy(),
             "target_xy": seg.target_xy[:, 0].copy(),
@@ -235,7 +250,7 @@ class Core:
             "power_scaled": scored["power_scaled"][:, 0],
             "power_scaled_any": scored["power_scaled"][:, 0].any(axis=-1),
         }
-        reward = scored["reward"].mean(axis=1)
+        reward = interval_mean(scored["reward"])
         if self.sensing is not None:       # echo, tracker update, next prediction
             extra, tracking = self.sensing.step(self.world, seg, self.beams, active)
             info.update(extra)

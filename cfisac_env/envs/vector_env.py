@@ -73,7 +73,8 @@ class CellFreeISACVectorEnv(VectorEnv):
         self.scenario = make_scenario(scenario, users, overrides)
         self.system = self.scenario.system
         self.num_envs = int(num_envs)
-        self.core = Core(self.scenario, self.num_envs, action_mode, max_episode_steps)
+        self.core = Core(self.scenario, self.num_envs, action_mode, max_episode_steps,
+                         draw_ahead=True)             # the sub-envs' generators are its own
         self.world = self.core.world
         self.dt: float | None = self.world.dt if self.world.road else None      # s, as the env's
         self.decision_interval: float | None = (

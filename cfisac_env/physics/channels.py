@@ -15,6 +15,8 @@ imag).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from cfisac_env.physics.system import System
@@ -66,42 +68,79 @@ def csi(system: System, ue_xy: np.ndarray, target_xy: np.ndarray) -> np.ndarray:
             f"expected {system.N} UE positions (N, 2) and a target (2,), got ue_xy "
             f"{np.shape(ue_xy)} and target_xy {np.shape(target_xy)}"
         )
-    d = pts[..., None, :, :] - system.ap_positions[:, None]            # (..., L, Q, 2)
-    r = np.hypot(d[..., 0], d[..., 1])                                  # (..., L, Q)
-    cos_phi = np.divide(d[..., 0], r, out=np.zeros_like(r), where=r > 0)  # broadside at an AP
-    # Phase in float64, reduced to [-pi, pi) before the float32 trig: exact to ~1e-7.
+    m, q = system.M, system.Q
+    lead = pts.shape[:-2]
+    # 2 pi d cos(phi) per AP and entity; x and y apart (a broadcast over the last axis of
+    # (x, y) pairs would run an inner loop of two entries)
+    ap = system.ap_positions
+    dx = pts[..., None, :, 0] - ap[:, 0, None]                          # (..., L, Q)
+    dy = pts[..., None, :, 1] - ap[:, 1, None]
+    r = np.hypot(dx, dy)
+    cos_phi = np.divide(dx, r, out=np.zeros_like(r), where=r > 0)      # broadside at an AP
     step = 2.0 * np.pi * system.spacing * cos_phi                       # (..., L, Q)
-    out = np.empty((*step.shape[:-1], 2, system.M, step.shape[-1]), np.float32)
-    rows = step.reshape(-1, step.shape[-1])                             # (R, Q), R = prod(...) L
-    flat = out.reshape(-1, 2, system.M, step.shape[-1])                 # (R, 2, M, Q)
-    k = np.arange(system.M)[:, None]
-    per = max(1, TRIG_CHUNK // (system.M * step.shape[-1]))
+    # Phase k * step in float64, reduced to [-pi, pi) before the float32 trig: exact to ~1e-7.
+    # Antenna 0 has phase 0 exactly (reduced: 0, so cos 1 and sin 0); the others are computed.
+    out = np.empty((*lead, system.L, 2, m, q), np.float32)
+    rows = step.reshape(-1, q)                                          # (R, Q), R = prod(...) L
+    flat = out.reshape(-1, 2, m * q)                                    # (R, 2, M Q)
+    flat[:, 0, :q], flat[:, 1, :q] = 1.0, 0.0
+    ramp = _ramp(m, q)
+    per = max(1, TRIG_CHUNK // (m * q))
+    bound = (m - 1) * float(np.abs(rows).max(initial=0.0))              # largest |phase|
     for i in range(0, len(rows), per):                                  # cache-sized pieces
-        phase = wrapped_phase(rows[i:i + per, None, :] * k)             # (R', M, Q)
-        np.cos(phase, out=flat[i:i + per, 0])
-        np.sin(phase, out=flat[i:i + per, 1])
+        phase = wrapped_phase(rows[i:i + per] @ ramp, bound=bound)      # (R', (M-1) Q): k * step
+        np.cos(phase, out=flat[i:i + per, 0, q:])
+        np.sin(phase, out=flat[i:i + per, 1, q:])
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _ramp(m: int, q: int) -> np.ndarray:
+    """``(Q, (M - 1) Q)`` float64 with ``[j, (k - 1) Q + j] = k`` for ``k = 1 .. M-1``, else 0:
+    ``step (R, Q) @ ramp`` is ``step[:, j] * k`` at ``[:, (k - 1) Q + j]``, the same float64
+    product as ``step * k`` (one non-zero term per sum, so the product is exact in any summation
+    order), every entry written once by one matrix product instead of a broadcast with an inner
+    loop of ``Q``."""
+    ramp = np.zeros((q, m - 1, q))
+    j = np.arange(q)
+    ramp[j, :, j] = np.arange(1, m, dtype=float)
+    ramp = ramp.reshape(q, (m - 1) * q)
+    ramp.setflags(write=False)
+    return ramp
 
 
 #: Entries of the phase array per piece in :func:`csi` (fits in cache).
 TRIG_CHUNK = 1 << 14
-#: Bound on how far the fast reduction in :func:`wrapped_phase` may land from ``%`` (radians,
-#: float64, for phases up to 2**14: every M the scenarios allow) with a margin of 4x.
-_WRAP_SLACK = 2.0**-36
+#: Largest phase magnitude :func:`wrapped_phase` assumes unless told (radians; every M the
+#: scenarios allow).
+PHASE_BOUND = 2.0**14
 
 
-def wrapped_phase(phase: np.ndarray, chunk: int = 1 << 14) -> np.ndarray:
-    """``float32((phase + pi) % (2 pi) - pi)`` of float64 ``phase`` (any shape), bit for bit.
+def wrap_slack(bound: float) -> float:
+    """How far the fast reduction in :func:`wrapped_phase` may land from ``%`` for phases up
+    to ``bound`` in magnitude, with a margin of 4x (radians): 4 float64 ulps of ``bound + 2 pi``
+    (``y = phase + pi`` is the same in both; the reduction's product ``n * 2 pi`` and the
+    subtractions after it each round by at most half an ulp of what they hold). ``2**-36`` at
+    :data:`PHASE_BOUND`."""
+    return 4.0 * float(np.spacing(abs(bound) * (1.0 + 1e-12) + 2.0 * np.pi))
+
+
+def wrapped_phase(phase: np.ndarray, chunk: int = 1 << 14, bound: float = PHASE_BOUND
+                  ) -> np.ndarray:
+    """``float32((phase + pi) % (2 pi) - pi)`` of float64 ``phase`` (any shape, every entry at
+    most ``bound`` in magnitude), bit for bit.
 
     ``%`` on floats (an exact ``fmod``) costs ~50 ns an entry; the reduction here uses ``floor``
-    (a few ns) and is within :data:`_WRAP_SLACK` of it. Wherever that slack could change the
+    (a few ns) and is within :func:`wrap_slack` of it. Wherever that slack could change the
     float32 result (the reduced value is that close to a float32 rounding boundary, or to a
-    period boundary), the entry is recomputed with ``%`` itself, so the output is identical.
+    period boundary), the entry is recomputed with ``%`` itself, so the output is identical (the
+    tighter ``bound``, the smaller the slack and the fewer such entries).
     Works in cache-sized chunks of ``chunk`` entries, in place.
     """
     flat = np.ascontiguousarray(phase, dtype=np.float64).reshape(-1)
     out = np.empty(flat.shape, np.float32)
     two_pi = 2.0 * np.pi
+    slack = wrap_slack(bound)
     y, r, lo = np.empty(chunk), np.empty(chunk), np.empty(chunk, np.float32)
     for start in range(0, flat.size, chunk):
         n = min(chunk, flat.size - start)
@@ -112,9 +151,9 @@ def wrapped_phase(phase: np.ndarray, chunk: int = 1 << 14) -> np.ndarray:
         rc *= two_pi
         np.subtract(yc, rc, out=rc)                                    # r = y mod 2 pi (~)
         unsure = (rc < 1e-9) | (rc > two_pi - 1e-9)
-        rc -= np.pi + _WRAP_SLACK
+        rc -= np.pi + slack
         np.copyto(loc, rc, casting="same_kind")                        # float32(v - slack)
-        rc += 2.0 * _WRAP_SLACK
+        rc += 2.0 * slack
         np.copyto(oc, rc, casting="same_kind")                         # float32(v + slack)
         unsure |= loc != oc
         if unsure.any():

@@ -79,12 +79,27 @@ def _with_rotated(x: Array, xp: Any) -> Array:
     return out
 
 
+def _and_rotated(h: np.ndarray) -> np.ndarray:
+    """NumPy ``h (..., L, 2, M, Q)`` -> float64 ``(..., 2, L, 2, M, Q)``: ``h`` itself, then
+    ``j h`` in the same layout (``(-Im h, Re h)`` per AP), the pair :func:`_with_rotated` makes
+    column by column; here every copy is a whole ``(M, Q)`` block, so it runs at memory speed."""
+    out = np.empty((*h.shape[:-4], 2, *h.shape[-4:]))
+    out[..., 0, :, :, :, :] = h
+    np.negative(h[..., 1, :, :], out=out[..., 1, :, 0, :, :])
+    out[..., 1, :, 1, :, :] = h[..., 0, :, :]
+    return out
+
+
 def gains(csi: Array, beams: Array, system: System) -> tuple[Array, Array]:
     """Effective gains ``G[n, q] = sum_l h_ln^H w_lq``.
 
     One real matrix product per drop: the UE columns and the same columns times ``j``
     (:func:`_with_rotated`), flattened over ``(l, real/imag, m)`` to ``X (..., 2 L M, 2 N)``,
     times the beams flattened the same way ``(..., 2 L M, Q)``: ``X^T W = [Re G; Im G]``.
+    (NumPy: the two halves of ``X`` as two products over the same ``(l, real/imag, m)`` order,
+    from :func:`_and_rotated`: the same sums in the same order, bit for bit at the scenarios'
+    sizes; for a few small ``N`` BLAS picks another kernel for the narrower product and the
+    last bit may differ, <= 5e-16 relative.)
 
     Args:
         csi, beams: ``(..., L, 2, M, Q)``.
@@ -95,6 +110,11 @@ def gains(csi: Array, beams: Array, system: System) -> tuple[Array, Array]:
     xp, h, w = _prep_pair(csi, beams)
     n = system.N
     L, _, m, q = w.shape[-4:]
+    if xp is np:
+        x = _and_rotated(h)                                                # (..., 2, L, 2, M, Q)
+        x = x.reshape(*x.shape[:-4], 2 * L * m, q)[..., :n]                # (..., 2, 2LM, N)
+        g = x.swapaxes(-1, -2) @ w.reshape(*w.shape[:-4], 1, 2 * L * m, q)  # (..., 2, N, Q)
+        return g[..., 0, :, :], g[..., 1, :, :]
     x = _with_rotated(h[..., :n], xp)                                      # (..., L, 2, M, 2N)
     x = x.reshape(*x.shape[:-4], 2 * L * m, 2 * n)
     g = x.swapaxes(-1, -2) @ w.reshape(*w.shape[:-4], 2 * L * m, q)        # (..., 2N, Q)
@@ -166,15 +186,18 @@ def normalize_power(beams: Array, system: System, eps: float = 1e-12) -> Array:
     return w * scale[..., None, None, None]
 
 
-def project_power(beams: Array, system: System) -> tuple[Array, Array]:
+def project_power(beams: Array, system: System, power: Array | None = None
+                  ) -> tuple[Array, Array]:
     """Project onto the budget: scale down any AP with ``sum_q ||w_lq||^2 > P_l``.
+
+    ``power``: ``ap_power(beams)`` ``(..., L)`` W, when the caller has it already.
 
     Returns:
         ``(beams, scaled)``: beams ``(..., L, 2, M, Q)`` and a bool ``(..., L)`` marking the APs
         that were scaled down. APs within budget are returned unchanged.
     """
     xp, (w,) = _prep(beams)
-    p = ap_power(w)
+    p = ap_power(w) if power is None else power
     budget = _budget(system, w)
     over = p > budget * (1.0 + POWER_RTOL)
     if xp is np and not np.all(np.isfinite(p)):

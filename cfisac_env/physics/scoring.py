@@ -50,7 +50,7 @@ def score(csi: np.ndarray, beams: np.ndarray, system: System, reward: str = "wei
     """Project ``beams (B, L, 2, M, Q)`` onto the budget and score them on ``csi`` (same shape,
     or any shape the leading axes broadcast to)."""
     ap_power = metrics.ap_power(beams)
-    beams, scaled = metrics.project_power(beams, system)
+    beams, scaled = metrics.project_power(beams, system, ap_power)
     sinr = metrics.sinr(csi, beams, system)
     g1 = metrics.ssnr(csi, beams, system)
     g2 = sinr.min(axis=-1)

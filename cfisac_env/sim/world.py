@@ -29,6 +29,7 @@ import numpy as np
 from cfisac_env.physics.estimation import CsiError
 from cfisac_env.physics.propagation import ChannelModel
 from cfisac_env.physics.validation import check_positions
+from cfisac_env.sim.ahead import DrawAhead
 from cfisac_env.sim.traffic import RoadTraffic
 
 if TYPE_CHECKING:
@@ -86,12 +87,15 @@ class World:
     Args:
         scenario: the resolved scenario (its ``[channel]`` and ``[csi]`` sections included).
         batch: number of independent worlds ``B``.
+        draw_ahead: the generators given to :meth:`reset` are this world's alone, so a static
+            scenario may draw positions a block of drops ahead (:class:`DrawAhead`: the same
+            numbers, one generator call per block instead of per drop).
 
     State at the current decision instant: ``ue_xy (B, N, 2)``, ``target_xy (B, 2)``,
     ``true_csi`` and ``observed`` ``(B, L, 2, M, Q)`` float32.
     """
 
-    def __init__(self, scenario: Scenario, batch: int = 1) -> None:
+    def __init__(self, scenario: Scenario, batch: int = 1, draw_ahead: bool = False) -> None:
         self.scenario, self.batch = scenario, batch
         self.system = scenario.system
         self.channel = ChannelModel.of(scenario.config)
@@ -111,6 +115,7 @@ class World:
         self.true_csi = np.zeros((batch, *s.csi_shape), np.float32)
         self.observed = self.true_csi
         self.roads: list[RoadTraffic | None] = [None] * batch
+        self.ahead = DrawAhead(scenario, batch) if draw_ahead and not self.road else None
         self.steer: np.ndarray | None = None        # (B, L, N, P, M) scattered paths
         self.gains: np.ndarray | None = None        # (B, L, N, P) their gains
         self._rngs: list[np.random.Generator] = []
@@ -174,7 +179,11 @@ class World:
             if self.random_channel:
                 chan, e1, e2 = rngs[i].spawn(3)
                 self._chan[i], self._est[i] = chan, (e1, e2)
-            ue, tg = self.scenario.sample(rngs[i])
+            if self.ahead is None:
+                ue, tg = self.scenario.sample(rngs[i])
+            else:
+                self.ahead.use(i, rngs[i])
+                ue, tg = (v[0] for v in self.ahead.take(np.array([i])))
             if ue_xy is not None or target_xy is not None:
                 ue = ue if ue_xy is None else ue_xy
                 tg = tg if target_xy is None else target_xy
@@ -191,7 +200,10 @@ class World:
     def _fresh_drops(self, idx: np.ndarray) -> None:
         """Worlds ``idx`` of a static scenario move on to a fresh drop, each from its own
         streams; the state arrays are replaced (copied first when only some worlds move)."""
-        ue, tg = self.scenario.sample_each([self._rngs[i] for i in idx])
+        if self.ahead is None:
+            ue, tg = self.scenario.sample_each([self._rngs[i] for i in idx])
+        else:
+            ue, tg = self.ahead.take(idx)
         if len(idx) == self.batch:
             self.ue_xy, self.target_xy = ue, tg
         else:
@@ -289,4 +301,6 @@ class World:
 
     def target_on_road(self) -> np.ndarray:
         """``(B,)`` bool: False where a road's target has left the simulated stretch."""
+        if not self.road:
+            return np.ones(self.batch, dtype=bool)
         return np.array([r is None or r.target_on_road for r in self.roads])

@@ -17,8 +17,9 @@ in ``O(R^3 + R^2 N + N^3)`` flops; no ``R x R`` block per constraint is ever for
 interior-point method (:mod:`policies.convex.ipm`) works on all ``K`` primal blocks and pays
 ``O(K R^3)`` per step.
 
-The method follows the central path of ``-d^T v / tau + phi(v)`` (damped Newton steps with a
-backtracking line search, ``tau`` cut by :data:`TAU_CUT` once the Newton decrement is small) and
+The method follows the central path of ``-d^T v / tau + phi(v)``: at every step ``tau`` is the
+smallest value whose Newton decrement is :data:`THETA` (never aiming at more than a
+:data:`PHI`-fold cut of the known duality gap), then a Newton step with backtracking; and it
 recovers the primal as in the dual-scaling algorithm of Benson, Ye & Zhang (DSDP): with the
 Newton direction ``dv`` at ``v``,
 
@@ -51,11 +52,12 @@ DUAL_TOL = 1e-9
 DUAL_MAX_ITERS = 300
 #: Newton decrement that sets ``tau`` at each step, and the largest cut of the duality gap that
 #: one step may aim at (``tau >= gap / (PHI nu)``).
-THETA, PHI = 4.0, 10.0
+THETA, PHI = 6.0, 10.0
 #: Armijo fraction and backtracking factor of the line search.
 ARMIJO, BACKTRACK = 0.2, 0.5
-#: Longest step tried along a Newton direction.
-MAX_STEP = 1.0
+#: Least fraction of a slack a step may keep.
+KEEP = 0.05
+
 
 
 @dataclass
@@ -285,7 +287,6 @@ class DualSDP:
                 # never below the tau whose centre has a gap PHI times smaller than the known one
                 tau = min(tau, max(1.0 / s_max, known_gap / (PHI * self.nu)))
             dv = d1 / tau - d2
-            lam = float(np.sqrt(max(dv @ H @ dv, 0.0)))
             if self.factor(v - dv) is not None:          # the primal F(tau) bounds the optimum
                 gap = tau * (self.nu + float(grad @ dv))
                 known_gap = min(known_gap, gap)
@@ -294,7 +295,7 @@ class DualSDP:
                 if gap <= tol * (1.0 + abs(dobj)):
                     best.status = "optimal"
                     return best
-            step = self._line_search(v, f, dv, tau, lam, grad)
+            step = self._line_search(v, f, dv, tau, grad)
             if step is None:
                 best.status = "numerical error"
                 return best
@@ -302,39 +303,24 @@ class DualSDP:
             dobj = float(self.d @ v)
         return best
 
-    def _line_search(self, v: np.ndarray, f: Factor, dv: np.ndarray, tau: float, lam: float,
+    def _line_search(self, v: np.ndarray, f: Factor, dv: np.ndarray, tau: float,
                      grad: np.ndarray) -> tuple[np.ndarray, Factor] | None:
-        """A step along ``dv`` on ``-d^T v / tau + phi(v)``: the damped Newton step
-        ``1 / (1 + lam)`` (which a self-concordant function always accepts) or the full step when
-        ``lam < 1``, then doubled while the value keeps falling (or halved, Armijo, when the first
-        trial fails in floating point); the new point and its factor, or None."""
+        """Backtracking (Armijo) from the full Newton step on ``-d^T v / tau + phi(v)``, never
+        letting a slack ``delta_n`` or ``v_i`` fall below :data:`KEEP` times its value (a step
+        that lands next to one boundary strands the path there); the new point and its
+        factor, or None."""
         f0 = -float(self.d @ v) / tau + self.barrier(v, f)
         slope = -float(self.d @ dv) / tau + float(grad @ dv)     # = -lam^2
-
-        def trial(alpha: float):
+        alpha = 1.0
+        for _ in range(60):
             vn = v + alpha * dv
             fn = self.factor(vn, full=False)
-            if fn is None:
-                return None
-            val = -float(self.d @ vn) / tau + self.barrier(vn, fn)
-            return (vn, fn, val) if val <= f0 + ARMIJO * alpha * slope else None
-
-        alpha = 1.0 if lam < 1.0 else 1.0 / (1.0 + lam)
-        best = trial(alpha)
-        if best is None:
-            for _ in range(40):
-                alpha *= BACKTRACK
-                best = trial(alpha)
-                if best is not None:
-                    break
-            else:
-                return None
-        while alpha < MAX_STEP:
-            nxt = trial(min(2.0 * alpha, MAX_STEP))
-            if nxt is None or nxt[2] >= best[2]:
-                break
-            alpha, best = min(2.0 * alpha, MAX_STEP), nxt
-        return best[0], self.complete(best[1])
+            if fn is not None and np.all(fn.delta >= KEEP * f.delta) and np.all(vn >= KEEP * v) \
+                    and (-float(self.d @ vn) / tau + self.barrier(vn, fn)
+                         <= f0 + ARMIJO * alpha * slope):
+                return vn, self.complete(fn)
+            alpha *= BACKTRACK
+        return None
 
 
 def primal_parts(dual: DualSDP, res: DualResult) -> tuple[np.ndarray, np.ndarray]:

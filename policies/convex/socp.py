@@ -39,6 +39,7 @@ from cfisac_env.physics.system import System
 from policies.classic import rzf_beams
 from policies.convex.basis import expand, reduce, span_basis
 from policies.convex.blas import single_blas_thread
+from policies.convex.power_scale import DualPowerScale
 from policies.convex.sdp import solve_problem
 
 #: Bisection of the reference: interval and absolute tolerance.
@@ -270,9 +271,14 @@ class PowerScaleSOCP:
         self._csi = to_layout(hc, dtype=None)
         self._sense = sense
 
-    def solve(self, gamma: float) -> tuple[float, np.ndarray | None, str]:
+    #: every solve is a tight one (the final beams need no second solve)
+    tight = True
+
+    def solve(self, gamma: float, tight: bool = True, deadline: float | None = None
+              ) -> tuple[float, np.ndarray | None, str]:
         """``(t*, X, status)`` at ``gamma`` for the loaded drop: ``X`` in reduced coordinates
-        ``(R, N)`` complex (None on failure, when ``t* = inf``)."""
+        ``(R, N)`` complex (None on failure, when ``t* = inf``). Every solve is tight; the
+        caller checks ``deadline`` between solves."""
         c = np.sqrt(1.0 + 1.0 / gamma)
         g = self._gamma_entries
         kind = self._kind[g]
@@ -363,6 +369,12 @@ def _root_estimate(feas, infeas, fallback: float) -> float:
 
 #: Root-finding solves before the reference replay takes over (it decides what is left).
 ROOT_SOLVES = 10
+#: Values of :class:`FastMaxMinSINR`'s ``oracle`` option.
+ORACLES = ("auto", "dual", "clarabel")
+#: Beam coordinates ``R N`` (``R = L min(M, N)``) from which ``"auto"`` picks the dual oracle:
+#: ``runners/bench_cvx.py --scale --previous`` measured Clarabel faster at (2, 8, 16) and (4, 8,
+#: 16) (R N = 128, 256) and the dual faster from (4, 16, 16) (R N = 1024) up.
+DUAL_FROM = 1024
 
 
 class FastMaxMinSINR:
@@ -381,11 +393,23 @@ class FastMaxMinSINR:
     Args:
         system, rho: as :class:`MaxMinSINR`.
         tol: Clarabel tolerances.
+        oracle: what solves the power-scale problem: ``"dual"``
+            (:class:`policies.convex.power_scale.DualPowerScale`: its SDP dual in ``O(R^3)`` a
+            step, certified bounds, Clarabel for a ``gamma`` it cannot decide), ``"clarabel"``
+            (:class:`PowerScaleSOCP` only) or ``"auto"`` (default: the dual from
+            :data:`DUAL_FROM` beam coordinates ``R N`` up, where it measured faster).
     """
 
-    def __init__(self, system: System, rho: float, tol: float = 1e-9) -> None:
+    def __init__(self, system: System, rho: float, tol: float = 1e-9,
+                 oracle: str = "auto") -> None:
         self.system, self.rho = system, rho
-        self.socp = PowerScaleSOCP(system, rho, tol)
+        if oracle not in ORACLES:
+            raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
+        if oracle == "auto":
+            size = system.L * min(system.M, system.N) * system.N
+            oracle = "dual" if size >= DUAL_FROM else "clarabel"
+        socp = PowerScaleSOCP(system, rho, tol)
+        self.socp = DualPowerScale(system, rho, socp) if oracle == "dual" else socp
 
     def cold_guess(self, hc: np.ndarray, sense: np.ndarray) -> float:
         """A first ``gamma``: the min-SINR of the RZF communication beams at the same ``rho``
@@ -474,10 +498,10 @@ class FastMaxMinSINR:
         infeas: list[tuple[float, float]] = []              # the others
         comm_at: dict[float, np.ndarray] = {}
 
-        def evaluate(g: float) -> bool:
+        def evaluate(g: float, tight: bool = False) -> bool:
             if deadline is not None and time.perf_counter() > deadline:
                 raise TimeoutError("bisection past the time limit")
-            t, X, _ = socp.solve(g)
+            t, X, _ = socp.solve(g, tight=tight, deadline=deadline)
             state["solves"] += 1
             comm = socp.verified(g, X) if t <= 1.0 and X is not None else None
             if comm is not None:
@@ -509,8 +533,8 @@ class FastMaxMinSINR:
         if np.isfinite(gamma_high):
             status = "optimal"
             if need_beams:
-                if gamma_high not in comm_at:
-                    evaluate(gamma_high)
+                if gamma_high not in comm_at or not socp.tight:
+                    evaluate(gamma_high, tight=True)
                 comm = comm_at.get(gamma_high)
                 if comm is None:
                     status = "beams at gamma_high failed the check"

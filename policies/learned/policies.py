@@ -4,12 +4,18 @@
 :data:`policies.learned.roles.ROLES`:
 
 - ``student`` / ``sinr-teacher`` (scheme ``span``): the scenario family's ONE any-N
-  ``span-attn`` network (``<family>-span-attn.pt``, any N from 1 to 16), run by its NumPy twin
-  (:class:`policies.learned.span.NumpySpan`, the fastest path at batch 1) unless
-  ``backend="torch"``; options ``rho`` (operating point, default 0.5) and ``backend``.
+  ``span-attn`` network (``<family>-span-attn.pt``, any N from 1 to 16); options ``rho``
+  (operating point, default 0.5) and ``backend``.
 - ``paper-student``, ``paper-sinr-teacher``, ``ssnr-teacher``,
   ``fixed-beta``, ``fixed-lambda`` (scheme ``paper``, the seed's eqs. 10-12): one checkpoint per
-  ``(family, N)``; option ``arch``.
+  ``(family, N)``; options ``arch`` and ``backend``.
+
+The inference path (``backend``) is the fastest one at batch 1 by default: ``"compiled"``, the
+network's whole per-AP forward compiled by numba (:mod:`policies.learned.fastpath`: ``span-attn``
+and ``gram-mlp``; the seed's convolutional nets have no compiled twin and run in torch). Also
+``"torch"`` (the module itself, any ``device``) and, for ``span-attn``, ``"numpy"`` (its NumPy
+twin :class:`policies.learned.span.NumpySpan`). Every path gives torch's beams to 1e-5
+(``python runners/bench_policy.py latency`` measures them side by side).
 
 Without ``checkpoint`` the one for the scenario is looked up (:mod:`policies.learned.checkpoints`:
 the checkpoint root, then the shipped folder, the scenario's ``base`` chain, the runners' cache);
@@ -19,6 +25,7 @@ the file and the command that trains one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +34,14 @@ import torch
 from cfisac_env.physics.system import System
 from policies.base import DistributedPolicy
 from policies.learned import checkpoints as store
+from policies.learned.fastpath import FastGram, FastSpan
 from policies.learned.roles import role as role_of
 from policies.learned.span import NumpySpan, SpanUnit
 
 # A missing, unreadable or foreign checkpoint (the store's error, under its historical name).
 CheckpointMissing = store.CheckpointError
+#: Inference paths, the default first.
+BACKENDS = ("compiled", "torch", "numpy")
 
 
 class LearnedPolicy(DistributedPolicy):
@@ -45,20 +55,26 @@ class LearnedPolicy(DistributedPolicy):
         checkpoint: path of a checkpoint to use instead.
         arch: paper scheme only, the architecture of the checkpoint (None = any shipped).
         rho: span scheme only, the operating point (communication share of the reference).
-        backend: span scheme only, ``"numpy"`` (default, fastest) or ``"torch"``.
-        device: torch device (paper scheme, or span with ``backend="torch"``).
+        backend: inference path (module docstring): ``"compiled"`` (default, fastest),
+            ``"torch"`` or, span scheme only, ``"numpy"``. ``"compiled"`` compiles on its first
+            use on a machine (cached in ``__pycache__``) and runs once here, so no decision
+            waits for the compiler. A ``device`` other than the CPU runs the torch module there.
+        device: torch device (``backend="torch"``, or a paper net without a compiled twin).
     """
 
     role = "student"
 
     def __init__(self, system: System, scenario: str = "pos2", checkpoint: str | Path | None = None,
-                 arch: str | None = None, rho: float = 0.5, backend: str = "numpy",
+                 arch: str | None = None, rho: float = 0.5, backend: str = "compiled",
                  device: str = "cpu") -> None:
         super().__init__(system)
         spec = role_of(self.role)
         self.spec, self.device = spec, torch.device(device)
-        if backend not in ("numpy", "torch"):
-            raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, "
+                             f"got {backend!r}")
+        if self.device.type != "cpu" and backend != "torch":
+            backend = "torch"                         # an accelerator: the torch module on it
         if spec.scheme == "span":
             if not 0.0 < rho <= 1.0:
                 raise ValueError(f"rho must be in (0, 1], got {rho!r}")
@@ -66,28 +82,50 @@ class LearnedPolicy(DistributedPolicy):
             self.net, self.meta = store.load_span(path, system, scenario)
             self.net.to(self.device)
             self.rho = spec.rho if spec.rho is not None else float(rho)
-            self.backend = backend
-            self._np = NumpySpan(self.net) if backend == "numpy" else None
             self.nets = SpanUnit(self.net, system, self.rho)
+            self._act = self._span_path(backend)
         else:
+            if backend == "numpy":
+                raise ValueError(f"backend 'numpy' exists for the span-attn network only; "
+                                 f"{self.role} takes 'compiled' or 'torch'")
             path = store.require(scenario, system.N, spec.trained, arch) if checkpoint is None \
                 else checkpoint
             self.nets, self.meta = store.load(path, system, device)
             self.nets.eval()
+            if backend == "compiled" and self.nets.arch == "gram-mlp":
+                fast = [FastGram(ap) for ap in self.nets.aps]
+                self._act = lambda l, x: fast[l](x)
+            else:                                     # torch, or no compiled twin (seed nets)
+                backend = "torch"
+                self._act = self._torch_paper
+        self.backend = backend
         self.checkpoint = Path(path)
 
+    def _span_path(self, backend: str) -> Callable[[int, np.ndarray], np.ndarray]:
+        """AP ``l``'s span-attn forward ``(l, csi_l) -> beams`` on ``backend``."""
+        rho, ref = self.rho, self.spec.reference
+        if backend == "compiled":
+            fast = FastSpan(self.net)
+            return lambda l, x: fast(l, x, rho, ref)
+        if backend == "numpy":
+            twin = NumpySpan(self.net)
+            return lambda l, x: twin(l, x, rho, ref)
+        return self._torch_span
+
     @torch.no_grad()
-    def act_ap(self, l: int, csi_l: np.ndarray) -> np.ndarray:
-        """AP ``l``'s network alone: ``(B, 2, M, Q)`` float32 -> beams ``(B, 2, M, Q)``."""
-        if self.spec.scheme == "span":
-            if self._np is not None:
-                return self._np(l, csi_l, self.rho, self.spec.reference)
-            x = torch.as_tensor(np.asarray(csi_l, dtype=np.float32), device=self.device)
-            w, ref = self.net.ap_forward(x, l, self.rho)
-            return (ref if self.spec.reference else w).cpu().numpy()
+    def _torch_span(self, l: int, csi_l: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(csi_l, dtype=np.float32), device=self.device)
+        w, ref = self.net.ap_forward(x, l, self.rho)
+        return (ref if self.spec.reference else w).cpu().numpy()
+
+    @torch.no_grad()
+    def _torch_paper(self, l: int, csi_l: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(np.asarray(csi_l, dtype=np.float32), device=self.device)
         return self.nets.aps[l](x).cpu().numpy()
 
+    def act_ap(self, l: int, csi_l: np.ndarray) -> np.ndarray:
+        """AP ``l``'s network alone: ``(B, 2, M, Q)`` float32 -> beams ``(B, 2, M, Q)``."""
+        return self._act(l, csi_l)
 
 
 class Student(LearnedPolicy):

@@ -40,8 +40,9 @@ beams' SSNR keeping their min-SINR at the reference's, drop by drop: cvx's own d
 operating point, with no cvx solution as a target. Under a non-LoS channel or CSI errors the
 rebuilt channels of the other APs are approximations (the network is trained on them).
 
-:class:`NumpySpan` is the same network in NumPy (the default inference path: fastest at batch
-1, equal to torch to 1e-5).
+:class:`NumpySpan` is the same network in NumPy and
+:class:`policies.learned.fastpath.FastSpan` the same compiled by numba (the default inference
+path, fastest at batch 1); both equal torch to 1e-5.
 """
 
 from __future__ import annotations
@@ -313,8 +314,8 @@ class SpanAttn(nn.Module):
 # ---------------------------------------------------------------------------- NumPy twin
 
 class NumpySpan:
-    """:meth:`SpanAttn.ap_forward`'s beams in NumPy (float64), the default inference path
-    (fastest at batch 1; equal to torch to 1e-5). ``NumpySpan(net)(l, csi_l, rho)``:
+    """:meth:`SpanAttn.ap_forward`'s beams in NumPy (float64), equal to torch to 1e-5 (the
+    ``backend="numpy"`` path; the default is the compiled one). ``NumpySpan(net)(l, csi_l, rho)``:
     ``csi_l (B, 2, M, Q)`` -> beams ``(B, 2, M, Q)`` float32 of AP ``l`` (``reference=True``:
     its reference beams)."""
 

@@ -88,3 +88,26 @@ def test_fast_bisection_equals_cvxpy_bisection_at_scale(size):
     fast = FastMaxMinSINR(system, 0.5).solve(hc, sense)
     assert abs(ref.gamma_high - fast.gamma_high) < 1e-9
     assert fast.solves < ref.solves
+
+
+@pytest.mark.slow
+def test_dual_phases_equal_the_previous_ones_at_8_aps():
+    """(8, 16, 16): the dual root finding gives the Clarabel root finding's gamma_high, and the
+    dual joint SDP the primal-dual IPM's optimum (both at tolerance 1e-8 or tighter)."""
+    from policies.convex.dual import DualJointSDP
+    from policies.convex.ipm import IPMJointSDP
+
+    sc = scale_scenario(8, 16, 16)
+    system = sc.system
+    x, _, _ = sc.drops(np.random.default_rng(0), 2)
+    for i in range(2):
+        hc = to_complex(x[i].astype(float))
+        sense = ns_sensing_all(hc[None], system, 0.5)[0]
+        g = FastMaxMinSINR(system, 0.5, oracle="dual").solve(hc, sense, need_beams=False)
+        g_ref = FastMaxMinSINR(system, 0.5, oracle="clarabel").solve(hc, sense,
+                                                                     need_beams=False)
+        assert g.gamma_high == g_ref.gamma_high
+        a, b = DualJointSDP(system).solve(hc, g.gamma_high), IPMJointSDP(system).solve(
+            hc, g.gamma_high)
+        assert a.status == b.status == "optimal"
+        assert a.ssnr_opt == pytest.approx(b.ssnr_opt, rel=1e-6)

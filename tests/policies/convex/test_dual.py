@@ -8,7 +8,8 @@ import pytest
 from policies.convex.dual import DualSDP, primal_parts
 
 
-def _problem(seed: int = 1, L: int = 3, r: int = 3, N: int = 4, gamma: float = 0.7):
+def _problem(seed: int = 1, L: int = 3, r: int = 3, N: int = 4, gamma: float = 0.7,
+             sensing: bool = True):
     rng = np.random.default_rng(seed)
     R = L * r
     h = (rng.normal(size=(R, N)) + 1j * rng.normal(size=(R, N))) / np.sqrt(2)
@@ -16,6 +17,8 @@ def _problem(seed: int = 1, L: int = 3, r: int = 3, N: int = 4, gamma: float = 0
     C0 = np.zeros((R, R), complex)
     for l in range(L):
         C0[l * r:(l + 1) * r, l * r:(l + 1) * r] = -0.1 * np.outer(a[l], a[l].conj())
+    if not sensing:                     # the power-scale form
+        return DualSDP(h, r, gamma, np.full(N, 0.5), np.full(L, 0.5), None, False, True)
     return DualSDP(h, r, gamma, np.full(N, 0.5), np.ones(L), C0)
 
 
@@ -23,13 +26,14 @@ def _phi(dual: DualSDP, v: np.ndarray) -> float:
     """The barrier from its definition: -sum_k log det Z_k - sum log v (dense Cholesky)."""
     B = dual.B(v)
     Zs = [B - dual.c1 * v[k] * np.outer(dual.h[:, k], dual.h[:, k].conj())
-          for k in range(dual.N)] + [B]
+          for k in range(dual.N)] + [B] * dual.sensing_block
     return float(-sum(2 * np.sum(np.log(np.diag(np.linalg.cholesky(Z)).real)) for Z in Zs)
                  - np.sum(np.log(v)))
 
 
-def test_barrier_gradient_and_hessian_match_finite_differences():
-    dual = _problem()
+@pytest.mark.parametrize("sensing", [True, False], ids=["joint", "power-scale"])
+def test_barrier_gradient_and_hessian_match_finite_differences(sensing):
+    dual = _problem(sensing=sensing)
     v = dual.start() * 1.3
     f = dual.factor(v)
     assert dual.barrier(v, f) == pytest.approx(_phi(dual, v), rel=1e-12)
@@ -62,7 +66,7 @@ def test_solution_is_certified_and_its_primal_is_feasible():
     assert res.status == "optimal"
     assert 0 <= res.gap <= 1e-8 * (1 + abs(res.dobj))
     fh, S = primal_parts(dual, res)
-    h, N, L, r = dual.h, dual.N, dual.L, dual.r
+    h, L, r = dual.h, dual.L, dual.r
     # the primal F(tau): every AP within budget, every SINR row met, objective = dual + gap
     blocks = np.real(np.einsum("lala->l", S.reshape(L, r, L, r)))
     assert np.all(blocks <= 1.0 + 1e-6)               # exact in exact arithmetic

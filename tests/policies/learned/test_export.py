@@ -122,16 +122,3 @@ def test_export_runner_user_errors_exit_2_before_writing(argv, match, tmp_path, 
     err = capsys.readouterr().err
     assert rc == 2 and match in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
-
-
-def test_bench_policy_latency_times_the_default_path(tmp_path, capsys):
-    from runners import bench_policy
-
-    out = tmp_path / "bench"
-    rc = bench_policy.main(["latency", "--users", "2", "--repeats", "5", "--out", str(out)])
-    assert rc == 0
-    assert "span-attn numpy (default)" in capsys.readouterr().out
-    data = json.loads((out / "latency.json").read_text())
-    row = next(r for r in data["rows"] if r["path"].endswith("(default)"))
-    assert row["median_ms"] > 0 and row["max_diff"] <= 1e-5
-    assert data["provenance"]["git"]
