@@ -47,6 +47,8 @@ SPAN_FIXED = ("embed_ue.0", "embed_ue.2", "embed_tg.0", "embed_tg.2", "cross", "
               "mlp_tg.2", "head_p", "head_mu", "head_beta.0", "head_beta.2", "head_tg")
 #: Per attention block ``j`` (names formatted with ``j``).
 SPAN_LAYER = ("qkv.{j}", "proj.{j}", "mlp.{j}.0", "mlp.{j}.2")
+#: After the blocks: the weighted-RZF and the AP's own heads (rows 25 + 8 layers onwards).
+SPAN_EXTRA = ("head_nu", "head_ap.0", "head_ap.2", "head_comm", "embed_rel.0", "embed_rel.2")
 #: ``gram-mlp`` body layers (the Linear layers of ``body.mlp``).
 GRAM_LAYERS = ("body.mlp.0", "body.mlp.2", "body.mlp.4", "body.mlp.6")
 #: LLVM fast-math flags of the kernels: reassociation (vectorised sums) and fused multiply-adds,
@@ -212,10 +214,10 @@ def _solve(a: np.ndarray, b: np.ndarray) -> None:
 @njit(cache=True, fastmath=FASTMATH)
 def _geometry(h: np.ndarray, l: int, ap: np.ndarray, line: float, sp: float
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:meth:`SpanAttn.geometry` and the joint Gram matrix of one drop: ``h (Q, M)`` complex128
-    (the CSI transposed: column per row) -> ``x (N,)`` metres, ``cos_all (L, N)``, ``gj (N, N)``
-    complex128, ``coh = |gj|^2`` float32 (the AP's own block measured, the others' LoS steering
-    rebuilt)."""
+    """:meth:`SpanAttn.geometry` and the Gram matrices of one drop: ``h (Q, M)`` complex128
+    (the CSI transposed: column per row) -> ``x (N,)`` metres, ``cos_all (L, N)``, per-AP
+    ``gl (L, N, N)`` complex128, ``coh = |mean_k gl_k|^2`` float32 (the AP's own block measured,
+    the others' LoS steering rebuilt)."""
     n, m = h.shape[0] - 1, h.shape[1]
     nl = ap.shape[0]
     dy = line - ap[l, 1]
@@ -248,20 +250,22 @@ def _geometry(h: np.ndarray, l: int, ap: np.ndarray, line: float, sp: float
                 for i in range(m):
                     hall[k, c, i] = z
                     z *= z1
-    scale = 1.0 / (nl * m)
-    gj = np.empty((n, n), dtype=np.complex128)
+    gl = np.empty((nl, n, n), dtype=np.complex128)              # per-AP Grams H_k^H H_k / M
     coh = np.empty((n, n), dtype=np.float32)
     for a_ in range(n):
         for b_ in range(a_, n):
             s = 0j
             for k in range(nl):
+                sk = 0j
                 for i in range(m):
-                    s += hall[k, a_, i].conjugate() * hall[k, b_, i]
-            s *= scale
-            gj[a_, b_] = s
-            gj[b_, a_] = s.conjugate()
+                    sk += hall[k, a_, i].conjugate() * hall[k, b_, i]
+                sk /= m
+                gl[k, a_, b_] = sk
+                gl[k, b_, a_] = sk.conjugate()
+                s += sk
+            s /= nl
             coh[a_, b_] = coh[b_, a_] = s.real * s.real + s.imag * s.imag
-    return ux, cos_all, gj, coh
+    return ux, cos_all, gl, coh
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -319,13 +323,70 @@ def _ue_stream(ux: np.ndarray, cos_all: np.ndarray, coh: np.ndarray, rho: float,
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _ap_stream(h: np.ndarray, t: np.ndarray, l: int, ap: np.ndarray, rho: float,
-               fw: np.ndarray, tab: np.ndarray) -> tuple[np.ndarray, np.ndarray, float,
-                                                         np.ndarray, np.ndarray]:
-    """The AP's own stream and the heads: ``(p (N,), beta (N,), mu_c, out_t (3,) = (mu_s,
-    alpha, gamma) before the offsets, coht (N,))`` (float64 out, float32 layers); ``h (Q, M)``."""
+def _reference(h: np.ndarray, gl: np.ndarray, dl: np.ndarray, p: np.ndarray, nu: np.ndarray,
+               budget: float) -> np.ndarray:
+    """:meth:`SpanAttn._reference` of one drop: the AP's slice ``(N, M)`` complex128 (UE beams
+    as rows) of the weighted joint RZF ``C = (sum_k D_k G_k / L + diag(nu))^-1``, joint beams at
+    power ``p_n``, the slice scaled to ``budget``; ``h (Q, M)``, ``gl (L, N, N)``."""
+    nl, n = gl.shape[0], gl.shape[1]
+    m = h.shape[1]
+    a = np.zeros((n, n), dtype=np.complex128)
+    gw = np.zeros((n, n), dtype=np.complex128)
+    cm = np.zeros((n, n), dtype=np.complex128)
+    for k in range(nl):
+        f1, f2 = dl[k] / nl, dl[k] * dl[k]
+        for r in range(n):
+            for c in range(n):
+                a[r, c] += f1 * gl[k, r, c]
+                gw[r, c] += f2 * gl[k, r, c]
+    for r in range(n):
+        a[r, r] += nu[r]
+        cm[r, r] = 1.0
+    _solve(a, cm)
+    nr = np.zeros(n)
+    for r in range(n):
+        for c in range(n):
+            g = 0j
+            for k in range(n):
+                g += gw[r, k] * cm[k, c]
+            nr[c] += (cm[r, c].conjugate() * g).real
+    for c in range(n):
+        nr[c] = math.sqrt(p[c] / (max(nr[c], 1e-12) * m))
+    dd = np.zeros((n, m), dtype=np.complex128)
+    tot = 0.0
+    for c in range(n):
+        for k in range(n):
+            f = cm[k, c] * nr[c]
+            for i in range(m):
+                dd[c, i] += f * h[k, i]
+        for i in range(m):
+            tot += dd[c, i].real ** 2 + dd[c, i].imag ** 2
+    fr = math.sqrt(budget / (tot + 1e-12))
+    for c in range(n):
+        for i in range(m):
+            dd[c, i] *= fr
+    return dd
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _mlp_row(x: np.ndarray, w0: np.ndarray, b0: np.ndarray, w2: np.ndarray, b2: np.ndarray,
+             out: np.ndarray) -> None:
+    """A two-layer MLP (Linear, ReLU, Linear) on rows: ``out = relu(x w0 + b0) w2 + b2``."""
+    hid = np.empty((x.shape[0], w0.shape[1]), dtype=np.float32)
+    _lin(x, w0, b0, hid, 1)
+    _lin(hid, w2, b2, out, 0)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _ap_stream(h: np.ndarray, t: np.ndarray, l: int, ap: np.ndarray, rho: float, power: float,
+               cos_all: np.ndarray, gl: np.ndarray, fw: np.ndarray, tab: np.ndarray, xb: int,
+               sp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The AP's own stream and the heads: ``(ref (N, M), comm (N, M), beta (N,), out_t (3,) =
+    (mu_s, alpha, gamma) before the offsets)``; float32 layers, float64 / complex128 out;
+    ``h (Q, M)``; ``xb``: the table row of the first extra head; ``sp``: the antenna spacing."""
     q, m = h.shape
     n, d = t.shape
+    nl = gl.shape[0]
     diag = np.empty(q)
     for c in range(q):
         s64 = 0.0
@@ -346,12 +407,75 @@ def _ap_stream(h: np.ndarray, t: np.ndarray, l: int, ap: np.ndarray, rho: float,
     st = 0j
     for i in range(m - 1):
         st += h[n, i + 1] * h[n, i].conjugate()
+    cos_t = math.atan2(st.imag, st.real) / (2 * math.pi * sp)
     st /= abs(st) + 1e-12
     tg = np.empty((1, 9), dtype=np.float32)
     tg[0, 0], tg[0, 1], tg[0, 2] = st.real, st.imag, math.log(diag[n])
     tg[0, 3], tg[0, 4] = cmax, csum / n
     tg[0, 5], tg[0, 6] = ap[l, 0] / POS_SCALE, ap[l, 1] / POS_SCALE
     tg[0, 7], tg[0, 8] = rho, 1.0 / n
+    # the reference: p_n, nu_n = mu_c exp(head_nu), per-AP weights D_k
+    wp, bp = _mat(fw, tab, 14), _mat(fw, tab, 15)
+    wmu, bmu = _mat(fw, tab, 16), _mat(fw, tab, 17)
+    wnu, bnu = _mat(fw, tab, xb), _mat(fw, tab, xb + 1)
+    p = np.empty(n)
+    lnu = np.empty(n)
+    tmean = np.zeros(d, dtype=np.float32)
+    for c in range(n):
+        s32 = bp[0, 0]
+        s33 = bnu[0, 0]
+        for i in range(d):
+            s32 += t[c, i] * wp[i, 0]
+            s33 += t[c, i] * wnu[i, 0]
+        p[c] = _softplus(s32)
+        lnu[c] = s33
+        for i in range(d):
+            tmean[i] += t[c, i]
+    s32 = bmu[0, 0]
+    for i in range(d):
+        s32 += (tmean[i] / n) * wmu[i, 0]
+    mu_c = _softplus(s32) + 1e-3
+    nu = np.empty(n)
+    for c in range(n):
+        nu[c] = mu_c * math.exp(lnu[c])
+    apf = np.empty((nl * n, d + 3), dtype=np.float32)
+    for k in range(nl):
+        for c in range(n):
+            r = k * n + c
+            for i in range(d):
+                apf[r, i] = t[c, i]
+            apf[r, d] = cos_all[k, c]
+            apf[r, d + 1] = ap[k, 0] / POS_SCALE
+            apf[r, d + 2] = ap[k, 1] / POS_SCALE
+    ao = np.empty((nl * n, 1), dtype=np.float32)
+    _mlp_row(apf, _mat(fw, tab, xb + 2), _mat(fw, tab, xb + 3), _mat(fw, tab, xb + 4),
+             _mat(fw, tab, xb + 5), ao)
+    dl = np.empty(nl)
+    for k in range(nl):
+        s32 = np.float32(0.0)
+        for c in range(n):
+            s32 += ao[k * n + c, 0]
+        dl[k] = math.exp(s32 / n)
+    budget = rho * power
+    ref = _reference(h, gl, dl, p, nu, budget)
+    feats = np.empty((n, 2), dtype=np.float32)
+    for c in range(n):
+        ar = 0j
+        pw = 0.0
+        for i in range(m):
+            ar += h[n, i].conjugate() * ref[c, i]
+            pw += ref[c, i].real ** 2 + ref[c, i].imag ** 2
+        feats[c, 0] = (ar.real * ar.real + ar.imag * ar.imag) / (m * budget)
+        feats[c, 1] = pw / budget
+    rel = np.empty((n, 4), dtype=np.float32)
+    for c in range(n):
+        rel[c, 0] = coht[c]
+        rel[c, 1] = cos_all[l, c] - cos_t
+        rel[c, 2], rel[c, 3] = feats[c, 0], feats[c, 1]
+    t2 = np.empty((n, d), dtype=np.float32)
+    _mlp_row(rel, _mat(fw, tab, xb + 8), _mat(fw, tab, xb + 9), _mat(fw, tab, xb + 10),
+             _mat(fw, tab, xb + 11), t2)
+    t2 += t
     e1 = np.empty((1, d), dtype=np.float32)
     e = np.empty((1, d), dtype=np.float32)
     _lin(tg, _mat(fw, tab, 4), _mat(fw, tab, 5), e1, 1)
@@ -373,36 +497,32 @@ def _ap_stream(h: np.ndarray, t: np.ndarray, l: int, ap: np.ndarray, rho: float,
     for c in range(n):
         s32 = c0
         for i in range(d):
-            s32 += t[c, i] * u[i]
+            s32 += t2[c, i] * u[i]
         lg[c] = s32 / np.float32(math.sqrt(d))
     _softmax(lg, n)
     for i in range(d):
         tv = np.float32(0.0)
         for c in range(n):
-            tv += lg[c] * t[c, i]
+            tv += lg[c] * t2[c, i]
         for jj in range(d):
             ec[0, d + jj] += tv * wc[i, d + jj]
     _lin(ec, _mat(fw, tab, 10), _mat(fw, tab, 11), e1, 1)
     e2 = np.empty((1, d), dtype=np.float32)
     _lin(e1, _mat(fw, tab, 12), _mat(fw, tab, 13), e2, 0)
     e2 += e
-    # heads
-    wp, bp = _mat(fw, tab, 14), _mat(fw, tab, 15)
-    wmu, bmu = _mat(fw, tab, 16), _mat(fw, tab, 17)
-    p = np.empty(n)
-    tmean = np.zeros(d, dtype=np.float32)
+    # the AP's own communication part: factors exp(head_comm([t_n, e])) on p_n and nu_n
+    wcm, bcm = _mat(fw, tab, xb + 6), _mat(fw, tab, xb + 7)
+    pc = np.empty(n)
+    nc = np.empty(n)
     for c in range(n):
-        s32 = bp[0, 0]
+        s0, s1 = bcm[0, 0], bcm[0, 1]
         for i in range(d):
-            s32 += t[c, i] * wp[i, 0]
-        p[c] = _softplus(s32)
-        for i in range(d):
-            tmean[i] += t[c, i]
-    s32 = bmu[0, 0]
-    for i in range(d):
-        s32 += (tmean[i] / n) * wmu[i, 0]
-    mu_c = _softplus(s32) + 1e-3
-    wb0, bb0 = _mat(fw, tab, 18), _mat(fw, tab, 19)     # (2D + 1, D): [t, e, coh to target]
+            s0 += t[c, i] * wcm[i, 0] + e2[0, i] * wcm[d + i, 0]
+            s1 += t[c, i] * wcm[i, 1] + e2[0, i] * wcm[d + i, 1]
+        pc[c] = p[c] * math.exp(s0)
+        nc[c] = nu[c] * math.exp(s1)
+    comm = _reference(h, gl, dl, pc, nc, budget)
+    wb0, bb0 = _mat(fw, tab, 18), _mat(fw, tab, 19)     # (2D + 3, D): [t, e, coh, feats]
     wb2, bb2 = _mat(fw, tab, 20), _mat(fw, tab, 21)
     pre = np.empty((1, d), dtype=np.float32)             # e's share, the same for every UE
     _lin(e2, wb0[d:2 * d], bb0, pre, 0)
@@ -412,57 +532,44 @@ def _ap_stream(h: np.ndarray, t: np.ndarray, l: int, ap: np.ndarray, rho: float,
     for c in range(n):
         s32 = bb2[0, 0]
         for i in range(d):
-            s32 += max(hb[c, i] + coht[c] * wb0[2 * d, i], np.float32(0.0)) * wb2[i, 0]
+            v32 = (hb[c, i] + coht[c] * wb0[2 * d, i] + feats[c, 0] * wb0[2 * d + 1, i]
+                   + feats[c, 1] * wb0[2 * d + 2, i])
+            s32 += max(v32, np.float32(0.0)) * wb2[i, 0]
         beta[c] = _softplus(s32)
-    wt, bt = _mat(fw, tab, 22), _mat(fw, tab, 23)
+    fm0, fm1 = np.float32(0.0), np.float32(0.0)
+    for c in range(n):
+        fm0 += feats[c, 0]
+        fm1 += feats[c, 1]
+    fm0 /= n
+    fm1 /= n
+    wt, bt = _mat(fw, tab, 22), _mat(fw, tab, 23)       # (D + 2, 3): [e, mean feats]
     out_t = np.empty(3)
     for k in range(3):
-        s32 = bt[0, k]
+        s32 = bt[0, k] + fm0 * wt[d, k] + fm1 * wt[d + 1, k]
         for i in range(d):
             s32 += e2[0, i] * wt[i, k]
         out_t[k] = _softplus(s32)
-    return p, beta, mu_c, out_t, coht
+    return ref, comm, beta, out_t
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _beams(h: np.ndarray, gj: np.ndarray, p: np.ndarray, mu_c: float, beta: np.ndarray,
-           out_t: np.ndarray, rho: float, power: float, nl: int, reference: bool,
-           out: np.ndarray) -> None:
-    """:meth:`SpanAttn._beams` of one drop (complex128) into ``out (2, M, Q)`` float32; ``h (Q,
-    M)`` (the CSI transposed, so that every sum over the antennas runs along a row)."""
+def _beams(h: np.ndarray, ref: np.ndarray, comm: np.ndarray, beta: np.ndarray,
+           out_t: np.ndarray, power: float, reference: bool, out: np.ndarray) -> None:
+    """:meth:`SpanAttn._beams` of one drop (complex128) into ``out (2, M, Q)`` float32 (the
+    reference beams with ``reference``); ``h (Q, M)`` (the CSI transposed, so that every sum
+    over the antennas runs along a row), ``ref``, ``comm (N, M)``."""
     q, m = h.shape
     n = q - 1
-    # C = (G + mu_c I)^-1, columns scaled to joint power p_n; d_n = H_lu c_n
-    a = np.empty((n, n), dtype=np.complex128)
-    cm = np.zeros((n, n), dtype=np.complex128)
-    for r in range(n):
-        for c in range(n):
-            a[r, c] = gj[r, c]
-        a[r, r] += mu_c
-        cm[r, r] = 1.0
-    _solve(a, cm)
-    gc = np.zeros((n, n), dtype=np.complex128)           # G C
-    for r in range(n):
-        for k in range(n):
-            g = gj[r, k]
+    if reference:
+        for i in range(m):
             for c in range(n):
-                gc[r, c] += g * cm[k, c]
-    nr = np.zeros(n)
-    for r in range(n):
-        for c in range(n):
-            nr[c] += (cm[r, c].conjugate() * gc[r, c]).real
-    for c in range(n):
-        nr[c] = math.sqrt(p[c] / (max(nr[c], 1e-12) * nl * m))
-    for r in range(n):
-        for c in range(n):
-            cm[r, c] *= nr[c]
-    dd = np.zeros((n, m), dtype=np.complex128)           # d_n as rows
-    for c in range(n):
-        for k in range(n):
-            f = cm[k, c]
-            for i in range(m):
-                dd[c, i] += f * h[k, i]
+                out[0, i, c] = ref[c, i].real
+                out[1, i, c] = ref[c, i].imag
+            out[0, i, n] = 0.0
+            out[1, i, n] = 0.0
+        return
     # sensing direction: a off the UEs, s = unit(a - H_u (G_l + mu_s I)^-1 H_u^H a / M)
+    a = np.empty((n, n), dtype=np.complex128)
     rhs = np.empty((n, 1), dtype=np.complex128)
     for r in range(n):
         for c in range(r, q):
@@ -487,19 +594,6 @@ def _beams(h: np.ndarray, gj: np.ndarray, p: np.ndarray, mu_c: float, beta: np.n
     for i in range(m):
         ss += sv[i].real * sv[i].real + sv[i].imag * sv[i].imag
     sv /= math.sqrt(ss + 1e-12)
-    refp = 0.0
-    for c in range(n):
-        for i in range(m):
-            refp += dd[c, i].real ** 2 + dd[c, i].imag ** 2
-    fr = math.sqrt(rho * power / (refp + 1e-12))
-    if reference:
-        for i in range(m):
-            for c in range(n):
-                out[0, i, c] = dd[c, i].real * fr
-                out[1, i, c] = dd[c, i].imag * fr
-            out[0, i, n] = 0.0
-            out[1, i, n] = 0.0
-        return
     as_ = 0j
     for i in range(m):
         as_ += h[n, i].conjugate() * sv[i]
@@ -508,12 +602,12 @@ def _beams(h: np.ndarray, gj: np.ndarray, p: np.ndarray, mu_c: float, beta: np.n
     for c in range(n):
         ad = 0j
         for i in range(m):
-            ad += h[n, i].conjugate() * dd[c, i]
+            ad += h[n, i].conjugate() * comm[c, i]
         ph = ad * as_.conjugate()
         ph /= math.sqrt(ph.real * ph.real + ph.imag * ph.imag + 1e-12)
-        f1, f2 = fr * gamma, beta[c] * ph
+        f2 = beta[c] * ph
         for i in range(m):
-            w[c, i] = dd[c, i] * f1 + sv[i] * f2
+            w[c, i] = comm[c, i] * gamma + sv[i] * f2
     for i in range(m):
         w[n, i] = sv[i] * alpha
     wp_ = 0.0
@@ -536,6 +630,7 @@ def _span(x: np.ndarray, l: int, rho: float, reference: bool, fw: np.ndarray, ta
     nl = int(cfg[4])
     ap = cfg[5:5 + 2 * nl].reshape((nl, 2))
     power = cfg[5 + 2 * nl + l]
+    layers = int(cfg[3])
     b, _, m, q = x.shape
     out = np.empty(x.shape, dtype=np.float32)
     h = np.empty((q, m), dtype=np.complex128)            # the CSI transposed: column per row
@@ -543,10 +638,11 @@ def _span(x: np.ndarray, l: int, rho: float, reference: bool, fw: np.ndarray, ta
         for i in range(m):
             for c in range(q):
                 h[c, i] = complex(x[bi, 0, i, c], x[bi, 1, i, c])
-        ux, cos_all, gj, coh = _geometry(h, l, ap, cfg[0], cfg[1])
-        t = _ue_stream(ux, cos_all, coh, rho, fw, tab, int(cfg[2]), int(cfg[3]))
-        p, beta, mu_c, out_t, _ = _ap_stream(h, t, l, ap, rho, fw, tab)
-        _beams(h, gj, p, mu_c, beta, out_t, rho, power, nl, reference, out[bi])
+        ux, cos_all, gl, coh = _geometry(h, l, ap, cfg[0], cfg[1])
+        t = _ue_stream(ux, cos_all, coh, rho, fw, tab, int(cfg[2]), layers)
+        ref, comm, beta, out_t = _ap_stream(h, t, l, ap, rho, power, cos_all, gl, fw, tab,
+                                            25 + 8 * layers, cfg[1])
+        _beams(h, ref, comm, beta, out_t, power, reference, out[bi])
     return out
 
 
@@ -626,9 +722,10 @@ class FastSpan:
     use on a machine, else loads the cache), so no decision waits for the compiler."""
 
     def __init__(self, net: Any) -> None:
-        # table rows: the fixed layers (0..23), the attention bias (24), then 8 per block
+        # table rows: the fixed layers (0..23), the attention bias (24), 8 per block, the extra
+        # heads (12 rows)
         entries = [*SPAN_FIXED, "bias", *(s.format(j=j) for j in range(net.layers)
-                                          for s in SPAN_LAYER)]
+                                          for s in SPAN_LAYER), *SPAN_EXTRA]
         self.fw, self.tab = _pack(_state(net), entries, "span-attn")
         sysm = net.system
         self.cfg = np.concatenate([[net.ue_line_y, sysm.spacing, net.heads, net.layers, sysm.L],
@@ -677,14 +774,18 @@ def span_flops(n: int, m: int, nl: int, width: int = 64, heads: int = 4, layers:
     net += lin(1, 9, d) + lin(1, d, d)                                  # target embedding
     net += lin(1, d, d) + 2 * d + lin(n, d, 1) + 3 * n + 2 * n * d + lin(1, d, d)  # cross
     net += lin(1, 2 * d, d) + lin(1, d, d)                              # mlp_tg
-    net += lin(n, d, 1) + lin(1, d, 1) + n * d                          # p, mu_c
-    net += lin(1, d, d) + lin(n, d, d) + 2 * n * d + lin(n, d, 1)       # beta head
-    net += lin(1, d, 3)                                                 # out_t
+    net += lin(n, d, 1) + lin(1, d, 1) + n * d + lin(n, d, 1)           # p, mu_c, nu
+    net += lin(nl * n, d + 3, d) + lin(nl * n, d, 1)                    # per-AP weights D_k
+    net += lin(n, 4, d) + lin(n, d, d) + n * d                          # target-relative tokens
+    net += lin(n, 2 * d, 2)                                             # own p, nu factors
+    net += lin(1, d, d) + lin(n, d, d) + 6 * n * d + lin(n, d, 1)       # beta head
+    net += lin(1, d + 2, 3)                                             # out_t
     q = n + 1
     cx = 8 * (m - 1) * q + nl * n * 12                                  # phase steps, positions
     cx += 6 * (nl - 1) * m * n                                          # LoS steering
-    cx += 8 * nl * m * n * (n + 1) // 2                                 # joint Gram (Hermitian)
-    cx += 2 * 8 * n ** 3 + 8 * n ** 3 + 8 * m * n * n                   # inverse, norms, H C
+    cx += 8 * nl * m * n * (n + 1) // 2                                 # per-AP Grams (Hermitian)
+    cx += 2 * (4 * nl * n * n + 2 * 8 * n ** 3 + 8 * n ** 3 + 8 * m * n * n)  # 2 weighted RZFs
+    cx += 8 * m * n                                                     # reference features
     cx += 4 * m * n * (n + 1) + 8 * m * n + 8 * n ** 3 + 8 * m * n      # G_l, rhs, solve, proj
     cx += 8 * m * q + 8 * m * n + 12 * m * q                            # tilts, beams, budget
     return {"network": net, "complex": cx, "total": net + cx}
