@@ -76,7 +76,10 @@ print(json.dumps([grown, check_memory([(sc.system, sc.config, n)], limit=10**15)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec, over", [("paper-student", {}), ("ns-rzf", {"csi.nmse": 0.1}),
+# paper-student in torch: its compiled default path (and the any-N student's) peaks at import
+# and warm-up, above what scoring then holds, so it would measure no growth at all
+@pytest.mark.parametrize("spec, over", [("paper-student@backend=torch", {}),
+                                        ("ns-rzf", {"csi.nmse": 0.1}),
                                         ("mrt-target", {"channel.model": "rician"})])
 def test_the_estimate_covers_what_a_run_holds(spec, over):
     """Growth of the peak resident memory while drawing and scoring 20000 drops, measured in a
