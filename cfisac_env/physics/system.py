@@ -11,6 +11,13 @@ from typing import Any
 import numpy as np
 
 
+def _same(x, y) -> bool:
+    """Equal shapes and values (to ``np.allclose``); a different number of APs is a mismatch,
+    not a broadcast error."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return x.shape == y.shape and bool(np.allclose(x, y))
+
+
 @dataclass(frozen=True)
 class System:
     """Static description of the cell-free ISAC system.
@@ -119,7 +126,7 @@ class System:
     def mismatch(self, other: System) -> list[str]:
         """Fields in which ``other`` differs from this system (empty when they match)."""
         a, b = self.to_dict(), other.to_dict()
-        return [f"{k}: {a[k]!r} != {b[k]!r}" for k in a if not np.allclose(a[k], b[k])]
+        return [f"{k}: {a[k]!r} != {b[k]!r}" for k in a if not _same(a[k], b[k])]
 
     def require_same(self, other: System, what: str = "object") -> None:
         """Raise ``ValueError`` if ``other`` is not this system, naming the differing fields."""

@@ -96,3 +96,15 @@ def test_power_normalisation_and_projection(system):
     assert scaled[:, 1].all() and not scaled[:, 0].any()
     np.testing.assert_array_equal(out[:, 0], mixed[:, 0])            # within budget: unchanged
     np.testing.assert_allclose(metrics.ap_power(out)[:, 1], system.P[1], rtol=1e-9)
+
+
+def test_systems_with_other_ap_counts_mismatch_in_one_line():
+    import scenarios
+
+    two = scenarios.load("pos2", users=8).system
+    eight = scenarios.load("street", users=8).system
+    diff = two.mismatch(eight)
+    assert any(d.startswith("ap_xy") for d in diff)
+    with pytest.raises(ValueError, match="made for another system"):
+        two.require_same(eight, "checkpoint")
+    assert two.mismatch(two) == []
