@@ -44,6 +44,7 @@ RANGES = {"max_coordinate": MAX_COORDINATE,   # m: 1000 km from the origin
           "max_spacing": 100.0,           # antenna spacing, wavelengths
           "max_speed": 1e3,               # m/s, every speed and road.max_speed
           "max_accel": 1e3,               # m/s^2
+          "min_accel": 1e-3,              # m/s^2: IDM divides by sqrt(a b)
           "max_length": 1e6,              # m: gaps, vehicle lengths, spacings
           "max_seconds": 1e6,             # s: every duration and time
           "max_rate": 1e3,                # per s: lane changes, vehicle arrivals
@@ -197,8 +198,8 @@ SECTIONS: dict[str, dict[str, Check] | None] = {
         "arrival_rate": either(number(0, 0), number(R["min_arrival_rate"], R["max_rate"]),
                                expected=f"0 or a rate in [{R['min_arrival_rate']}, "
                                f"{R['max_rate']}] vehicles/s"),
-        "max_accel": positive(R["max_accel"], "m/s^2"),
-        "comfort_decel": positive(R["max_accel"], "m/s^2"),
+        "max_accel": number(R["min_accel"], R["max_accel"], unit="m/s^2"),
+        "comfort_decel": number(R["min_accel"], R["max_accel"], unit="m/s^2"),
         "min_gap": LENGTH,
         "headway": SECONDS,
         "lane_change_rate": number(0, R["max_rate"], unit="per s"),
