@@ -45,7 +45,7 @@ import scipy.linalg as sla
 
 from policies.convex.basis import expand, reduce, span_basis
 from policies.convex.blas import single_blas_thread
-from policies.convex.sdp import SDPResult, beams_from_parts
+from policies.convex.sdp import SDPResult, beams_from_parts, sensing_cost
 
 #: Stopping rule: relative duality gap ``gap / (1 + |dual objective|)``.
 DUAL_TOL = 1e-9
@@ -367,10 +367,7 @@ class DualJointSDP:
         basis = span_basis(hc)                                         # (L, M, r)
         h = reduce(basis, hc[..., : s.N])                              # (R, N)
         a = (basis.conj().transpose(0, 2, 1) @ hc[..., s.N:])[..., 0]  # (L, r)
-        C0 = np.zeros((s.L * r, s.L * r), dtype=complex)
-        for l in range(s.L):
-            C0[l * r:(l + 1) * r, l * r:(l + 1) * r] = np.outer(a[l], a[l].conj())
-        C0 *= -s.sensing_gain / s.radar_noise
+        C0 = -s.sensing_gain / s.radar_noise * sensing_cost(a, r)
         dual = DualSDP(h, r, gamma, np.full(s.N, s.ue_noise), np.asarray(s.P, float), C0)
         with single_blas_thread():
             res = dual.solve(self.tol, self.max_iters, deadline)

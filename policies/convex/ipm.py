@@ -31,7 +31,7 @@ import numpy as np
 
 from policies.convex.basis import expand, reduce, span_basis
 from policies.convex.blas import single_blas_thread
-from policies.convex.sdp import SDPResult, extract_beams
+from policies.convex.sdp import SDPResult, extract_beams, sensing_cost
 
 #: Stopping rule: relative duality gap and relative primal / dual infeasibility.
 IPM_TOL = 1e-8
@@ -268,9 +268,7 @@ def jsc_data(h: np.ndarray, a: np.ndarray, gamma: float, ue_noise: np.ndarray, p
     coef[np.arange(N), np.arange(N)] = 1.0 / gamma
     A_lp = np.diag(np.r_[-np.ones(N), np.ones(L)])
     b = np.r_[ue_noise * scale, np.ones(L)]
-    sens = np.zeros((R, R), dtype=complex)
-    for l in range(L):
-        sens[l * r:(l + 1) * r, l * r:(l + 1) * r] = np.outer(a[l], a[l].conj())
+    sens = sensing_cost(a, r)
     C = np.broadcast_to(-sensing_scale * sens, (Q, R, R)).copy()
     return _Data(C, h, coef * scale[:, None], power, A_lp, b)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import numpy as np
 
 from cfisac_env.physics.system import System
-from policies.convex.basis import reduce, span_basis
 from policies.convex.dual import DualSDP
 
 #: Relative duality gap of a solve for the root finding (its secant needs no more), and of a
@@ -58,13 +57,11 @@ class DualPowerScale:
         self.fallbacks = 0                     # gammas handed to Clarabel so far
 
     def load(self, hc: np.ndarray, sense: np.ndarray) -> None:
-        """Set one drop: complex CSI ``(L, M, Q)`` and fixed sensing beams ``(L, M)``."""
-        s = self.system
-        self.basis = span_basis(hc[..., : s.N])                   # (L, M, r)
-        self.h = reduce(self.basis, hc[..., : s.N])               # (R, N)
-        leak = np.einsum("lmn,lm->n", hc[..., : s.N].conj(), sense)
-        self.nu2 = np.abs(leak) ** 2 + s.ue_noise                 # (N,) W
+        """Set one drop: complex CSI ``(L, M, Q)`` and fixed sensing beams ``(L, M)`` (the
+        fallback's ``load`` reduces it: the same basis, channels ``h (R, N)`` and noise plus
+        leak ``nu2 (N,)`` for both)."""
         self.fallback.load(hc, sense)
+        self.h, self.nu2 = self.fallback.h, self.fallback.nu2
 
     def beams(self, gamma: float, G: np.ndarray) -> tuple[float, np.ndarray] | None:
         """Beams ``X (R, N)`` (reduced coordinates) from the directions ``G = B^-1 H``, every

@@ -144,11 +144,7 @@ class JointSDPSolver:
             self._qg[n].value = q / gamma
         self._rhs.value = s.ue_noise * scale
         a = basis.conj().transpose(0, 2, 1) @ hc[..., s.N:]   # (L, r, 1)
-        blocks = np.zeros((s.L * self.r,) * 2, dtype=complex)
-        for l in range(s.L):
-            block = slice(l * self.r, (l + 1) * self.r)
-            blocks[block, block] = a[l] @ a[l].conj().T
-        self._ac.value = np.conj(blocks)
+        self._ac.value = np.conj(sensing_cost(a[..., 0], self.r))
         try:
             with warnings.catch_warnings():   # "may be inaccurate": the caller verifies the beams
                 warnings.simplefilter("ignore", UserWarning)
@@ -160,6 +156,16 @@ class JointSDPSolver:
             return SDPResult(None, np.nan, str(status))
         coords = extract_beams([f.value for f in self._f], h)  # (R, Q)
         return SDPResult(expand(basis, coords), float(self._problem.value), status)
+
+
+def sensing_cost(a: np.ndarray, r: int) -> np.ndarray:
+    """``blkdiag(a_l a_l^H) (L r, L r)`` complex from the reduced target steering ``a (L, r)``:
+    ``tr(F blkdiag(...))`` is the per-AP beampattern toward the target summed over APs."""
+    L = a.shape[0]
+    out = np.zeros((L * r, L * r), dtype=complex)
+    for l in range(L):
+        out[l * r:(l + 1) * r, l * r:(l + 1) * r] = np.outer(a[l], a[l].conj())
+    return out
 
 
 def extract_beams(f: list[np.ndarray], h: np.ndarray) -> np.ndarray:

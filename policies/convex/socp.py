@@ -253,9 +253,10 @@ class PowerScaleSOCP:
         """Set one drop: complex CSI ``(L, M, Q)`` and fixed sensing beams ``(L, M)``."""
         s = self.system
         self.basis = span_basis(hc[..., : s.N])                   # (L, M, r)
-        h = reduce(self.basis, hc[..., : s.N])                    # (R, N): columns h~_n
+        self.h = h = reduce(self.basis, hc[..., : s.N])           # (R, N): columns h~_n
         leak = np.einsum("lmn,lm->n", hc[..., : s.N].conj(), sense)
-        noise = np.sqrt(np.abs(leak) ** 2 + s.ue_noise)
+        self.nu2 = np.abs(leak) ** 2 + s.ue_noise                 # (N,) noise + leak, W
+        noise = np.sqrt(self.nu2)
         self.nu = float(np.max(noise))
         self._b[:] = 0.0
         self._b[self._noise_rows] = noise / self.nu
