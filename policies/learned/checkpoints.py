@@ -230,12 +230,19 @@ def span_name(scenario: str) -> str:
 
 
 def _same_kind_lineage(scenario: str) -> tuple[str, ...]:
+    """The families whose ``span-attn`` file may serve ``scenario``: its ``[learned]
+    checkpoints`` family alone when it declares one (``none``: no family), else itself and its
+    ``base`` chain up to the first change of kind."""
     import scenarios
 
     try:
-        names = scenarios.load(scenario).lineage
+        sc = scenarios.load(scenario)
     except ValueError:
         return (scenario,)
+    declared = sc.config.get("learned", {}).get("checkpoints")
+    if declared is not None:
+        return () if declared == "none" else (declared,)
+    names = sc.lineage
     kind = scenarios.load(names[0]).kind
     out = []
     for name in names:
@@ -248,7 +255,8 @@ def _same_kind_lineage(scenario: str) -> tuple[str, ...]:
 def find_span(scenario: str) -> Path | None:
     """The first existing ``span-attn`` checkpoint of ``scenario`` or its ``base`` chain (root,
     then shipped), or None. The chain stops where the scenario kind changes: a road scenario
-    never borrows a static family's network (its targets leave the static drops' area)."""
+    never borrows a static family's network (its targets leave the static drops' area); a
+    scenario that declares ``[learned] checkpoints = "F"`` uses ``F-span-attn.pt`` only."""
     for s in _same_kind_lineage(scenario):
         for folder in (root(), SHIPPED_DIR):
             if (folder / span_name(s)).is_file():
@@ -260,9 +268,13 @@ def require_span(scenario: str) -> Path:
     """:func:`find_span`, or a one-line :class:`CheckpointError` with the training command."""
     path = find_span(scenario)
     if path is None:
+        families = _same_kind_lineage(scenario)
+        if not families:
+            raise CheckpointError(f"scenario {scenario!r} declares [learned] checkpoints = "
+                                  "\"none\": no learned policy serves it")
         raise CheckpointError(f"no span-attn checkpoint for scenario {scenario!r} "
-                              f"({span_name(scenario)} in {root()} or {SHIPPED_DIR}); train one "
-                              f"with: {span_train_command(scenario)}")
+                              f"({span_name(families[0])} in {root()} or {SHIPPED_DIR}); train "
+                              f"one with: {span_train_command(families[0])}")
     return path
 
 
@@ -325,3 +337,39 @@ def load_span(path: str | Path, system: System | None = None, scenario: str | No
     net.load_state_dict(ckpt["state_dict"])
     net.eval()
     return net, {k: v for k, v in ckpt.items() if k != "state_dict"}
+
+
+def warm_start_span(path: str | Path, system: System, ue_line_y: float) -> Any:
+    """A ``span-attn`` network for ``system`` started from the checkpoint ``path``, in train
+    mode. Made for the same system (any N): the checkpoint itself. Made for another deployment
+    with the same ``M`` (other ``L``, AP positions, UE line): every weight is copied except the
+    UE embedding's per-AP direction inputs (``L`` columns of ``embed_ue.0.weight``), which
+    depend on ``L``: AP ``k`` of ``system`` gets the column of the checkpoint's AP nearest to
+    it along x, scaled by ``L_ckpt / L`` (the embedding's response to directions that every AP
+    shares keeps its size); the UE line is ``system``'s (``ue_line_y``). The layers of the
+    network do not otherwise depend on ``L``, so every head starts where the checkpoint's was."""
+    import numpy as np
+
+    from policies.learned.span import SpanAttn
+
+    path = Path(path)
+    meta = load_span(path)[1]
+    saved = System.from_dict(meta["system"])
+    if saved.M != system.M:
+        raise CheckpointError(f"checkpoint {path} was made for M={saved.M} antennas, this "
+                              f"system has M={system.M}; no warm start across M")
+    try:
+        net, _ = load_span(path, system)
+    except CheckpointError:
+        src = torch.load(path, map_location="cpu", weights_only=True)
+        cfg = {**src["config"], "ue_line_y": float(ue_line_y)}
+        net = SpanAttn(system, **cfg)
+        sd = dict(src["state_dict"])
+        w = sd["embed_ue.0.weight"]                                  # (D, L_ckpt + 4)
+        old_x = np.asarray(saved.ap_xy, dtype=float)[:, 0]
+        near = [int(np.argmin(np.abs(old_x - x))) for x, _ in system.ap_xy]
+        cols = w[:, near] * (saved.L / system.L)
+        sd["embed_ue.0.weight"] = torch.cat([cols, w[:, saved.L:]], 1)
+        net.load_state_dict(sd)
+    net.train()
+    return net

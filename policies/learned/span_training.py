@@ -7,18 +7,21 @@ over ``users``, a curriculum over N) and operating points ``rho`` (half at 0.5, 
 ``[channel]`` and ``[csi]`` are honoured: the network sees the estimated CSI, the loss scores the
 true channel). The loss is per drop, each drop normalised by its own reference:
 
-    loss = mean_d [ -softmin_n log SINR_n(ref_d)                          (1) max-min SINR at rho
+    loss = mean_d [ -softmin_n log SINR_n(ref_d + ns_d)                   (1) max-min SINR at rho
                     - log(SSNR(W_d) / bound)                              (2) sensing
                     + kappa softplus(k (log((1 + margin) g2(ref_d)) - log g2(W_d))) / k ]   (3)
 
-(``softmin`` with temperature ``tau`` in log space; ``g2(ref)`` detached in (3), which keeps the
+(``ns_d``: the NS sensing beams at ``(1 - rho) P_l``, :func:`ns_sensing`, whose interference
+counts in the reference's SINR as in cvx's NS+OPT level: nil below ``N = M``; ``softmin`` with
+temperature ``tau`` in log space; ``g2(ref)`` detached in (3), which keeps the
 beams' min-SINR at ``1 + margin`` times the reference's; the default ``margin = -0.04`` lets
 the beams sit a little below it, where the SSNR gained per SINR given up is largest: a network
 that misjudges the level by a few percent on some drops otherwise keeps a safety margin above
 it on all of them, the earlier ``+0.02`` put the beams ~5 % above the level). (1) trains the
-reference beams (UE beams at share ``rho`` of the budget, no interfering sensing beam: the
-NS+OPT design that sets cvx's SINR level); (2)+(3) the beams: the best SSNR at full budget whose
-min-SINR stays at that level, drop by drop (cvx's own operating point, no cvx solution used).
+reference beams (UE beams at share ``rho`` of the budget beside the NS sensing beams at the
+rest: the NS+OPT design that sets cvx's SINR level); (2)+(3) the beams: the best SSNR at full
+budget whose min-SINR stays at that level, drop by drop (cvx's own operating point, no cvx
+solution used).
 
 Validation: fixed drops at several N (seed ``seed + 1``); the checkpoint is written (atomically)
 each time the validation loss improves, so a stopped run always leaves its best state.
@@ -76,6 +79,7 @@ def span_loss(net: SpanAttn, observed: torch.Tensor, true: torch.Tensor, rho: to
     system = net.system
     w, ref = net.both(observed, rho)
     sys_n = _with_users(system, observed.shape[-1] - 1)
+    ref = ref + ns_sensing(observed, rho, system)
     s_ref = metrics.sinr(true, ref, sys_n).clamp_min(1e-9)
     s_w = metrics.sinr(true, w, sys_n).clamp_min(1e-9)
     g1 = metrics.ssnr(true, w, sys_n).clamp_min(1e-9)
@@ -86,6 +90,30 @@ def span_loss(net: SpanAttn, observed: torch.Tensor, true: torch.Tensor, rho: to
            + cfg.kappa * torch.nn.functional.softplus(cfg.sharp * (level - lw)) / cfg.sharp)
     return per.mean(), {"g1": g1.detach(), "g2": s_w.amin(-1).detach(),
                         "g2_ref": s_ref.amin(-1).detach()}
+
+
+def ns_sensing(csi: torch.Tensor, rho: torch.Tensor, system: Any, eps: float = 1e-3
+               ) -> torch.Tensor:
+    """The NS sensing beams of cvx's operating point (NS+OPT at ``rho``), placed in the sensing
+    column: per AP the target column projected off its own UE columns, ``s = a - H_u (G +
+    eps I)^-1 H_u^H a / M`` (``G = H_u^H H_u / M``), at power ``(1 - rho) P_l``.
+
+    ``csi (B, L, 2, M, Q)`` float32, ``rho (B,)`` -> ``(B, L, 2, M, Q)`` float32, zero on the UE
+    columns. With ``N < M`` the beam is (to ``eps``) in the null space of the AP's UE channels
+    and interferes with no UE; with ``N >= M`` there is no null space and the beam, like cvx's,
+    interferes: the level the reference sets must count it, else at ``N >= M`` (the street at
+    N = 16 = M) the level is the comm-only max-min SINR, far above cvx's."""
+    b, nl, _, m, q = csi.shape
+    h = torch.complex(csi[:, :, 0], csi[:, :, 1]).to(torch.complex128)   # (B, L, M, Q)
+    hu, a = h[..., :-1], h[..., -1:]
+    g = hu.mH @ hu / m
+    eye = torch.eye(q - 1, dtype=g.dtype, device=g.device)
+    s = a - hu @ torch.linalg.solve(g + eps * eye, hu.mH @ a / m)        # (B, L, M, 1)
+    s = s / torch.sqrt((s.real ** 2 + s.imag ** 2).sum(-2, keepdim=True) + 1e-24)
+    power = torch.as_tensor(system.P, dtype=torch.float64, device=csi.device)
+    s = s * torch.sqrt((1 - rho.double())[:, None] * power[None])[..., None, None]
+    s = torch.cat([torch.zeros_like(hu), s], -1)
+    return torch.stack([s.real, s.imag], 2).to(csi.dtype)
 
 
 def _with_users(system: Any, n: int) -> Any:
@@ -119,7 +147,8 @@ def train_span(scenario_name: str, out: Path, cfg: SpanConfig, seed: int = 0,
     Args:
         out: run folder (``<role>.csv`` history, checkpoint written by ``save``).
         save: ``save(net, meta) -> Path`` writes the checkpoint (called on each improvement).
-        init: checkpoint to warm-start from.
+        init: checkpoint to warm-start from (another deployment with the same ``M``: its
+            weights transferred, :func:`policies.learned.checkpoints.warm_start_span`).
     """
     from tqdm.auto import tqdm
 
@@ -135,8 +164,7 @@ def train_span(scenario_name: str, out: Path, cfg: SpanConfig, seed: int = 0,
            sorted(set(cfg.users) | set(cfg.val_users))}
     system = scs[cfg.users[0]].system
     if init is not None:
-        net, _ = store.load_span(init, system)
-        net.train()
+        net = store.warm_start_span(init, system, ue_line(scs[cfg.users[0]]))
     else:
         net = SpanAttn(system, ue_line(scs[cfg.users[0]]), cfg.width, cfg.heads, cfg.layers)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)

@@ -3,7 +3,8 @@
     python tests/data/make_cvx_heldout.py                       # every pair below (slow)
     python tests/data/make_cvx_heldout.py --pair pos2:12         # one pair, merged into the file
 
-For each ``(scenario, N)`` the 200 drops of seed 20241224 (never used in training) are drawn by
+For each ``(scenario, N)`` the 200 drops (street N=16: 100, cvx takes ~1 s a drop there) of seed
+20241224 (never used in training) are drawn by
 the one drop sampler (:mod:`cfisac_env.sim.drops`, as ``bench_policy.py quality`` draws them) and
 ``cvx`` is scored on them through :func:`policies.evaluation.evaluate.evaluate` (decisions kept in
 the shared decision cache, so a rerun solves nothing twice). Stored per pair ``S-NN/``:
@@ -25,11 +26,13 @@ from policies.evaluation.evaluate import Drops, score_policy
 OUT = Path(__file__).parent / "cvx_heldout.npz"
 SEED, DROPS = 20_241_224, 200
 PAIRS = [("pos1", 5), ("pos2", 2), ("pos2", 5), ("pos2", 8), ("pos2", 3), ("pos2", 6),
-         ("pos2", 12)]
+         ("pos2", 12), ("street", 16)]
+DROPS_OF = {("street", 16): 100}
 
 
-def solve(scenario: str, users: int, drops: int = DROPS) -> dict[str, np.ndarray]:
+def solve(scenario: str, users: int) -> dict[str, np.ndarray]:
     """cvx's per-drop scores and the drops' positions for one pair."""
+    drops = DROPS_OF.get((scenario, users), DROPS)
     sc = scenarios.load(scenario, users=users)
     d = Drops.sample(sc, drops, SEED)
     run = score_policy("cvx", sc, d, cache=DecisionCache.open("default"), rho=0.5)

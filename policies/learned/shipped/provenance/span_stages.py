@@ -43,6 +43,10 @@ STAGES = {
     # warm start (--init) from the shipped pos2 network (its stage 6), then road drops (the
     # earlier road file: pos2's stage-2 state at its iteration 1800, then 4900 on road drops)
     "road": [(15, {"lr": 5e-4, "margin": -0.04, "iterations": 8300}, "init")],
+    # L = 8: pos2's shipped network transferred (checkpoints.warm_start_span), street drops,
+    # N = 16 (the scenario's default) four extra times per cycle over 1..16
+    "street": [(17, {"lr": 5e-4, "margin": -0.04, "users": (*range(1, 17), 16, 16, 16, 16),
+                     "val_drops": 100}, "init")],
 }
 
 
@@ -51,22 +55,25 @@ def main() -> None:
     p.add_argument("family", choices=sorted(STAGES))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--init", type=Path, default=None,
-                   help="road: the pos2 checkpoint to start from")
+                   help="road, street: the pos2 checkpoint to start from")
+    p.add_argument("--seconds", type=float, default=1e9,
+                   help="wall-clock limit of each stage (the recorded stages stop at their "
+                        "iteration count)")
     args = p.parse_args()
     torch.set_num_threads(1)
     prev = None
     for k, (seed, fields, init) in enumerate(STAGES[args.family]):
         out = args.out / f"stage{k + 1}"
         if init == "init" and args.init is None:
-            raise SystemExit("road starts from a pos2 checkpoint: pass --init PATH")
+            raise SystemExit(f"{args.family} starts from a pos2 checkpoint: pass --init PATH")
         start = prev if init == "previous" else args.init if init == "init" else None
 
         def save(net, meta, out=out):
             return store.save_span(out / store.span_name(args.family), net,
                                    {"scenario": args.family, **meta})
 
-        res = train_span(args.family, out, SpanConfig(seconds=1e9, **fields), seed, save=save,
-                         init=start)
+        res = train_span(args.family, out, SpanConfig(seconds=args.seconds, **fields), seed,
+                         save=save, init=start)
         prev = res.checkpoint
         print(f"stage {k + 1}: {res.stopped}, best validation loss {res.best:.4f} -> {prev}")
 

@@ -1,0 +1,115 @@
+"""The ``span-attn`` network at scale: cvx's operating point at ``N >= M``, the warm start
+across deployments, the street's own checkpoint family (``[learned] checkpoints``)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import policies
+import scenarios
+from cfisac_env.physics import metrics
+from cfisac_env.physics.system import System
+from policies.learned import checkpoints as store
+from policies.learned.span import SpanAttn
+from policies.learned.span_training import SpanConfig, ns_sensing, span_loss, ue_line
+
+POS2 = store.SHIPPED_DIR / "pos2-span-attn.pt"
+
+
+def _small(m: int, n: int) -> tuple[System, np.ndarray]:
+    """A two-AP system with ``m`` antennas and its pos2 drops at ``n`` UEs."""
+    sc = scenarios.load("pos2", users=n, overrides={"system.antennas": m})
+    return sc.system, sc.drops(np.random.default_rng(3), 6)[0]
+
+
+def test_ns_beam_is_null_below_m_and_spends_the_rest_of_the_budget():
+    system, x = _small(8, 3)
+    rho = torch.tensor([0.2, 0.5, 0.9, 0.5, 0.5, 0.1])
+    s = ns_sensing(torch.from_numpy(x), rho, system).double().numpy()
+    assert np.all(s[..., :3] == 0.0)
+    np.testing.assert_allclose(metrics.ap_power(s), np.repeat((1 - rho.numpy())[:, None], 2, 1),
+                               rtol=1e-5)
+    h = x[:, :, 0] + 1j * x[:, :, 1]
+    sc = s[:, :, 0, :, 3] + 1j * s[:, :, 1, :, 3]                        # (B, L, M)
+    leak = np.abs(np.einsum("blmn,blm->bln", h[..., :3].conj(), sc)) ** 2
+    assert leak.max() < 1e-2 * system.ue_noise  # null space (to eps): < 1 % of the noise
+
+
+@pytest.mark.parametrize("m, n, counts", [(8, 3, False), (4, 4, True)])
+def test_reference_level_counts_the_ns_beam(m, n, counts):
+    """The level the loss sets is the reference's min-SINR beside the NS beams at the rest of
+    the budget (cvx's NS+OPT at rho): the reference alone's below N = M (the NS beam is null
+    there), lower at N = M, where it has no null space and interferes (as cvx's does)."""
+    system, x = _small(m, n)
+    torch.manual_seed(0)
+    net = SpanAttn(system, 23.0, width=16, heads=2).eval()
+    obs, rho = torch.from_numpy(x), torch.full((6,), 0.5)
+    with torch.no_grad():
+        _, parts = span_loss(net, obs, obs, rho, SpanConfig())
+        ref = net.both(obs, rho)[1]
+        alone = metrics.sinr(obs, ref, system).amin(-1)
+        beside = metrics.sinr(obs, ref + ns_sensing(obs, rho, system), system).amin(-1)
+    torch.testing.assert_close(parts["g2_ref"], beside)
+    if counts:
+        assert torch.all(beside <= alone * (1 + 1e-6)) and torch.any(beside < 0.97 * alone)
+    else:
+        np.testing.assert_allclose(beside.numpy(), alone.numpy(), rtol=1e-3)
+
+
+def test_warm_start_transfers_pos2_to_the_street():
+    street = scenarios.load("street", users=4)
+    with pytest.raises(store.CheckpointError, match="L=2"):
+        store.load_span(POS2, street.system)
+    net = store.warm_start_span(POS2, street.system, ue_line(street))
+    src = torch.load(POS2, map_location="cpu", weights_only=True)["state_dict"]
+    assert net.training and net.system.L == 8 and net.ue_line_y == 10.0
+    for k, v in net.state_dict().items():
+        if k != "embed_ue.0.weight":
+            assert torch.equal(v, src[k]), k
+    w, w0 = net.state_dict()["embed_ue.0.weight"], src["embed_ue.0.weight"]
+    assert w.shape == (w0.shape[0], 8 + 4)
+    # APs at x = 25, 75 (pos2); the street's at 25 ... 375: AP 0 nearest pos2's AP 0, the others
+    # pos2's AP 1, each scaled by 2 / 8
+    torch.testing.assert_close(w[:, 0], w0[:, 0] / 4)
+    for k in range(1, 8):
+        torch.testing.assert_close(w[:, k], w0[:, 1] / 4)
+    torch.testing.assert_close(w[:, 8:], w0[:, 2:])
+    x = torch.from_numpy(street.drops(np.random.default_rng(0), 2)[0])
+    with torch.no_grad():
+        beams = net.eval()(x)
+    np.testing.assert_allclose(metrics.ap_power(beams.numpy()), 1.0, rtol=1e-5)
+    same = store.warm_start_span(POS2, scenarios.load("pos2", users=3).system, 23.0)
+    for k, v in same.state_dict().items():
+        assert torch.equal(v, src[k])
+
+
+def test_warm_start_across_m_is_one_line():
+    system, _ = _small(8, 2)
+    with pytest.raises(store.CheckpointError, match="M=16") as e:
+        store.warm_start_span(POS2, system, 23.0)
+    assert "\n" not in str(e.value)
+
+
+def test_declared_family_is_the_only_one_looked_up(tmp_path, monkeypatch):
+    """street-road declares its own family: it never borrows road's L = 2 network through its
+    base chain, and the error names its own file and command."""
+    monkeypatch.setenv(store.ENV, str(tmp_path))
+    assert store._same_kind_lineage("street-road") == ("street-road",)
+    assert store._same_kind_lineage("track-street") == ("street-road",)
+    assert store._same_kind_lineage("road") == ("road",)
+    sc = scenarios.load("street-road")
+    with pytest.raises(store.CheckpointError) as e:
+        policies.make("student", sc.system, scenario="street-road")
+    msg = str(e.value)
+    assert "\n" not in msg and "street-road-span-attn.pt" in msg
+    assert "train.py --scenario street-road --arch span-attn" in msg
+
+
+def test_none_declared_is_one_line(monkeypatch):
+    real = scenarios.load("pos2")
+    fake = dataclasses.replace(real, config={**real.config, "learned": {"checkpoints": "none"}})
+    monkeypatch.setattr(scenarios, "load", lambda *a, **k: fake)
+    with pytest.raises(store.CheckpointError, match='checkpoints = "none"'):
+        store.require_span("pos2")
