@@ -339,14 +339,15 @@ def load_span(path: str | Path, system: System | None = None, scenario: str | No
     return net, {k: v for k, v in ckpt.items() if k != "state_dict"}
 
 
-def warm_start_span(path: str | Path, system: System, ue_line_y: float) -> Any:
+def warm_start_span(path: str | Path, system: System, geometry: dict[str, Any]) -> Any:
     """A ``span-attn`` network for ``system`` started from the checkpoint ``path``, in train
     mode. Made for the same system (any N): the checkpoint itself. Made for another deployment
     with the same ``M`` (other ``L``, AP positions, UE line): every weight is copied except the
     UE embedding's per-AP direction inputs (``L`` columns of ``embed_ue.0.weight``), which
     depend on ``L``: AP ``k`` of ``system`` gets the column of the checkpoint's AP nearest to
     it along x, scaled by ``L_ckpt / L`` (the embedding's response to directions that every AP
-    shares keeps its size); the UE line is ``system``'s (``ue_line_y``). The layers of the
+    shares keeps its size); the UE geometry is ``geometry``'s (``SpanAttn``'s ``ue_line_y`` and
+    ``ue_x``: :func:`policies.learned.span_training.ue_geometry`). The layers of the
     network do not otherwise depend on ``L``, so every head starts where the checkpoint's was."""
     import numpy as np
 
@@ -362,7 +363,7 @@ def warm_start_span(path: str | Path, system: System, ue_line_y: float) -> Any:
         net, _ = load_span(path, system)
     except CheckpointError:
         src = torch.load(path, map_location="cpu", weights_only=True)
-        cfg = {**src["config"], "ue_line_y": float(ue_line_y)}
+        cfg = {**{k: v for k, v in src["config"].items() if k != "ue_x"}, **geometry}
         net = SpanAttn(system, **cfg)
         sd = dict(src["state_dict"])
         w = sd["embed_ue.0.weight"]                                  # (D, L_ckpt + 4)

@@ -39,7 +39,7 @@ import numpy as np
 from numba import njit
 
 from policies.learned.architectures import SLOPE  # LeakyReLU slope of gram-mlp
-from policies.learned.span import POS_SCALE  # metres per position feature unit
+from policies.learned.span import POS_SCALE, SIN_MIN  # position unit (m), end-fire floor
 
 #: ``span-attn`` parameters before the attention blocks, in table order (weights stored
 #: ``(in, out)``, each followed by its bias ``(1, out)``; ``bias`` is ``(layers, heads)``).
@@ -212,31 +212,36 @@ def _solve(a: np.ndarray, b: np.ndarray) -> None:
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _geometry(h: np.ndarray, l: int, ap: np.ndarray, line: float, sp: float
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _geometry(h: np.ndarray, l: int, ap: np.ndarray, lines: np.ndarray, lo: float, hi: float,
+              sp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:meth:`SpanAttn.geometry` and the Gram matrices of one drop: ``h (Q, M)`` complex128
-    (the CSI transposed: column per row) -> ``x (N,)`` metres, ``cos_all (L, N)``, per-AP
+    (the CSI transposed: column per row), the UE lines' y ``lines (J,)``, the UEs' x range
+    ``[lo, hi]`` (``-inf, inf``: none) -> ``x (N,)`` metres, ``cos_all (L, N)``, per-AP
     ``gl (L, N, N)`` complex128, ``coh = |mean_k gl_k|^2`` float32 (the AP's own block measured,
     the others' LoS steering rebuilt)."""
     n, m = h.shape[0] - 1, h.shape[1]
     nl = ap.shape[0]
-    dy = line - ap[l, 1]
-    sgn = 1.0 if dy + 1e-9 > 0 else (-1.0 if dy + 1e-9 < 0 else 0.0)
     ux = np.empty(n)
     cos_all = np.empty((nl, n))
     for c in range(n):
         st = 0j
         for i in range(m - 1):
             st += h[c, i + 1] * h[c, i].conjugate()
-        cs = min(max(math.atan2(st.imag, st.real) / (2 * math.pi * sp), -0.999), 0.999)
-        sn = math.sqrt(1 - cs * cs) * sgn
-        if abs(sn) < 0.05:
-            sn = 0.05 * (1.0 if sn > 0 else (-1.0 if sn < 0 else 0.0))
-        ux[c] = ap[l, 0] + dy * cs / sn
+        cs = min(max(math.atan2(st.imag, st.real) / (2 * math.pi * sp), -1.0), 1.0)
+        sn = max(math.sqrt(1 - cs * cs), SIN_MIN)
+        best, bx, by = -math.inf, 0.0, lines[0]
+        for j in range(lines.shape[0]):
+            dy = abs(lines[j] - ap[l, 1])
+            xj = ap[l, 0] + dy * cs / sn
+            out = max(lo - xj, 0.0) + max(xj - hi, 0.0)
+            score = -out - 1e6 if out > 0 else dy
+            if score > best:
+                best, bx, by = score, xj, lines[j]
+        ux[c] = min(max(bx, lo), hi)
         for k in range(nl):
             dx = ux[c] - ap[k, 0]
-            dyy = line - ap[k, 1]
-            cos_all[k, c] = dx / math.sqrt(dx * dx + dyy * dyy)
+            dyy = by - ap[k, 1]
+            cos_all[k, c] = dx / max(math.sqrt(dx * dx + dyy * dyy), 1e-9)
     hall = np.empty((nl, n, m), dtype=np.complex128)             # (AP, UE, antenna)
     for k in range(nl):
         for c in range(n):
@@ -626,10 +631,14 @@ def _span(x: np.ndarray, l: int, rho: float, reference: bool, fw: np.ndarray, ta
           cfg: np.ndarray) -> np.ndarray:
     """:meth:`SpanAttn.ap_forward` of AP ``l``: ``x (B, 2, M, Q)`` float32 -> beams (or the
     reference beams) ``(B, 2, M, Q)`` float32; ``cfg = [ue_line_y, spacing, heads, layers, L,
-    AP positions (L x 2), budgets (L)]`` (one array: fewer arguments to unbox per call)."""
+    AP positions (L x 2), budgets (L), J, the UE lines' y (J), UE x range (2)]`` (one array:
+    fewer arguments to unbox per call)."""
     nl = int(cfg[4])
     ap = cfg[5:5 + 2 * nl].reshape((nl, 2))
     power = cfg[5 + 2 * nl + l]
+    nj = int(cfg[5 + 3 * nl])
+    lines = cfg[6 + 3 * nl:6 + 3 * nl + nj]
+    lo, hi = cfg[6 + 3 * nl + nj], cfg[7 + 3 * nl + nj]
     layers = int(cfg[3])
     b, _, m, q = x.shape
     out = np.empty(x.shape, dtype=np.float32)
@@ -638,7 +647,7 @@ def _span(x: np.ndarray, l: int, rho: float, reference: bool, fw: np.ndarray, ta
         for i in range(m):
             for c in range(q):
                 h[c, i] = complex(x[bi, 0, i, c], x[bi, 1, i, c])
-        ux, cos_all, gl, coh = _geometry(h, l, ap, cfg[0], cfg[1])
+        ux, cos_all, gl, coh = _geometry(h, l, ap, lines, lo, hi, cfg[1])
         t = _ue_stream(ux, cos_all, coh, rho, fw, tab, int(cfg[2]), layers)
         ref, comm, beta, out_t = _ap_stream(h, t, l, ap, rho, power, cos_all, gl, fw, tab,
                                             25 + 8 * layers, cfg[1])
@@ -728,8 +737,10 @@ class FastSpan:
                                           for s in SPAN_LAYER), *SPAN_EXTRA]
         self.fw, self.tab = _pack(_state(net), entries, "span-attn")
         sysm = net.system
-        self.cfg = np.concatenate([[net.ue_line_y, sysm.spacing, net.heads, net.layers, sysm.L],
-                                   np.ravel(sysm.ap_xy), sysm.P]).astype(np.float64)
+        ue_x = net.ue_x if net.ue_x is not None else (-np.inf, np.inf)
+        self.cfg = np.concatenate([[net.ue_lines[0], sysm.spacing, net.heads, net.layers,
+                                    sysm.L], np.ravel(sysm.ap_xy), sysm.P,
+                                   [len(net.ue_lines)], net.ue_lines, ue_x]).astype(np.float64)
         m, q = net.system.M, min(net.system.Q, 3)
         self(0, np.ones((1, 2, m, q), np.float32) + np.arange(m * q, dtype=np.float32).reshape(
             1, 1, m, q) * 0.01)                                          # warm-up / compile

@@ -8,7 +8,8 @@ point ``rho`` in ``(0, 1]``:
 
 1. **Geometry from the AP's own directions.** The mean phase step between neighbouring antennas
    of UE column ``n`` gives ``cos(phi_ln)`` (``2 pi d cos(phi)`` for the ULA of the system
-   model), hence the UE's position on the UE line, hence every AP's direction to it and the LoS
+   model), hence the UE's position on the UE line (with several lines, the likeliest one,
+   :meth:`SpanAttn.geometry`), hence every AP's direction to it and the LoS
    UE channels of every other AP (its own block is its measured CSI). All APs thus see the same
    joint UE Gram matrix ``G = H_all^H H_all / (L M)`` (exactly so in LoS).
 2. **Attention over the UEs** (equivariant to their order, any ``N``): one token per UE with its
@@ -58,6 +59,7 @@ from cfisac_env.physics.system import System
 
 ARCH = "span-attn"
 POS_SCALE = 100.0            # metres per unit of the position features
+SIN_MIN = 1e-3               # floor of |sin(phi)| in the geometry step (end-fire)
 N_TG_FEATS, N_OUT, N_REF_FEATS = 9, 3, 2
 
 
@@ -70,23 +72,34 @@ class SpanAttn(nn.Module):
 
     Args:
         system: fixes ``L``, ``M``, the AP positions, budgets and spacing (not ``N``).
-        ue_line_y: the y coordinate (m) of the family's UE line (its sidewalk), a static
-            property of the deployment the geometry step uses.
+        ue_line_y: the y coordinate (m) of the family's UE line (its sidewalk), or of each of
+            its UE lines (both sidewalks of a street), a static property of the deployment the
+            geometry step uses.
         width: token width; ``heads`` attention heads; ``layers`` attention blocks.
+        ue_x: the x range (m) of the UEs (static deployment): with several lines the AP puts a
+            UE on the farthest line whose position lies in it (:meth:`geometry`); positions
+            are clipped to it. None: no range (one line).
     """
 
-    def __init__(self, system: System, ue_line_y: float, width: int = 64, heads: int = 4,
-                 layers: int = 2) -> None:
+    def __init__(self, system: System, ue_line_y: float | list[float], width: int = 64,
+                 heads: int = 4, layers: int = 2, ue_x: list[float] | None = None) -> None:
         super().__init__()
         if width % heads:
             raise ValueError(f"width {width} must be a multiple of heads {heads}")
-        self.system, self.ue_line_y = system, float(ue_line_y)
+        lines = [float(y) for y in np.atleast_1d(ue_line_y)]
+        if len(lines) > 1 and ue_x is None:
+            raise ValueError("several UE lines need the UEs' x range ue_x")
+        self.system, self.ue_lines = system, tuple(lines)
+        self.ue_line_y = lines[0] if len(lines) == 1 else lines
+        self.ue_x = None if ue_x is None else (float(ue_x[0]), float(ue_x[1]))
         self.width, self.heads, self.layers = width, heads, layers
         self.arch = ARCH
         nl = system.L
         ap = np.asarray(system.ap_xy, dtype=np.float64)
         self.register_buffer("ap_xy", torch.from_numpy(ap), persistent=False)
         self.register_buffer("power", torch.tensor(system.P, dtype=torch.float32),
+                             persistent=False)
+        self.register_buffer("lines", torch.tensor(lines, dtype=torch.float64),
                              persistent=False)
         self.embed_ue = nn.Sequential(nn.Linear(nl + 4, width), nn.ReLU(),
                                       nn.Linear(width, width))
@@ -118,8 +131,15 @@ class SpanAttn(nn.Module):
             nn.init.zeros_(lin.bias)
 
     def geometry(self, hu: torch.Tensor, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """UE positions on the UE line from AP ``l``'s own directions, and the UE channels of
+        """UE positions on the UE line(s) from AP ``l``'s own directions, and the UE channels of
         every AP rebuilt from them (LoS steering vectors).
+
+        UE ``n``'s ``cos(phi)`` puts it at ``x_j = x_l + |y_j - y_l| cos / sin`` on line ``j``
+        (``|sin|`` floored at :data:`SIN_MIN`: a UE far along a line near the AP sits close
+        to end-fire). With several lines the AP cannot tell them apart from its own CSI; it
+        takes the farthest line whose ``x_j`` lies in ``ue_x`` (the likeliest one: a uniform x
+        on line ``j`` gives ``cos`` the density ``|y_j - y_l| / (sin^3 len(ue_x))``), else the
+        line whose ``x_j`` is nearest the range, and clips ``x`` to the range.
 
         Args:
             hu: ``(B, M, N)`` complex, the AP's UE columns; l: ``(B,)`` AP indices.
@@ -129,14 +149,23 @@ class SpanAttn(nn.Module):
         """
         sp = self.system.spacing
         step = (hu[:, 1:] * hu[:, :-1].conj()).sum(1)                    # (B, N)
-        cos = (torch.angle(step.to(torch.complex128)) / (2 * math.pi * sp)).clamp(-0.999, 0.999)
+        cos = (torch.angle(step.to(torch.complex128)) / (2 * math.pi * sp)).clamp(-1.0, 1.0)
+        sin = torch.sqrt(1 - cos ** 2).clamp_min(SIN_MIN)
         ap = self.ap_xy[l]                                               # (B, 2)
-        dy = (self.ue_line_y - ap[:, 1:2])
-        sin = torch.sqrt(1 - cos ** 2) * torch.sign(dy + 1e-9)
-        x = ap[:, 0:1] + dy * cos / torch.where(sin.abs() < 0.05, 0.05 * torch.sign(sin), sin)
+        dy = (self.lines[None, :] - ap[:, 1:2]).abs()                    # (B, J)
+        xj = ap[:, 0:1, None] + dy[:, None, :] * (cos / sin)[..., None]  # (B, N, J)
+        if self.ue_x is None:
+            x, y = xj[..., 0], self.lines[0].expand_as(cos)
+        else:
+            lo, hi = self.ue_x
+            out = (lo - xj).clamp_min(0) + (xj - hi).clamp_min(0)        # metres outside
+            score = torch.where(out > 0, -out - 1e6, dy[:, None, :].expand_as(xj))
+            j = score.argmax(-1, keepdim=True)
+            x = xj.gather(-1, j)[..., 0].clamp(lo, hi)
+            y = self.lines[j[..., 0]]
         dx = x[:, None, :] - self.ap_xy[None, :, 0:1]                    # (B, L, N)
-        dyy = self.ue_line_y - self.ap_xy[None, :, 1:2]
-        cos_all = dx / torch.sqrt(dx ** 2 + dyy ** 2)
+        dyy = y[:, None, :] - self.ap_xy[None, :, 1:2]
+        cos_all = dx / torch.sqrt(dx ** 2 + dyy ** 2).clamp_min(1e-9)
         return x, cos_all
 
     # ------------------------------------------------------------------ per AP
@@ -307,8 +336,9 @@ class SpanAttn(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments besides the system (stored in checkpoints)."""
-        return {"ue_line_y": self.ue_line_y, "width": self.width, "heads": self.heads,
-                "layers": self.layers}
+        cfg = {"ue_line_y": self.ue_line_y, "width": self.width, "heads": self.heads,
+               "layers": self.layers}
+        return cfg if self.ue_x is None else {**cfg, "ue_x": list(self.ue_x)}
 
 
 # ---------------------------------------------------------------------------- NumPy twin
@@ -324,7 +354,7 @@ class NumpySpan:
         self.w = {k[:-7]: v.T.copy() for k, v in sd.items() if k.endswith(".weight")}
         self.b = {k[:-5]: v for k, v in sd.items() if k.endswith(".bias")}
         self.bias = sd["bias"]
-        self.system, self.line = net.system, net.ue_line_y
+        self.system, self.lines, self.ue_x = net.system, np.asarray(net.ue_lines), net.ue_x
         self.ap = np.asarray(net.system.ap_xy, dtype=np.float64)
         self.power = np.asarray(net.system.P, dtype=np.float64)
         self.width, self.heads, self.layers = net.width, net.heads, net.layers
@@ -344,14 +374,22 @@ class NumpySpan:
         h = x[:, 0] + 1j * x[:, 1]                                       # (B, M, Q)
         hu, a = h[..., :n], h[..., n:]
         step = (h[:, 1:] * h[:, :-1].conj()).sum(1)                      # (B, Q)
-        # geometry: UE positions on the line, every AP's cos(phi)
-        cos = np.clip(np.angle(step[:, :n]) / (2 * np.pi * sp), -0.999, 0.999)
-        dy = self.line - self.ap[l, 1]
-        sin = np.sqrt(1 - cos ** 2) * np.sign(dy + 1e-9)
-        sin = np.where(np.abs(sin) < 0.05, 0.05 * np.sign(sin), sin)
-        ux = self.ap[l, 0] + dy * cos / sin                              # (B, N)
+        # geometry: UE positions on the line(s), every AP's cos(phi)
+        cos = np.clip(np.angle(step[:, :n]) / (2 * np.pi * sp), -1.0, 1.0)
+        sin = np.maximum(np.sqrt(1 - cos ** 2), SIN_MIN)
+        dy = np.abs(self.lines - self.ap[l, 1])                          # (J,)
+        xj = self.ap[l, 0] + dy * (cos / sin)[..., None]                 # (B, N, J)
+        if self.ue_x is None:
+            ux, uy = xj[..., 0], np.full(cos.shape, self.lines[0])
+        else:
+            lo, hi = self.ue_x
+            out = np.maximum(lo - xj, 0) + np.maximum(xj - hi, 0)
+            j = np.argmax(np.where(out > 0, -out - 1e6, dy), -1)[..., None]
+            ux = np.clip(np.take_along_axis(xj, j, -1)[..., 0], lo, hi)
+            uy = self.lines[j[..., 0]]
         dx = ux[:, None, :] - self.ap[None, :, 0:1]                      # (B, L, N)
-        cos_all = dx / np.sqrt(dx ** 2 + (self.line - self.ap[None, :, 1:2]) ** 2)
+        cos_all = dx / np.maximum(np.sqrt(dx ** 2 + (uy[:, None, :] - self.ap[None, :, 1:2])
+                                          ** 2), 1e-9)
         k = self._k.get(m)
         if k is None:
             k = self._k[m] = 2 * np.pi * sp * np.arange(m)[:, None]

@@ -164,9 +164,10 @@ def train_span(scenario_name: str, out: Path, cfg: SpanConfig, seed: int = 0,
            sorted(set(cfg.users) | set(cfg.val_users))}
     system = scs[cfg.users[0]].system
     if init is not None:
-        net = store.warm_start_span(init, system, ue_line(scs[cfg.users[0]]))
+        net = store.warm_start_span(init, system, ue_geometry(base))
     else:
-        net = SpanAttn(system, ue_line(scs[cfg.users[0]]), cfg.width, cfg.heads, cfg.layers)
+        net = SpanAttn(system, width=cfg.width, heads=cfg.heads, layers=cfg.layers,
+                       **ue_geometry(base))
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     vrng = np.random.default_rng(seed + 1)
     val = {}
@@ -254,10 +255,20 @@ def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
         w.writerows(rows)
 
 
-def ue_line(scenario: Any) -> float:
-    """The y (m) of a scenario's UE line: the middle of its ``placement.ue_y`` box."""
-    lo, hi = scenario.config["placement"]["ue_y"]
-    return 0.5 * (float(lo) + float(hi))
+def ue_geometry(scenario: Any) -> dict[str, Any]:
+    """The static UE geometry a scenario's network is built with (:class:`SpanAttn`'s
+    ``ue_line_y`` and ``ue_x``): its UE lines ``placement.ue_y_lines`` (both sidewalks of a
+    street) with the UEs' x range ``placement.ue_x``, else one line in the middle of its
+    ``placement.ue_y`` box."""
+    pl = scenario.config["placement"]
+    lines = pl.get("ue_y_lines")
+    if lines is not None and len(lines) > 1:
+        return {"ue_line_y": [float(y) for y in lines],
+                "ue_x": [float(x) for x in pl["ue_x"]]}
+    if lines is not None:
+        return {"ue_line_y": float(lines[0])}
+    lo, hi = pl["ue_y"]
+    return {"ue_line_y": 0.5 * (float(lo) + float(hi))}
 
 
 def road_drops(scenario: Any) -> dict[str, Any]:

@@ -11,9 +11,11 @@ import policies
 import scenarios
 from cfisac_env.physics import metrics
 from cfisac_env.physics.system import System
+from cfisac_env.sim.drops import sample_drops
 from policies.learned import checkpoints as store
-from policies.learned.span import SpanAttn
-from policies.learned.span_training import SpanConfig, ns_sensing, span_loss, ue_line
+from policies.learned.fastpath import FastSpan
+from policies.learned.span import NumpySpan, SpanAttn
+from policies.learned.span_training import SpanConfig, ns_sensing, span_loss, ue_geometry
 
 POS2 = store.SHIPPED_DIR / "pos2-span-attn.pt"
 
@@ -62,9 +64,10 @@ def test_warm_start_transfers_pos2_to_the_street():
     street = scenarios.load("street", users=4)
     with pytest.raises(store.CheckpointError, match="L=2"):
         store.load_span(POS2, street.system)
-    net = store.warm_start_span(POS2, street.system, ue_line(street))
+    net = store.warm_start_span(POS2, street.system, ue_geometry(street))
     src = torch.load(POS2, map_location="cpu", weights_only=True)["state_dict"]
-    assert net.training and net.system.L == 8 and net.ue_line_y == 10.0
+    assert net.training and net.system.L == 8
+    assert net.ue_lines == (-3.0, 23.0) and net.ue_x == (0.0, 400.0)
     for k, v in net.state_dict().items():
         if k != "embed_ue.0.weight":
             assert torch.equal(v, src[k]), k
@@ -80,7 +83,8 @@ def test_warm_start_transfers_pos2_to_the_street():
     with torch.no_grad():
         beams = net.eval()(x)
     np.testing.assert_allclose(metrics.ap_power(beams.numpy()), 1.0, rtol=1e-5)
-    same = store.warm_start_span(POS2, scenarios.load("pos2", users=3).system, 23.0)
+    same = store.warm_start_span(POS2, scenarios.load("pos2", users=3).system,
+                                 {"ue_line_y": 23.0})
     for k, v in same.state_dict().items():
         assert torch.equal(v, src[k])
 
@@ -88,7 +92,7 @@ def test_warm_start_transfers_pos2_to_the_street():
 def test_warm_start_across_m_is_one_line():
     system, _ = _small(8, 2)
     with pytest.raises(store.CheckpointError, match="M=16") as e:
-        store.warm_start_span(POS2, system, 23.0)
+        store.warm_start_span(POS2, system, {"ue_line_y": 23.0})
     assert "\n" not in str(e.value)
 
 
@@ -113,3 +117,62 @@ def test_none_declared_is_one_line(monkeypatch):
     monkeypatch.setattr(scenarios, "load", lambda *a, **k: fake)
     with pytest.raises(store.CheckpointError, match='checkpoints = "none"'):
         store.require_span("pos2")
+
+
+@pytest.fixture(scope="module")
+def street_net():
+    torch.manual_seed(1)
+    sc = scenarios.load("street", users=1)
+    net = SpanAttn(sc.system, width=16, heads=2, **ue_geometry(sc)).eval()
+    with torch.no_grad():                  # the heads that start at zero: exercise them
+        for lin in (net.head_nu, net.head_ap[2], net.head_comm, net.embed_rel[2]):
+            lin.weight.normal_(0.0, 0.3)
+            lin.bias.normal_(0.0, 0.3)
+    return net
+
+
+def test_street_geometry_takes_the_likeliest_sidewalk(street_net):
+    """Both sidewalks: AP l puts UE n on the far one (y = 23 m) when the far-side position its
+    cos(phi) gives lies on the street, else on the near one (y = -3 m). So every UE across the
+    road, and every near-side UE whose far-side reading would leave the street, is located
+    exactly (to float32 CSI); a near-side UE whose reading fits the far side is put there. The
+    earlier single line in the middle (y = 10 m) located none exactly."""
+    sc = scenarios.load("street", users=16)
+    d = sample_drops(sc, np.random.default_rng(5), 8)
+    ue = d.ue_xy
+    ap = np.asarray(sc.system.ap_xy)
+    for l in range(8):
+        h = torch.complex(torch.from_numpy(d.true[:, l, 0, :, :16]),
+                          torch.from_numpy(d.true[:, l, 1, :, :16])).to(torch.complex128)
+        x, cos_all = street_net.geometry(h, torch.full((8,), l))
+        dx = ue[..., 0] - ap[l, 0]
+        c = dx / np.hypot(dx, ue[..., 1])
+        far = ap[l, 0] + 23.0 * c / np.sqrt(1 - c ** 2)
+        exact = (ue[..., 1] > 0) | (far < 0) | (far > 400)
+        assert exact.mean() > 0.6
+        np.testing.assert_allclose(x.numpy()[exact], ue[..., 0][exact], atol=0.5)
+        np.testing.assert_allclose(x.numpy()[~exact], np.clip(far, 0, 400)[~exact], atol=0.5)
+        true_cos = (ue[:, None, :, 0] - ap[None, :, 0, None]) / np.hypot(
+            ue[:, None, :, 0] - ap[None, :, 0, None], ue[:, None, :, 1] - ap[None, :, 1, None])
+        np.testing.assert_allclose(cos_all.numpy().transpose(0, 2, 1)[exact],
+                                   true_cos.transpose(0, 2, 1)[exact], atol=5e-3)
+
+
+@pytest.mark.parametrize("n", [1, 5, 16])
+def test_street_twins_equal_torch(street_net, n):
+    x = scenarios.load("street", users=n).drops(np.random.default_rng(2), 4)[0]
+    with torch.no_grad():
+        ref = street_net(torch.from_numpy(x), 0.5).numpy()
+    twin, fast = NumpySpan(street_net), FastSpan(street_net)
+    for l in (0, 3, 7):
+        np.testing.assert_allclose(twin(l, x[:, l], 0.5), ref[:, l], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(fast(l, x[:, l], 0.5), ref[:, l], rtol=0, atol=1e-5)
+
+
+def test_street_network_round_trips(street_net, tmp_path):
+    path = store.save_span(tmp_path / "street-span-attn.pt", street_net, {"scenario": "street"})
+    net, _ = store.load_span(path, scenarios.load("street", users=3).system)
+    assert net.ue_lines == (-3.0, 23.0) and net.ue_x == (0.0, 400.0)
+    x = torch.from_numpy(scenarios.load("street", users=3).drops(np.random.default_rng(1), 2)[0])
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), street_net(x))
