@@ -176,3 +176,15 @@ def test_street_network_round_trips(street_net, tmp_path):
     x = torch.from_numpy(scenarios.load("street", users=3).drops(np.random.default_rng(1), 2)[0])
     with torch.no_grad():
         torch.testing.assert_close(net(x), street_net(x))
+
+
+@pytest.mark.parametrize("n", [1, 7, 16])
+def test_shipped_street_student_serves_any_n(n):
+    sc = scenarios.load("street", users=n)
+    pol = policies.make("student", sc.system, scenario="street")
+    x = sc.drops(np.random.default_rng(4), 3)[0]
+    beams = pol.act(x)
+    assert beams.shape == x.shape
+    np.testing.assert_allclose(metrics.ap_power(beams), 1.0, rtol=1e-5)
+    torch_pol = policies.make("student", sc.system, scenario="street", backend="torch")
+    np.testing.assert_allclose(beams, torch_pol.act(x), atol=1e-5)
