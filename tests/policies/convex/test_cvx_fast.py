@@ -212,3 +212,18 @@ def test_fast_bisection_any_number_of_users(users):
                                atol=1e-9)
     assert np.all(metrics.min_sinr(x, beams, sc.system)
                   >= fast.last_info["gamma_high"] * (1 - 1e-3))
+
+
+def test_a_stalled_dual_sdp_is_solved_again_by_the_ipm(drops):
+    """A dual SDP that stops short (here: two Newton steps) is not a fallback: the IPM solves
+    the drop again and its beams are the IPM's own."""
+    system, x = drops
+    stalled = policies.make("cvx", system, solver_options={"max_iters": 2})
+    ipm = policies.make("cvx", system, solver="IPM")
+    got, want = stalled.act(x[:2]), ipm.act(x[:2])
+    assert not stalled.last_info["fallback"].any()
+    assert all(s.startswith("dual: max iterations") and s.endswith("IPM: optimal")
+               for s in stalled.last_info["status"])
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_allclose(stalled.last_info["ssnr_opt"], ipm.last_info["ssnr_opt"],
+                               rtol=1e-12)
