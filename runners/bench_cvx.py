@@ -25,14 +25,17 @@ bisection with tight Clarabel tolerances (the reference's own answer, <= the bis
 0.01 expected), ``dSSNR`` / ``dSINR`` = largest relative gap of the beams' SSNR and min-SINR to a
 tight-tolerance Clarabel solve of the same SDP (<= 0.1 % expected), and the largest AP power
 over its budget. ``--road`` runs the default policy over the decision instants of a recorded
-road (the tracking stress loop's drops) once with warm starts (each decision starts from the
-previous one's ``gamma*``) and once cold, and reports the median time per decision.
-``--scale`` times the default ``cvx`` (and its two phases: the NS+OPT root finding for
-``gamma_high`` and the joint SDP, both by the dual method of :mod:`policies.convex.dual`; with
-``--previous`` also the previous phases, Clarabel root finding and the primal-dual IPM, on the
-same drops, with their answers compared) on ``pos2``-like systems with APs every 50 m along the
-road and UEs and target spread over ``[0, 50 L]`` m, at each ``--size L,N,M`` (default: the
-cell-free sizes of :data:`SCALE_SIZES`).
+road (the tracking stress loop's drops) once with warm starts (each decision's balancing starts
+from the previous one's prices and powers, its root finding from its ``gamma*``) and once
+cold, and reports the median time per decision.
+``--scale`` times the default ``cvx`` (and its two phases: ``gamma_high`` of NS+OPT, by SINR
+balancing (:mod:`policies.convex.balance`) with power-scale solves only for the midpoints it
+leaves undecided, and the joint SDP by the dual method of :mod:`policies.convex.dual`; with
+``--previous`` also the previous phases, root finding on the power-scale problem alone (its
+dual, Clarabel for what the dual cannot decide, Clarabel alone below ``R N = 1024``) and the
+primal-dual IPM, on the same drops, with their answers compared) on ``pos2``-like systems
+with APs every 50 m along the road and UEs and target spread over ``[0, 50 L]`` m, at each
+``--size L,N,M`` (default: the cell-free sizes of :data:`SCALE_SIZES`).
 Writes ``runs/<date>-bench-cvx/bench.json``.
 """
 
@@ -123,7 +126,7 @@ def bench_scale(args) -> list[dict[str, Any]]:
         pol = policies.make("cvx", system, rho=args.rho, warm_start=False)
         phases = {"root": FastMaxMinSINR(system, args.rho), "sdp": DualJointSDP(system)}
         if args.previous:
-            phases |= {"root_clarabel": FastMaxMinSINR(system, args.rho, oracle="clarabel"),
+            phases |= {"root_solves": FastMaxMinSINR(system, args.rho, bracket=False),
                        "sdp_ipm": IPMJointSDP(system)}
         t: dict[str, list[float]] = {"cvx": [], **{k: [] for k in phases}}
         info: list[dict[str, Any]] = []
@@ -142,10 +145,10 @@ def bench_scale(args) -> list[dict[str, Any]]:
                 t[name].append(time.perf_counter() - t0)
             row = {"gamma_high": float(dec.info["gamma_high"][0]),
                    "solves": int(dec.info["solves"][0]),
-                   "fallback": bool(dec.info["fallback"][0]),
-                   "clarabel_solves": getattr(phases["root"].socp, "fallbacks", "-")}
+                   "iterations": int(dec.info["iterations"][0]),
+                   "fallback": bool(dec.info["fallback"][0])}
             if args.previous:
-                row |= {"gamma_equal": gammas["root"] == gammas["root_clarabel"],
+                row |= {"gamma_equal": gammas["root"] == gammas["root_solves"],
                         "ssnr_rel": abs(ssnr["sdp"] / ssnr["sdp_ipm"] - 1.0)}
             info.append(row)
             print(f"  (L, N, M) = ({L}, {N}, {M}) drop {i}: cvx {t['cvx'][-1]:.3f} s ("
@@ -153,26 +156,28 @@ def bench_scale(args) -> list[dict[str, Any]]:
                   + f"), gamma_high {row['gamma_high']:.4f}", flush=True)
         rows.append({"size": [L, N, M], "times_s": t, "drops": info, "load_1min": _load(),
                      "median_s": {k: float(np.median(v)) for k, v in t.items()}})
-    cols = ["cvx", "root", "sdp"] + (["root_clarabel", "sdp_ipm"] if args.previous else [])
+    cols = ["cvx", "root", "sdp"] + (["root_solves", "sdp_ipm"] if args.previous else [])
     print(f"\nmedian seconds per drop, default cvx (load {_load():.1f}):")
     print(f"{'L':>3} {'N':>3} {'M':>3} " + " ".join(f"{c:>13}" for c in cols)
-          + f" {'fallbacks':>9} {'clarabel':>8}" + (f" {'=gamma':>6} {'dSSNR':>8}"
-                                                    if args.previous else ""))
+          + f" {'fallbacks':>9} {'solves':>6} {'iters':>5}"
+          + (f" {'=gamma':>6} {'dSSNR':>8}" if args.previous else ""))
     for r in rows:
         m, d = r["median_s"], r["drops"]
         line = (f"{r['size'][0]:>3} {r['size'][1]:>3} {r['size'][2]:>3} "
                 + " ".join(f"{m[c]:>13.3f}" for c in cols)
-                + f" {sum(e['fallback'] for e in d):>9} {d[-1]['clarabel_solves']:>8}")
+                + f" {sum(e['fallback'] for e in d):>9} {sum(e['solves'] for e in d):>6}"
+                + f" {int(np.median([e['iterations'] for e in d])):>5}")
         if args.previous:
             line += (f" {sum(e['gamma_equal'] for e in d):>3}/{len(d):<2}"
                      f" {max(e['ssnr_rel'] for e in d):>8.1e}")
         print(line)
-    print("(root = NS+OPT root finding for gamma_high by the dual power-scale solves, SDP = the "
-          "joint SDP by the dual method, timed apart on the same drops, cold starts; clarabel = "
-          "power-scale solves the dual could not decide, handed to Clarabel"
-          + ("; root_clarabel / sdp_ipm = the previous phases (Clarabel SOCPs, primal-dual "
-             "IPM), =gamma = drops with the same gamma_high, dSSNR = largest relative SDP "
-             "optimum gap" if args.previous else "") + ")")
+    print("(root = gamma_high of NS+OPT: SINR balancing, power-scale solves only for the "
+          "midpoints it leaves undecided; SDP = the joint SDP by the dual method; timed apart on "
+          "the same drops, cold starts; solves = power-scale solves of the cvx decisions in all, "
+          "iters = median balancing iterations"
+          + ("; root_solves / sdp_ipm = the previous phases (root finding on power-scale solves "
+             "alone, primal-dual IPM), =gamma = drops with the same gamma_high, dSSNR = largest "
+             "relative SDP optimum gap" if args.previous else "") + ")")
     return rows
 
 
@@ -246,22 +251,27 @@ def bench_road(args) -> dict[str, Any]:
     x = traj.csi(sc.system)[::every]
     pols = {"warm": policies.make("cvx", sc.system, rho=args.rho),
             "cold": policies.make("cvx", sc.system, rho=args.rho, warm_start=False)}
-    out: dict[str, Any] = {k: {"seconds": [], "solves": [], "gamma": []} for k in pols}
+    out: dict[str, Any] = {k: {"seconds": [], "solves": [], "iterations": [], "gamma": []}
+                           for k in pols}
     for i in range(len(x)):                   # interleaved, one decision at a time
         for name, pol in pols.items():
             dec = pol.decide(x[i:i + 1])
             out[name]["seconds"].append(dec.seconds)
             out[name]["solves"].append(int(dec.info["solves"][0]))
+            out[name]["iterations"].append(int(dec.info["iterations"][0]))
             out[name]["gamma"].append(float(dec.info["gamma_high"][0]))
     gap = float(np.nanmax(np.abs(np.array(out["warm"]["gamma"]) - out["cold"]["gamma"])))
     summary = {k: {"median_s": float(np.median(v["seconds"][1:])),
-                   "mean_solves": float(np.mean(v["solves"][1:]))} for k, v in out.items()}
+                   "mean_solves": float(np.mean(v["solves"][1:])),
+                   "mean_iterations": float(np.mean(v["iterations"][1:]))}
+               for k, v in out.items()}
     print(f"\n{args.road} (N = {sc.system.N}, {len(x)} decisions every "
           f"{every * traj.dt:.2f} s; first decision left out of the medians; load "
           f"{_load():.1f}):")
     for k, v in summary.items():
         print(f"  {k}: median {v['median_s'] * 1e3:.1f} ms per decision, "
-              f"{v['mean_solves']:.2f} SOCP solves per decision")
+              f"{v['mean_solves']:.2f} power-scale solves and "
+              f"{v['mean_iterations']:.1f} balancing iterations per decision")
     print(f"  cold / warm: {summary['cold']['median_s'] / summary['warm']['median_s']:.2f}x; "
           f"largest |gamma_high warm - cold| = {gap:.2e}")
     return {"scenario": args.road, "users": sc.system.N, "decisions": len(x), "runs": out,

@@ -8,24 +8,29 @@ All three are central (they need every AP's CSI) and solve one drop at a time:
 - ``cvx`` (:class:`JointSDP`): ``gamma_high`` of NS+OPT at ``rho``, then the joint SDP at full
   budget (:mod:`policies.convex.sdp`); the seed paper's "CVX" benchmark at rho = 0.5.
 
-Speed (``runners/bench_cvx.py``): ``gamma_high`` comes from root finding on the power-scale SOCP,
-solved by Clarabel from real-valued data built once per system, and the reference bisection is
-replayed on what that learned (:class:`policies.convex.socp.FastMaxMinSINR`: the same
-``gamma_high`` in about 5 solves instead of 13); the joint SDP is solved by a small
-interior-point method that works on its ``N + L`` constraints (:mod:`policies.convex.ipm`). The
-cvxpy formulations stay available (``bisection="reference"``, ``solver="SCS"`` / ``"CLARABEL"``).
-A policy object remembers its previous decision: the next drop's root finding starts from its
-``gamma*`` (a warm start; on a moving road consecutive drops are close), which changes the
-number of solves, never ``gamma_high``.
+Speed (``runners/bench_cvx.py``): ``gamma_high`` needs only on which side of ``gamma*`` each
+midpoint of the reference bisection lies. SINR balancing (:mod:`policies.convex.balance`: a
+virtual uplink, its MMSE receivers as downlink beams, AP prices moved by each AP's budget share)
+brackets ``gamma*`` between two certified bounds in a few milliseconds, usually tightly enough to
+decide every midpoint; a midpoint it leaves undecided is solved by the power-scale problem
+(:class:`policies.convex.socp.FastMaxMinSINR`: its dual, :mod:`policies.convex.power_scale`, or
+Clarabel), and the reference bisection is replayed on what is known, giving the same
+``gamma_high``. The joint SDP is solved in its ``N + L``-variable dual
+(:mod:`policies.convex.dual`; the primal-dual :mod:`policies.convex.ipm` stays an option). The
+cvxpy formulations stay available (``bisection="reference"``, ``solver="SCS"`` /
+``"CLARABEL"``). A policy object remembers its previous decision: the next drop's balancing
+starts from its prices and powers and its root finding from its ``gamma*`` (a warm start; on a
+moving road consecutive drops are close), which changes the work per drop, never
+``gamma_high``.
 
 Failures are outcomes: a drop without a feasible ``gamma`` or whose solve fails or whose beams fail
 the metric check gets the NS+RZF beams at the same ``rho`` and is flagged; so does a drop that
 takes longer than the ``timeout_s`` option (status ``"timeout"``). ``last_info`` of every call
 holds, per drop: ``gamma_high (B,)`` float (NaN where none), ``fallback (B,)`` bool,
 ``timeout (B,)`` bool, ``status`` (list of B strings), ``solves (B,)`` int (SOCP solves of the
-bisection) and, for ``cvx``, ``ssnr_opt (B,)`` (the SDP optimum). Ctrl-C during a solve raises
-``KeyboardInterrupt`` (a solver that catches SIGINT itself, as SCS does, is checked), never a
-silent fallback.
+bisection), ``iterations (B,)`` int (SINR-balancing iterations) and, for ``cvx``, ``ssnr_opt
+(B,)`` (the SDP optimum). Ctrl-C during a solve raises ``KeyboardInterrupt`` (a solver that
+catches SIGINT itself, as SCS does, is checked), never a silent fallback.
 """
 
 from __future__ import annotations
@@ -160,6 +165,7 @@ class _ConvexPolicy(Policy):
             "timeout": np.array([r["timeout"] for r in rows], dtype=bool),
             "status": [r.get("status", "") for r in rows],
             "solves": np.array([r.get("solves", 0) for r in rows], dtype=int),
+            "iterations": np.array([r.get("iterations", 0) for r in rows], dtype=int),
             **self._extra_info(rows),
         }
         w = _float_layout(out)
@@ -185,7 +191,8 @@ class _OptPolicy(_ConvexPolicy):
                     ) -> tuple[np.ndarray | None, dict[str, Any]]:
         sense = self._sensing(hc)
         res = self._bisect_drop(hc, sense, True, deadline)
-        row = {"gamma_high": res.gamma_high, "status": res.status, "solves": res.solves}
+        row = {"gamma_high": res.gamma_high, "status": res.status, "solves": res.solves,
+               "iterations": res.iterations}
         if res.comm is None:
             return None, row
         return np.concatenate([res.comm, sense[..., None]], axis=-1), row
@@ -235,7 +242,9 @@ class JointSDP(_ConvexPolicy):
             (default True; only the number of solves changes).
 
     A drop falls back to NS+RZF when no ``gamma`` is feasible, the SDP fails, or the extracted
-    beams (after power projection) miss ``gamma_high`` by more than :data:`JSC_CHECK_RTOL`.
+    beams (after power projection) miss ``gamma_high`` by more than :data:`JSC_CHECK_RTOL`; with
+    the ``"DUAL"`` solver such a drop is first solved again by the IPM (its status then says
+    both).
     """
 
     default_solver = "DUAL"
@@ -251,25 +260,40 @@ class JointSDP(_ConvexPolicy):
             self._sdp = FAST_SDP[self.solver](system, **(solver_options or {}))
         else:
             self._sdp = JointSDPSolver(system, self.solver, solver_options)
+        # the dual method's path can stall far from the optimum (7 of 50 street drops at N = 8):
+        # such a drop is solved again by the primal-dual IPM before it counts as failed
+        self._retry = IPMJointSDP(system) if self.solver == "DUAL" else None
 
     def _solve_drop(self, hc: np.ndarray, deadline: float | None
                     ) -> tuple[np.ndarray | None, dict[str, Any]]:
         sense = ns_sensing_all(hc[None], self.system, self.rho)[0]
         res = self._bisect_drop(hc, sense, False, deadline)
         row: dict[str, Any] = {"gamma_high": res.gamma_high, "status": res.status,
-                               "ssnr_opt": np.nan, "solves": res.solves}
+                               "ssnr_opt": np.nan, "solves": res.solves,
+                               "iterations": res.iterations}
         if not np.isfinite(res.gamma_high):
             return None, row
-        sdp = self._sdp.solve(hc, res.gamma_high, deadline=deadline)
-        row.update(status=sdp.status, ssnr_opt=sdp.ssnr_opt)
+        beams, status, ssnr_opt = self._sdp_beams(self._sdp, hc, res.gamma_high, deadline)
+        if beams is None and self._retry is not None:
+            beams, again, ssnr_opt = self._sdp_beams(self._retry, hc, res.gamma_high, deadline)
+            status = f"{status}; IPM: {again}"
+        row.update(status=status, ssnr_opt=ssnr_opt)
+        return beams, row
+
+    def _sdp_beams(self, sdp_solver, hc: np.ndarray, gamma: float, deadline: float | None
+                   ) -> tuple[np.ndarray | None, str, float]:
+        """``(beams, status, SSNR optimum)`` of one SDP solve; beams None when the solve
+        fails or its beams (power-projected) miss ``gamma`` by more than
+        :data:`JSC_CHECK_RTOL`."""
+        sdp = sdp_solver.solve(hc, gamma, deadline=deadline)
         if sdp.beams is None:
-            return None, row
+            return None, sdp.status, sdp.ssnr_opt
         w, _ = metrics.project_power(_float_layout(sdp.beams), self.system)
         achieved = float(metrics.min_sinr(_float_layout(hc), w, self.system))
-        if achieved < res.gamma_high * (1.0 - JSC_CHECK_RTOL):
-            row["status"] = f"{sdp.status}; beams reach SINR {achieved:.4g} < {res.gamma_high:.4g}"
-            return None, row
-        return sdp.beams, row
+        if achieved < gamma * (1.0 - JSC_CHECK_RTOL):
+            return None, f"{sdp.status}; beams reach SINR {achieved:.4g} < {gamma:.4g}", \
+                sdp.ssnr_opt
+        return sdp.beams, sdp.status, sdp.ssnr_opt
 
     def _extra_info(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"ssnr_opt": np.array([r.get("ssnr_opt", np.nan) for r in rows])}

@@ -37,6 +37,7 @@ from cfisac_env.physics import metrics
 from cfisac_env.physics.layout import to_layout
 from cfisac_env.physics.system import System
 from policies.classic import rzf_beams
+from policies.convex.balance import Bracket, balance, downlink_shares
 from policies.convex.basis import expand, reduce, span_basis
 from policies.convex.blas import single_blas_thread
 from policies.convex.power_scale import DualPowerScale
@@ -67,12 +68,14 @@ def bisection_midpoints(low: float = GAMMA_LOW, high: float = GAMMA_HIGH, tol: f
 @dataclass
 class MaxMinResult:
     """Outcome of one drop: ``gamma_high`` (NaN when none), communication beams ``(L, M, N)``
-    complex (None when none), a status string and the number of SOCP solves."""
+    complex (None when none), a status string, the number of SOCP solves and of SINR-balancing
+    iterations (:mod:`policies.convex.balance`; 0 without a bracket)."""
 
     gamma_high: float
     comm: np.ndarray | None
     status: str
     solves: int
+    iterations: int = 0
 
 
 class MaxMinSINR:
@@ -359,6 +362,12 @@ def undecided_midpoint(known_lo: float, known_hi: float) -> float | None:
     return None
 
 
+def _decides_every_midpoint(lower: float, upper: float) -> bool:
+    """Whether ``lower <= gamma* <= upper`` decides every reference midpoint (one equal to
+    ``upper`` stays undecided)."""
+    return undecided_midpoint(lower, float(np.nextafter(upper, np.inf))) is None
+
+
 def _root_estimate(feas, infeas, fallback: float) -> float:
     """``gamma*`` interpolated between the bracket ends (``fallback`` without a bracket)."""
     if not (feas and infeas):
@@ -399,10 +408,14 @@ class FastMaxMinSINR:
             step, certified bounds, Clarabel for a ``gamma`` it cannot decide), ``"clarabel"``
             (:class:`PowerScaleSOCP` only) or ``"auto"`` (default: the dual from
             :data:`DUAL_FROM` beam coordinates ``R N`` up, where it measured faster).
+        bracket: first bracket ``gamma*`` by SINR balancing
+            (:func:`policies.convex.balance.balance`: certified bounds in milliseconds); the
+            oracle then solves only the midpoints the bracket leaves undecided (usually none)
+            and, with ``need_beams``, the beams at ``gamma_high``. False: root finding alone.
     """
 
     def __init__(self, system: System, rho: float, tol: float = 1e-9,
-                 oracle: str = "auto") -> None:
+                 oracle: str = "auto", bracket: bool = True) -> None:
         self.system, self.rho = system, rho
         if oracle not in ORACLES:
             raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
@@ -411,6 +424,9 @@ class FastMaxMinSINR:
             oracle = "dual" if size >= DUAL_FROM else "clarabel"
         socp = PowerScaleSOCP(system, rho, tol)
         self.socp = DualPowerScale(system, rho, socp) if oracle == "dual" else socp
+        self.bracket = bool(bracket)
+        self.budget = rho * np.asarray(system.P, dtype=float)
+        self.iterations = 0                        # balancing iterations of the last drop
 
     def cold_guess(self, hc: np.ndarray, sense: np.ndarray) -> float:
         """A first ``gamma``: the min-SINR of the RZF communication beams at the same ``rho``
@@ -468,7 +484,7 @@ class FastMaxMinSINR:
         return float(np.clip(1.0 / est, GAMMA_LOW, GAMMA_HIGH)) if est > 0 else GAMMA_HIGH
 
     def solve(self, hc: np.ndarray, sense: np.ndarray, need_beams: bool = True,
-              warm: tuple[float, float | None] | None = None,
+              warm: tuple | None = None,
               deadline: float | None = None) -> MaxMinResult:
         """``gamma_high`` (and, with ``need_beams``, the beams there) for one drop.
 
@@ -476,10 +492,12 @@ class FastMaxMinSINR:
             hc: complex CSI ``(L, M, Q)``; sense: fixed sensing beams ``(L, M)``.
             need_beams: also return the verified communication beams at ``gamma_high``.
             warm: ``self.warm_state`` after the previous drop (a warm start; on a moving road
-                consecutive drops are close): ``(ratio, slope)``, the previous drop's
-                ``gamma* /`` :meth:`cold_guess` and ``d(1/t*^2) / d(1/gamma)`` at its root. The
-                first trial is then this drop's cold guess times that ratio, the second uses the
-                slope when the first landed close. Default: cold start.
+                consecutive drops are close): ``(ratio, slope, prices)``, the previous drop's
+                ``gamma* /`` :meth:`cold_guess`, ``d(1/t*^2) / d(1/gamma)`` at its root (None
+                when not measured) and its balancing's final ``(mu, q)`` (None without a
+                bracket). The balancing starts from those prices and powers; a first trial
+                solve is this drop's cold guess times that ratio, the second uses the slope
+                when the first landed close. Default: cold start.
             deadline: ``time.perf_counter()`` value; past it a :class:`TimeoutError` is raised.
 
         Returns:
@@ -490,7 +508,7 @@ class FastMaxMinSINR:
             return self._solve(hc, sense, need_beams, warm, deadline)
 
     def _solve(self, hc: np.ndarray, sense: np.ndarray, need_beams: bool,
-               warm: tuple[float, float | None] | None, deadline: float | None
+               warm: tuple | None, deadline: float | None
                ) -> MaxMinResult:
         socp = self.socp
         socp.load(hc, sense)
@@ -515,8 +533,12 @@ class FastMaxMinSINR:
             return comm is not None
 
         cold = self.cold_guess(hc, sense)
-        ratio, slope = warm if warm else (1.0, None)
+        ratio, slope, prices = warm if warm else (1.0, None, None)
         g = float(np.clip(cold * ratio, GAMMA_LOW, GAMMA_HIGH))
+        bracket = self._balance(socp, prices, deadline, state, comm_at) if self.bracket else None
+        if bracket is not None:
+            mid = undecided_midpoint(state["lo"], state["hi"])
+            g = mid if mid is not None else g
         while state["solves"] < ROOT_SOLVES and \
                 undecided_midpoint(state["lo"], state["hi"]) is not None:
             ok = evaluate(g)
@@ -525,11 +547,17 @@ class FastMaxMinSINR:
             g = self._next_gamma(feas, infeas, state, g, slope)
         gamma_high, _, _ = reference_gamma(evaluate, known_lo=state["lo"], known_hi=state["hi"])
         self.gamma_star = _root_estimate(feas, infeas, gamma_high)
+        if bracket is not None and not (feas and infeas):
+            self.gamma_star = 0.5 * (bracket.lower + bracket.upper)
         self.warm_state = None
-        if feas and infeas and np.isfinite(self.gamma_star) and cold > 0:
-            (a, fa), (b, fb) = min(feas), max(infeas)
-            slope = (fa - fb) / (a - b) if a != b and fa > fb else None
-            self.warm_state = (self.gamma_star / cold, slope)
+        prices = (bracket.mu, bracket.q) if bracket is not None else None
+        if np.isfinite(self.gamma_star) and cold > 0:
+            slope = None
+            if feas and infeas:
+                (a, fa), (b, fb) = min(feas), max(infeas)
+                slope = (fa - fb) / (a - b) if a != b and fa > fb else None
+            if (feas and infeas) or bracket is not None:
+                self.warm_state = (self.gamma_star / cold, slope, prices)
         comm, status = None, "no feasible gamma"
         if np.isfinite(gamma_high):
             status = "optimal"
@@ -539,4 +567,25 @@ class FastMaxMinSINR:
                 comm = comm_at.get(gamma_high)
                 if comm is None:
                     status = "beams at gamma_high failed the check"
-        return MaxMinResult(gamma_high, comm, status, state["solves"])
+        return MaxMinResult(gamma_high, comm, status, state["solves"], self.iterations)
+
+    def _balance(self, socp, prices, deadline: float | None, state: dict,
+                 comm_at: dict) -> Bracket | None:
+        """Bracket ``gamma*`` by SINR balancing and record it in ``state``: every ``gamma``
+        above the upper bound is infeasible; the lower bound counts once its beams pass the
+        metric check (they are kept like a solve's)."""
+        self.iterations = 0
+        bracket = balance(socp.h, socp.nu2, self.budget, _decides_every_midpoint, prices,
+                          deadline)
+        if bracket is None:
+            return None
+        self.iterations = bracket.iterations
+        state["hi"] = min(state["hi"], float(np.nextafter(bracket.upper, np.inf)))
+        if bracket.G is not None:
+            out = downlink_shares(socp.h, socp.nu2, bracket.G, bracket.lower, self.budget)
+            comm = socp.verified(bracket.lower, bracket.G * np.sqrt(out[0])) \
+                if out is not None else None
+            if comm is not None:
+                state["lo"] = max(state["lo"], bracket.lower)
+                comm_at[bracket.lower] = comm
+        return bracket
