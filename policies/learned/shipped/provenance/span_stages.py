@@ -4,6 +4,8 @@
     python policies/learned/shipped/provenance/span_stages.py pos1 --out runs/span-pos1
     python policies/learned/shipped/provenance/span_stages.py road --out runs/span-road \
         --init runs/span-pos2/stage6/pos2-span-attn.pt
+    python policies/learned/shipped/provenance/span_stages.py street --out runs/span-street \
+        --init policies/learned/shipped/pos2-span-attn.pt
 
 Each stage is one :func:`policies.learned.span_training.train_span` call with the settings the
 shipped file was trained with (stage 1 of pos1/pos2 ran the first loss settings, a softer
@@ -12,8 +14,10 @@ pos2's stages 3-6 added the current heads (weighted-RZF reference, the AP's own 
 factors, target-relative UE tokens: stage 3 the first, stage 4 the second, stage 5 the third);
 they start at zero, so the earlier stages' beams carry over exactly. Replayed with today's code,
 every stage trains every head, which reaches the same kind of network, not the same weights.
-pos1's stage 3 trained all of them at once; road starts from the finished pos2 network. The
-result is ``OUT/<family>-span-attn.pt``.
+pos1's stage 3 trained all of them at once; road starts from the finished pos2 network, street
+(L = 8) from it too, its weights transferred
+(:func:`policies.learned.checkpoints.warm_start_span`). The result is
+``OUT/<family>-span-attn.pt``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from policies.learned import checkpoints as store
 from policies.learned.span_training import SpanConfig, train_span
 
+STREET_USERS = (*range(1, 17), 16, 16, 16, 16)
 # family -> stages: (seed, SpanConfig fields, init from: None | "previous" | other family)
 STAGES = {
     "pos2": [(0, {"lr": 2e-3, "sharp": 20.0, "margin": 0.0, "iterations": 1700}, None),
@@ -44,9 +49,12 @@ STAGES = {
     # earlier road file: pos2's stage-2 state at its iteration 1800, then 4900 on road drops)
     "road": [(15, {"lr": 5e-4, "margin": -0.04, "iterations": 8300}, "init")],
     # L = 8: pos2's shipped network transferred (checkpoints.warm_start_span), street drops,
-    # N = 16 (the scenario's default) four extra times per cycle over 1..16
-    "street": [(17, {"lr": 5e-4, "margin": -0.04, "users": (*range(1, 17), 16, 16, 16, 16),
-                     "val_drops": 100}, "init")],
+    # N = 16 (the scenario's default) four extra times per cycle over 1..16 (STREET_USERS)
+    "street": [(17, {"lr": 5e-4, "margin": -0.04, "users": STREET_USERS, "val_drops": 100,
+                     "iterations": 3700}, "init"),
+               # the beams a little above the reference's level
+               (19, {"lr": 3e-4, "margin": 0.04, "users": STREET_USERS, "val_drops": 100,
+                     "iterations": 4100}, "previous")],
 }
 
 
@@ -59,10 +67,16 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=1e9,
                    help="wall-clock limit of each stage (the recorded stages stop at their "
                         "iteration count)")
+    p.add_argument("--start", type=int, default=1,
+                   help="resume at this stage, from the checkpoint --resume-from")
+    p.add_argument("--resume-from", type=Path, default=None,
+                   help="the previous stage's checkpoint (with --start)")
     args = p.parse_args()
     torch.set_num_threads(1)
-    prev = None
+    prev = args.resume_from
     for k, (seed, fields, init) in enumerate(STAGES[args.family]):
+        if k + 1 < args.start:
+            continue
         out = args.out / f"stage{k + 1}"
         if init == "init" and args.init is None:
             raise SystemExit(f"{args.family} starts from a pos2 checkpoint: pass --init PATH")
