@@ -410,8 +410,11 @@ class FastMaxMinSINR:
             :data:`DUAL_FROM` beam coordinates ``R N`` up, where it measured faster).
         bracket: first bracket ``gamma*`` by SINR balancing
             (:func:`policies.convex.balance.balance`: certified bounds in milliseconds); the
-            oracle then solves only the midpoints the bracket leaves undecided (usually none)
-            and, with ``need_beams``, the beams at ``gamma_high``. False: root finding alone.
+            oracle then solves only the midpoints the bracket leaves undecided (usually none),
+            and the beams at ``gamma_high`` are the balancing's directions with the least powers
+            that put every SINR at ``gamma_high`` (checked by the metric code; a tight solve if
+            they fail). False: root finding alone, the beams of a tight solve at
+            ``gamma_high`` (least power scale).
     """
 
     def __init__(self, system: System, rho: float, tol: float = 1e-9,
@@ -562,12 +565,25 @@ class FastMaxMinSINR:
         if np.isfinite(gamma_high):
             status = "optimal"
             if need_beams:
-                if gamma_high not in comm_at or not socp.tight:
+                if bracket is not None and bracket.G is not None:
+                    self._bracket_beams(socp, bracket, gamma_high, comm_at)
+                elif not socp.tight:
+                    comm_at.pop(gamma_high, None)          # a loose solve's: solve it tightly
+                if gamma_high not in comm_at:
                     evaluate(gamma_high, tight=True)
                 comm = comm_at.get(gamma_high)
                 if comm is None:
                     status = "beams at gamma_high failed the check"
         return MaxMinResult(gamma_high, comm, status, state["solves"], self.iterations)
+
+    def _bracket_beams(self, socp, bracket: Bracket, gamma: float, comm_at: dict) -> None:
+        """The beams at ``gamma`` (at most the bracket's lower bound) along the balancing's
+        directions, with the least powers that put every SINR at ``gamma``, into ``comm_at`` when
+        they pass the metric check."""
+        out = downlink_shares(socp.h, socp.nu2, bracket.G, gamma, self.budget)
+        comm = socp.verified(gamma, bracket.G * np.sqrt(out[0])) if out is not None else None
+        if comm is not None:
+            comm_at[gamma] = comm
 
     def _balance(self, socp, prices, deadline: float | None, state: dict,
                  comm_at: dict) -> Bracket | None:
