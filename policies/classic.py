@@ -56,9 +56,14 @@ def ns_sensing_beam(h: np.ndarray, power: np.ndarray) -> np.ndarray:
 
     Returns:
         ``(B, M)`` complex: ``a`` projected onto the null space of ``h_1 .. h_N``, norm
-        ``sqrt(power)``. When ``a`` lies in the users' span (``M <= N``) the beam is zero.
+        ``sqrt(power)``. With ``N >= M`` users (``a`` in their span) the beam is zero.
     """
     users, a = h[..., :-1], h[..., -1]
+    if users.shape[-1] >= users.shape[-2]:
+        # N >= M users span the AP's space: the projection leaves only rounding (3e-9 to 8e-8
+        # of ||a|| on the street at N = M = 16), which normalised would be a full-power beam
+        # in a random direction
+        return np.zeros_like(a)
     coef = np.linalg.pinv(users) @ a[..., None]                        # (B, N, 1)
     u = a - (users @ coef)[..., 0]
     return _unit(u) * np.sqrt(np.asarray(power, dtype=float))[..., None]

@@ -12,7 +12,8 @@ true channel). The loss is per drop, each drop normalised by its own reference:
                     + kappa softplus(k (log((1 + margin) g2(ref_d)) - log g2(W_d))) / k ]   (3)
 
 (``ns_d``: the NS sensing beams at ``(1 - rho) P_l``, :func:`ns_sensing`, whose interference
-counts in the reference's SINR as in cvx's NS+OPT level: nil below ``N = M``; ``softmin`` with
+counts in the reference's SINR as in cvx's NS+OPT level: nil below ``N = M`` (null space), the
+beam itself zero from ``N = M`` up; ``softmin`` with
 temperature ``tau`` in log space; ``g2(ref)`` detached in (3), which keeps the
 beams' min-SINR at ``1 + margin`` times the reference's; the default ``margin = -0.04`` lets
 the beams sit a little below it, where the SSNR gained per SINR given up is largest: a network
@@ -100,10 +101,11 @@ def ns_sensing(csi: torch.Tensor, rho: torch.Tensor, system: Any, eps: float = 1
 
     ``csi (B, L, 2, M, Q)`` float32, ``rho (B,)`` -> ``(B, L, 2, M, Q)`` float32, zero on the UE
     columns. With ``N < M`` the beam is (to ``eps``) in the null space of the AP's UE channels
-    and interferes with no UE; with ``N >= M`` there is no null space and the beam, like cvx's,
-    interferes: the level the reference sets must count it, else at ``N >= M`` (the street at
-    N = 16 = M) the level is the comm-only max-min SINR, far above cvx's."""
+    and interferes with no UE; with ``N >= M`` there is no null space and the beam is zero, as
+    cvx's is (:func:`policies.classic.ns_sensing_beam`)."""
     b, nl, _, m, q = csi.shape
+    if q - 1 >= m:
+        return torch.zeros_like(csi)
     h = torch.complex(csi[:, :, 0], csi[:, :, 1]).to(torch.complex128)   # (B, L, M, Q)
     hu, a = h[..., :-1], h[..., -1:]
     g = hu.mH @ hu / m

@@ -97,7 +97,9 @@ def test_cluster_option_serves_each_ue_from_k_aps_only(street, policy):
     w = to_complex(pol.act(h).astype(float))[..., : system.N]             # (B, L, M, N)
     active = np.linalg.norm(w, axis=-2) > 1e-9                            # (B, L, N)
     np.testing.assert_array_equal(active.sum(axis=1), 2)
-    np.testing.assert_allclose(metrics.ap_power(pol.act(h))[active.any(-1)].max(), 1.0,
+    # ns-rzf at M = N = 16: no null space, the sensing share (1 - rho) P stays unused
+    full = 0.5 if policy == "ns-rzf" else 1.0
+    np.testing.assert_allclose(metrics.ap_power(pol.act(h))[active.any(-1)].max(), full,
                                rtol=1e-5)
 
 
