@@ -77,3 +77,33 @@ def test_solution_is_certified_and_its_primal_is_feasible():
     ssnr = -np.real(np.trace(dual.C0 @ S))
     assert -ssnr == pytest.approx(res.dobj, rel=1e-6)    # primal = dual + gap, to rounding
     assert np.linalg.eigvalsh(0.5 * (S + S.conj().T))[0] >= -1e-9
+
+
+def test_recentring_solves_a_drop_where_the_default_path_stalls():
+    """Street drop (N = 8, seed 0, drop 6): cutting tau at every step strands the path next
+    to one SINR slack's boundary; re-centring first reaches the IPM's optimum."""
+    import scenarios
+    from cfisac_env.physics.layout import to_complex
+    from policies.classic import ns_sensing_all
+    from policies.convex.basis import reduce, span_basis
+    from policies.convex.dual import CENTRE, DualSDP
+    from policies.convex.ipm import IPMJointSDP
+    from policies.convex.sdp import sensing_cost
+    from policies.convex.socp import FastMaxMinSINR
+
+    sc = scenarios.load("street", users=8)
+    s = sc.system
+    x, _, _ = sc.drops(np.random.default_rng(0), 7)
+    hc = to_complex(x[6].astype(float))
+    gamma = FastMaxMinSINR(s, 0.5).solve(hc, ns_sensing_all(hc[None], s, 0.5)[0],
+                                         need_beams=False).gamma_high
+    basis = span_basis(hc)
+    r = basis.shape[-1]
+    a = (basis.conj().transpose(0, 2, 1) @ hc[..., s.N:])[..., 0]
+    C0 = -s.sensing_gain / s.radar_noise * sensing_cost(a, r)
+    dual = DualSDP(reduce(basis, hc[..., : s.N]), r, gamma, np.full(s.N, s.ue_noise),
+                   np.asarray(s.P, float), C0)
+    assert dual.solve().status == "max iterations"
+    res = dual.solve(centre=CENTRE)
+    assert res.status == "optimal"
+    assert -res.dobj == pytest.approx(IPMJointSDP(s).solve(hc, gamma).ssnr_opt, rel=1e-5)
