@@ -14,8 +14,8 @@ as noise, and by Lagrange duality (the power-scale dual of
 One iteration balances the uplink (``q_n <- C I_n(q)``, ``I_n = q_n / SINR_n``, a standard
 interference function: Yates' fixed point), turns its MMSE receivers ``u_n = B^-1 h_n`` into
 downlink beams with every SINR at the balanced level ``C`` (the ``N x N`` power system of
-:meth:`policies.convex.power_scale.DualPowerScale.beams`), and moves each price by the AP's
-share of its budget, ``mu_l <- mu_l (P_l / (rho P_l))^(1/2)`` (an over-budget AP gets dearer;
+:func:`downlink_shares`), and moves each price by the AP's share of its budget, ``mu_l <-
+mu_l (P_l / (rho P_l))^(1/2)`` (an over-budget AP gets dearer;
 a damped multiplicative step), which converges to the prices at which every priced AP spends
 exactly its budget. It costs one ``R x R`` Cholesky factor (``R = L min(M, N)``).
 

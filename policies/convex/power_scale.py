@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from cfisac_env.physics.system import System
+from policies.convex.balance import downlink_shares
 from policies.convex.dual import DualSDP
 
 #: Relative duality gap of a solve for the root finding (its secant needs no more), and of a
@@ -67,17 +68,11 @@ class DualPowerScale:
         """Beams ``X (R, N)`` (reduced coordinates) from the directions ``G = B^-1 H``, every
         SINR exactly ``gamma``, and their largest per-AP share ``max_l P_l(X) / (rho P_l)``;
         None when the powers come out negative (far from the optimum)."""
-        Gam = self.h.conj().T @ G                                  # (N, N) h_n^H u_k
-        A = -(Gam.real ** 2 + Gam.imag ** 2)
-        A[np.diag_indices_from(A)] *= -1.0 / gamma
-        try:
-            p = np.linalg.solve(A, self.nu2)
-        except np.linalg.LinAlgError:
+        out = downlink_shares(self.h, self.nu2, G, gamma, self.budget)
+        if out is None:
             return None
-        if not np.all(p > 0):
-            return None
-        per_ap = (np.abs(G.reshape(self.system.L, self.r, -1)) ** 2).sum(axis=1) @ p   # (L,)
-        return float(np.max(per_ap / self.budget)), G * np.sqrt(p)
+        p, share = out
+        return float(np.max(share)), G * np.sqrt(p)
 
     def solve(self, gamma: float, tight: bool = False, deadline: float | None = None
               ) -> tuple[float, np.ndarray | None, str]:

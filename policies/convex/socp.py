@@ -598,10 +598,7 @@ class FastMaxMinSINR:
         self.iterations = bracket.iterations
         state["hi"] = min(state["hi"], float(np.nextafter(bracket.upper, np.inf)))
         if bracket.G is not None:
-            out = downlink_shares(socp.h, socp.nu2, bracket.G, bracket.lower, self.budget)
-            comm = socp.verified(bracket.lower, bracket.G * np.sqrt(out[0])) \
-                if out is not None else None
-            if comm is not None:
+            self._bracket_beams(socp, bracket, bracket.lower, comm_at)
+            if bracket.lower in comm_at:
                 state["lo"] = max(state["lo"], bracket.lower)
-                comm_at[bracket.lower] = comm
         return bracket
