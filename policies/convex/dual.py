@@ -53,10 +53,12 @@ DUAL_MAX_ITERS = 300
 #: Newton decrement that sets ``tau`` at each step, and the largest cut of the duality gap that
 #: one step may aim at (``tau >= gap / (PHI nu)``).
 THETA, PHI = 6.0, 10.0
-#: Newton decrement at the current ``tau`` below which a re-centring solve cuts ``tau``: the
-#: default path (a cut at every step) lets one SINR slack run to ~1e-8 and stalls on 14 % of
-#: street drops at N = 8 and most at L = 16, N = 8; with this rule none of 18 such drops did
-#: (70-140 steps; its primal objective within 1e-6 of the dual's, not 1e-8).
+#: Newton decrement at the current ``tau`` below which a re-centring solve cuts ``tau``
+#: (:class:`DualJointSDP` solves with it first): the path that cuts ``tau`` at every step lets
+#: one SINR slack run to ~1e-8 and stalls (300 steps, 0.5-1 s) on 14 % of street drops at
+#: N = 8 and on every drop measured with N >= M from L = 8 up; with this rule none of 30 such
+#: drops did (80-110 steps). Its primal objective is within 1e-6 of the dual's, not 1e-8: the
+#: policies polish the beams' powers (:mod:`policies.convex.polish`).
 CENTRE = 1.0
 #: Armijo fraction and backtracking factor of the line search.
 ARMIJO, BACKTRACK = 0.2, 0.5
@@ -379,9 +381,9 @@ class DualJointSDP:
         C0 = -s.sensing_gain / s.radar_noise * sensing_cost(a, r)
         dual = DualSDP(h, r, gamma, np.full(s.N, s.ue_noise), np.asarray(s.P, float), C0)
         with single_blas_thread():
-            res = dual.solve(self.tol, self.max_iters, deadline)
-            if res.status != "optimal":      # stalled next to one slack's boundary: re-centre
-                res = dual.solve(self.tol, self.max_iters, deadline, centre=CENTRE)
+            res = dual.solve(self.tol, self.max_iters, deadline, centre=CENTRE)
+            if res.status != "optimal":      # the other path, before the drop counts as failed
+                res = dual.solve(self.tol, self.max_iters, deadline)
             if res.status != "optimal":
                 return SDPResult(None, np.nan, f"dual: {res.status} after {res.iters} steps")
             fh, total = primal_parts(dual, res)
