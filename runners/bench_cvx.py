@@ -148,8 +148,11 @@ def bench_scale(args) -> list[dict[str, Any]]:
                    "iterations": int(dec.info["iterations"][0]),
                    "fallback": bool(dec.info["fallback"][0])}
             if args.previous:
+                g1, g2 = metrics.g1_g2(x[i], dec.beams[0], system)
                 row |= {"gamma_equal": gammas["root"] == gammas["root_solves"],
-                        "ssnr_rel": abs(ssnr["sdp"] / ssnr["sdp_ipm"] - 1.0)}
+                        "ssnr_rel": abs(ssnr["sdp"] / ssnr["sdp_ipm"] - 1.0),
+                        "beam_ssnr": float(g1) / ssnr["sdp_ipm"],
+                        "beam_sinr": float(g2) / gammas["root_solves"]}
             info.append(row)
             print(f"  (L, N, M) = ({L}, {N}, {M}) drop {i}: cvx {t['cvx'][-1]:.3f} s ("
                   + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in t.items() if k != "cvx")
@@ -160,7 +163,8 @@ def bench_scale(args) -> list[dict[str, Any]]:
     print(f"\nmedian seconds per drop, default cvx (load {_load():.1f}):")
     print(f"{'L':>3} {'N':>3} {'M':>3} " + " ".join(f"{c:>13}" for c in cols)
           + f" {'fallbacks':>9} {'solves':>6} {'iters':>5}"
-          + (f" {'=gamma':>6} {'dSSNR':>8}" if args.previous else ""))
+          + (f" {'=gamma':>6} {'dSSNR':>8} {'g1/opt':>7} {'g2/gam':>7}" if args.previous
+             else ""))
     for r in rows:
         m, d = r["median_s"], r["drops"]
         line = (f"{r['size'][0]:>3} {r['size'][1]:>3} {r['size'][2]:>3} "
@@ -169,7 +173,9 @@ def bench_scale(args) -> list[dict[str, Any]]:
                 + f" {int(np.median([e['iterations'] for e in d])):>5}")
         if args.previous:
             line += (f" {sum(e['gamma_equal'] for e in d):>3}/{len(d):<2}"
-                     f" {max(e['ssnr_rel'] for e in d):>8.1e}")
+                     f" {max(e['ssnr_rel'] for e in d):>8.1e}"
+                     f" {min(e['beam_ssnr'] for e in d):>7.4f}"
+                     f" {min(e['beam_sinr'] for e in d):>7.4f}")
         print(line)
     print("(root = gamma_high of NS+OPT: SINR balancing, power-scale solves only for the "
           "midpoints it leaves undecided; SDP = the joint SDP by the dual method; timed apart on "
@@ -177,7 +183,9 @@ def bench_scale(args) -> list[dict[str, Any]]:
           "iters = median balancing iterations"
           + ("; root_solves / sdp_ipm = the previous phases (root finding on power-scale solves "
              "alone, primal-dual IPM), =gamma = drops with the same gamma_high, dSSNR = largest "
-             "relative SDP optimum gap" if args.previous else "") + ")")
+             "relative SDP optimum gap, g1/opt and g2/gam = the worst drop's cvx beams: SSNR / "
+             "the IPM's SDP optimum and min-SINR / the previous gamma_high" if args.previous
+             else "") + ")")
     return rows
 
 

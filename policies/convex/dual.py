@@ -53,11 +53,16 @@ DUAL_MAX_ITERS = 300
 #: Newton decrement that sets ``tau`` at each step, and the largest cut of the duality gap that
 #: one step may aim at (``tau >= gap / (PHI nu)``).
 THETA, PHI = 6.0, 10.0
-#: Newton decrement at the current ``tau`` below which a re-centring solve cuts ``tau``: the
-#: default path (a cut at every step) lets one SINR slack run to ~1e-8 and stalls on 14 % of
-#: street drops at N = 8 and most at L = 16, N = 8; with this rule none of 18 such drops did
-#: (70-140 steps; its primal objective within 1e-6 of the dual's, not 1e-8).
+#: Newton decrement at the current ``tau`` below which a re-centring solve cuts ``tau``
+#: (:class:`DualJointSDP` solves with it first): the path that cuts ``tau`` at every step lets
+#: one SINR slack run to ~1e-8 and stalls (300 steps, 0.5-1 s) on 14 % of street drops at
+#: N = 8 and on every drop measured with N >= M from L = 8 up; with this rule none of 30 such
+#: drops did (80-110 steps). Its primal objective is within 1e-6 of the dual's, not 1e-8: the
+#: policies polish the beams' powers (:mod:`policies.convex.polish`). It needs more steps where
+#: the UEs are spread over many APs: 300-500 on street drops at N = 16 and 32 (0.3-1 s),
+#: 50-140 on the drops of ``bench_cvx.py --scale``; :data:`CENTRED_MAX_ITERS` bounds them.
 CENTRE = 1.0
+CENTRED_MAX_ITERS = 800
 #: Armijo fraction and backtracking factor of the line search.
 ARMIJO, BACKTRACK = 0.2, 0.5
 #: Least fraction of a slack a step may keep.
@@ -265,7 +270,7 @@ class DualSDP:
             deadline: ``time.perf_counter()`` value; past it TimeoutError is raised.
             centre: None (default): ``tau`` is cut at every step; a number: only once the
                 Newton decrement at the current ``tau`` is at most this (the steps in between
-                re-centre; slower, but it does not stall where the default does).
+                re-centre; it does not stall where the default does).
 
         Returns:
             :class:`DualResult` of the best primal-feasible ``F(tau)`` found.
@@ -361,10 +366,14 @@ class DualJointSDP:
     Args:
         system: the system.
         tol: relative duality gap at which to stop (default :data:`DUAL_TOL`).
-        max_iters: Newton-step limit (default :data:`DUAL_MAX_ITERS`).
+        max_iters: Newton-step limit (default :data:`CENTRED_MAX_ITERS`).
+
+    The solve re-centres (:data:`CENTRE`); a drop it does not solve within ``max_iters`` is
+    reported as failed (the ``cvx`` policy then solves it by the IPM).
     """
 
-    def __init__(self, system, tol: float = DUAL_TOL, max_iters: int = DUAL_MAX_ITERS) -> None:
+    def __init__(self, system, tol: float = DUAL_TOL, max_iters: int = CENTRED_MAX_ITERS
+                 ) -> None:
         self.system, self.tol, self.max_iters = system, float(tol), int(max_iters)
         self.r = min(system.M, system.Q)
 
@@ -379,9 +388,7 @@ class DualJointSDP:
         C0 = -s.sensing_gain / s.radar_noise * sensing_cost(a, r)
         dual = DualSDP(h, r, gamma, np.full(s.N, s.ue_noise), np.asarray(s.P, float), C0)
         with single_blas_thread():
-            res = dual.solve(self.tol, self.max_iters, deadline)
-            if res.status != "optimal":      # stalled next to one slack's boundary: re-centre
-                res = dual.solve(self.tol, self.max_iters, deadline, centre=CENTRE)
+            res = dual.solve(self.tol, self.max_iters, deadline, centre=CENTRE)
             if res.status != "optimal":
                 return SDPResult(None, np.nan, f"dual: {res.status} after {res.iters} steps")
             fh, total = primal_parts(dual, res)

@@ -49,6 +49,7 @@ from policies.classic import cb_sensing_all, check_rho, ns_rzf_complex, ns_sensi
 from policies.convex.blas import single_blas_thread
 from policies.convex.dual import DualJointSDP
 from policies.convex.ipm import IPMJointSDP
+from policies.convex.polish import polish_powers
 from policies.convex.sdp import JointSDPSolver
 from policies.convex.socp import FastMaxMinSINR, MaxMinSINR
 
@@ -241,8 +242,10 @@ class JointSDP(_ConvexPolicy):
         warm_start: start each drop's root finding from the previous decision's ``gamma*``
             (default True; only the number of solves changes).
 
-    A drop falls back to NS+RZF when no ``gamma`` is feasible, the SDP fails, or the extracted
-    beams (after power projection) miss ``gamma_high`` by more than :data:`JSC_CHECK_RTOL`; with
+    The extracted beams keep the SDP's directions at the powers of one LP
+    (:mod:`policies.convex.polish`: the largest SSNR that meets ``gamma_high`` and every budget
+    along them). A drop falls back to NS+RZF when no ``gamma`` is feasible, the SDP fails, or
+    the beams (after power projection) miss ``gamma_high`` by more than :data:`JSC_CHECK_RTOL`; with
     the ``"DUAL"`` solver such a drop is first solved again by the IPM (its status then says
     both).
     """
@@ -282,18 +285,22 @@ class JointSDP(_ConvexPolicy):
 
     def _sdp_beams(self, sdp_solver, hc: np.ndarray, gamma: float, deadline: float | None
                    ) -> tuple[np.ndarray | None, str, float]:
-        """``(beams, status, SSNR optimum)`` of one SDP solve; beams None when the solve
-        fails or its beams (power-projected) miss ``gamma`` by more than
-        :data:`JSC_CHECK_RTOL`."""
+        """``(beams, status, SSNR optimum)`` of one SDP solve, the beams' powers polished
+        (:func:`policies.convex.polish.polish_powers`: the best powers along the SDP's
+        directions that meet ``gamma``); beams None when the solve fails or they
+        (power-projected) miss ``gamma`` by more than :data:`JSC_CHECK_RTOL`."""
         sdp = sdp_solver.solve(hc, gamma, deadline=deadline)
         if sdp.beams is None:
             return None, sdp.status, sdp.ssnr_opt
-        w, _ = metrics.project_power(_float_layout(sdp.beams), self.system)
+        beams, status = polish_powers(hc, sdp.beams, gamma, self.system), sdp.status
+        if beams is None:
+            beams, status = sdp.beams, f"{status}; power polish infeasible"
+        w, _ = metrics.project_power(_float_layout(beams), self.system)
         achieved = float(metrics.min_sinr(_float_layout(hc), w, self.system))
         if achieved < gamma * (1.0 - JSC_CHECK_RTOL):
-            return None, f"{sdp.status}; beams reach SINR {achieved:.4g} < {gamma:.4g}", \
+            return None, f"{status}; beams reach SINR {achieved:.4g} < {gamma:.4g}", \
                 sdp.ssnr_opt
-        return sdp.beams, sdp.status, sdp.ssnr_opt
+        return beams, status, sdp.ssnr_opt
 
     def _extra_info(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"ssnr_opt": np.array([r.get("ssnr_opt", np.nan) for r in rows])}
