@@ -125,7 +125,14 @@ RUNS: tuple[Run, ...] = (
         {"echo_street_position_error_t.png": ("position_error_t.png", "echo sensing on the "
                                               "cell-free street (8 APs along 400 m): the "
                                               "track handed from AP to AP")}),
-    Run("scale", "bench_scale", ("--drops", "2", "--budget", "20", "--quiet"),
+    Run("street_cvx_latency", "stress",
+        ("--scenario", "track-street", "--latency", "measured", "--policy", "cvx", "--policy",
+         "ns-rzf", "--policy", "lp-mmse", "--speeds", "30", "--quiet"),
+        {"street_cvx_latency_t.png": ("ssnr_t.png", "cvx at its own measured latency on the "
+                                      "cell-free street (track-street, N = 16): SSNR and "
+                                      "min-SINR between its decisions, beside ns-rzf and "
+                                      "lp-mmse")}),
+    Run("scale", "bench_scale", ("--drops", "3", "--budget", "60", "--quiet"),
         {"scale.png": ("scale.png", "time per decision against L, N and M (street geometry), "
                        "with fitted growth exponents, CPU time of the benchmark's process")},
         ("pos2-*.pt",)),
