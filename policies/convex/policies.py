@@ -263,8 +263,8 @@ class JointSDP(_ConvexPolicy):
             self._sdp = FAST_SDP[self.solver](system, **(solver_options or {}))
         else:
             self._sdp = JointSDPSolver(system, self.solver, solver_options)
-        # the dual method's path can stall far from the optimum (7 of 50 street drops at N = 8):
-        # such a drop is solved again by the primal-dual IPM before it counts as failed
+        # a drop the dual method does not solve within its step limit is solved again by the
+        # primal-dual IPM before it counts as failed
         self._retry = IPMJointSDP(system) if self.solver == "DUAL" else None
 
     def _solve_drop(self, hc: np.ndarray, deadline: float | None

@@ -28,14 +28,13 @@ drop (median, 5th percentile):
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 import torch
 
 import scenarios
-from cfisac_env.physics import metrics
-from cfisac_env.physics.layout import to_complex
+from cfisac_env.physics import channels, metrics
+from cfisac_env.physics.layout import to_complex, to_layout
 from policies.classic import ns_sensing_all
 from policies.convex.balance import balance, downlink_shares
 from policies.convex.socp import FastMaxMinSINR
@@ -112,8 +111,10 @@ def main() -> None:
     _stats("network beams", g2_w / gh)
     rc = to_complex(ref.numpy().astype(float))
     hs = [hc[i, :, :, :N].reshape(L * M, N) for i in range(k)]
-    nu2 = [np.abs(np.einsum("lmn,lm->n", hc[i, :, :, :N].conj(), sense[i])) ** 2 + s.ue_noise
-           for i in range(k)]
+    alone = np.zeros(hc.shape, complex)                                # the NS beams alone
+    alone[..., N] = sense
+    re, im = metrics.gains(x.astype(float), to_layout(alone, dtype=None), s)
+    nu2 = re[..., N] ** 2 + im[..., N] ** 2 + s.ue_noise               # (k, N) leak + noise
     exact = [best_level(hs[i], nu2[i], rc[i, :, :, :N].reshape(L * M, N), budget, 4 * gh[i])[0]
              for i in range(k)]
     _stats("reference directions, exact powers", np.array(exact) / gh)
@@ -121,7 +122,6 @@ def main() -> None:
         lows = [(b.lower if (b := _balanced(hs[i], nu2[i], budget, it)) else 0.0)
                 for i in range(k)]
         _stats(f"balancing, {it} iterations (true channels)", np.array(lows) / gh)
-    kk = np.arange(M)
     for oracle in (False, True):
         g2, wrong = np.empty(k), []
         for i in range(k):
@@ -130,8 +130,8 @@ def main() -> None:
                 with torch.no_grad():
                     _, cos_all = net.geometry(torch.from_numpy(hc[i, l, :, :N])[None],
                                               torch.tensor([l]))
-                hall = np.exp(2j * math.pi * s.spacing * cos_all[0].numpy()[:, None, :]
-                              * kk[:, None])
+                hall = channels.steering_cos(cos_all[0].numpy(), M, s.spacing
+                                             ).transpose(0, 2, 1)      # (L, M, N)
                 hall[l] = hc[i, l, :, :N]
                 err = np.abs(hall - hc[i, :, :, :N]).max(1)              # (L, N)
                 wrong.append((err > 0.05).any(0))
