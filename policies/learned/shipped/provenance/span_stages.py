@@ -6,6 +6,9 @@
         --init runs/span-pos2/stage6/pos2-span-attn.pt
     python policies/learned/shipped/provenance/span_stages.py street --out runs/span-street \
         --init policies/learned/shipped/pos2-span-attn.pt
+    python policies/learned/shipped/provenance/span_stages.py street-road \
+        --out runs/span-street-road --init policies/learned/shipped/street-span-attn.pt \
+        --seconds 3000
 
 Each stage is one :func:`policies.learned.span_training.train_span` call with the settings the
 shipped file was trained with (stage 1 of pos1/pos2 ran the first loss settings, a softer
@@ -55,6 +58,10 @@ STAGES = {
                # the beams a little above the reference's level
                (19, {"lr": 3e-4, "margin": 0.04, "users": STREET_USERS, "val_drops": 100,
                      "iterations": 4100}, "previous")],
+    # the street in motion: from the shipped street network (--init), street-road drops (the
+    # target anywhere along road.x = [-50, 450] m, UEs on both sidewalks)
+    "street-road": [(23, {"lr": 3e-4, "margin": 0.0, "users": STREET_USERS, "val_drops": 100,
+                          "iterations": 1_000_000}, "init")],
 }
 
 
@@ -63,7 +70,8 @@ def main() -> None:
     p.add_argument("family", choices=sorted(STAGES))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--init", type=Path, default=None,
-                   help="road, street: the pos2 checkpoint to start from")
+                   help="road, street: the pos2 checkpoint to start from; "
+                        "street-road: the street one")
     p.add_argument("--seconds", type=float, default=1e9,
                    help="wall-clock limit of each stage (the recorded stages stop at their "
                         "iteration count)")
@@ -79,7 +87,7 @@ def main() -> None:
             continue
         out = args.out / f"stage{k + 1}"
         if init == "init" and args.init is None:
-            raise SystemExit(f"{args.family} starts from a pos2 checkpoint: pass --init PATH")
+            raise SystemExit(f"{args.family} starts from another checkpoint: pass --init PATH")
         start = prev if init == "previous" else args.init if init == "init" else None
 
         def save(net, meta, out=out):
