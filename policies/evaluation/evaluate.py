@@ -118,7 +118,8 @@ def constructor_options(spec: str | PolicySpec, scenario: Scenario, options: dic
     """The options a policy is built with, and the time limit (s) of one of its decisions.
 
     ``scenario=<name>`` is added for policies whose constructor names a ``scenario`` parameter
-    (learned policies find their checkpoint by it). ``timeout_s`` is every heavy policy's
+    (learned policies find their checkpoint by it), ``channel=<[channel] model>`` for those
+    that name ``channel``. ``timeout_s`` is every heavy policy's
     option: passed on to a constructor that takes it (``cvx``: the solver's own limit; its
     worker is stopped ``TIMEOUT_GRACE`` s later), else kept here as the limit after which the
     decision's worker is stopped.
@@ -127,6 +128,8 @@ def constructor_options(spec: str | PolicySpec, scenario: Scenario, options: dic
     opts = {**parse_spec(spec).options, **options}
     if accepts(cls, "scenario"):
         opts.setdefault("scenario", scenario.name)
+    if accepts(cls, "channel"):
+        opts.setdefault("channel", scenario.config["channel"]["model"])
     limit = opts.get("timeout_s")
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:

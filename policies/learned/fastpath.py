@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from cfisac_env.physics.los_fit import fit_columns
 from policies.learned.architectures import SLOPE  # LeakyReLU slope of gram-mlp
 from policies.learned.span import POS_SCALE, SIN_MIN  # position unit (m), end-fire floor
 
@@ -728,9 +729,11 @@ class FastSpan:
     """:meth:`SpanAttn.ap_forward` compiled: ``FastSpan(net)(l, csi_l, rho, reference)``,
     ``csi_l (B, 2, M, Q)`` float32 -> AP ``l``'s beams ``(B, 2, M, Q)`` float32 (its reference
     beams with ``reference=True``); any ``N``. Construction runs it once (compiles on the first
-    use on a machine, else loads the cache), so no decision waits for the compiler."""
+    use on a machine, else loads the cache), so no decision waits for the compiler.
+    ``los_fit``: each CSI column first replaced by its single-path LoS fit
+    (:mod:`cfisac_env.physics.los_fit`)."""
 
-    def __init__(self, net: Any) -> None:
+    def __init__(self, net: Any, los_fit: bool = False) -> None:
         # table rows: the fixed layers (0..23), the attention bias (24), 8 per block, the extra
         # heads (12 rows)
         entries = [*SPAN_FIXED, "bias", *(s.format(j=j) for j in range(net.layers)
@@ -741,14 +744,17 @@ class FastSpan:
         self.cfg = np.concatenate([[net.ue_lines[0], sysm.spacing, net.heads, net.layers,
                                     sysm.L], np.ravel(sysm.ap_xy), sysm.P,
                                    [len(net.ue_lines)], net.ue_lines, ue_x]).astype(np.float64)
+        self.fit, self.w = bool(los_fit), 2.0 * math.pi * float(sysm.spacing)
         m, q = net.system.M, min(net.system.Q, 3)
         self(0, np.ones((1, 2, m, q), np.float32) + np.arange(m * q, dtype=np.float32).reshape(
             1, 1, m, q) * 0.01)                                          # warm-up / compile
 
     def __call__(self, l: int, csi_l: np.ndarray, rho: float = 0.5, reference: bool = False
                  ) -> np.ndarray:
-        return _span(_csi(csi_l), int(l), float(rho), bool(reference), self.fw, self.tab,
-                     self.cfg)
+        x = _csi(csi_l)
+        if self.fit:
+            x = fit_columns(x, self.w)
+        return _span(x, int(l), float(rho), bool(reference), self.fw, self.tab, self.cfg)
 
 
 class FastGram:

@@ -5,7 +5,9 @@
 
 - ``student`` / ``sinr-teacher`` (scheme ``span``): the scenario family's ONE any-N
   ``span-attn`` network (``<family>-span-attn.pt``, any N from 1 to 16); options ``rho``
-  (operating point, default 0.5) and ``backend``.
+  (operating point, default 0.5), ``backend``, ``channel`` and ``los_fit`` (under a LoS
+  channel every CSI column is first replaced by its single-path LoS fit,
+  :mod:`cfisac_env.physics.los_fit`: a denoiser of estimated CSI, the identity on exact CSI).
 - ``paper-student``, ``paper-sinr-teacher``, ``ssnr-teacher``,
   ``fixed-beta``, ``fixed-lambda`` (scheme ``paper``, the seed's eqs. 10-12): one checkpoint per
   ``(family, N)``; options ``arch`` and ``backend``.
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cfisac_env.physics.los_fit import los_fit as fit_los
 from cfisac_env.physics.system import System
 from policies.base import DistributedPolicy
 from policies.learned import checkpoints as store
@@ -60,13 +63,18 @@ class LearnedPolicy(DistributedPolicy):
             use on a machine (cached in ``__pycache__``) and runs once here, so no decision
             waits for the compiler. A ``device`` other than the CPU runs the torch module there.
         device: torch device (``backend="torch"``, or a paper net without a compiled twin).
+        channel: the scenario's channel model (``[channel] model``; the evaluation harness
+            passes it on), ``"los"`` by default.
+        los_fit: span scheme only, whether each AP fits its CSI columns to single LoS paths
+            before its network (None: when ``channel`` is ``"los"``).
     """
 
     role = "student"
 
     def __init__(self, system: System, scenario: str = "pos2", checkpoint: str | Path | None = None,
                  arch: str | None = None, rho: float = 0.5, backend: str = "compiled",
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", channel: str = "los", los_fit: bool | None = None
+                 ) -> None:
         super().__init__(system)
         spec = role_of(self.role)
         self.spec, self.device = spec, torch.device(device)
@@ -83,6 +91,7 @@ class LearnedPolicy(DistributedPolicy):
             self.net.to(self.device)
             self.rho = spec.rho if spec.rho is not None else float(rho)
             self.nets = SpanUnit(self.net, system, self.rho)
+            self.los_fit = channel == "los" if los_fit is None else bool(los_fit)
             self._act = self._span_path(backend)
         else:
             if backend == "numpy":
@@ -105,12 +114,14 @@ class LearnedPolicy(DistributedPolicy):
         """AP ``l``'s span-attn forward ``(l, csi_l) -> beams`` on ``backend``."""
         rho, ref = self.rho, self.spec.reference
         if backend == "compiled":
-            fast = FastSpan(self.net)
+            fast = FastSpan(self.net, los_fit=self.los_fit)
             return lambda l, x: fast(l, x, rho, ref)
+        sp = self.system.spacing
+        fit = (lambda x: fit_los(x, sp)) if self.los_fit else (lambda x: x)
         if backend == "numpy":
             twin = NumpySpan(self.net)
-            return lambda l, x: twin(l, x, rho, ref)
-        return self._torch_span
+            return lambda l, x: twin(l, fit(x), rho, ref)
+        return lambda l, x: self._torch_span(l, fit(x))
 
     @torch.no_grad()
     def _torch_span(self, l: int, csi_l: np.ndarray) -> np.ndarray:
