@@ -1,0 +1,66 @@
+"""What an AP can reach with only its own CSI under a Rician channel (see README.md here).
+
+    python policies/learned/shipped/provenance/local_cvx.py --drops 40
+
+On held-out ``pos2`` drops (seed 20241224) with ``channel.model = rician`` (K = 10 dB), every AP
+runs ``cvx`` (rho 0.5) on the best joint CSI it can know: its own measured channels, the other
+APs' LoS parts (what the learned students rebuild from their geometry step: the scattered part
+of another AP's channel is not in an AP's own CSI), and every AP's exact target column (an
+oracle: an AP does not know the others' target directions either), and keeps its own slice.
+The joint beams are scored on the true channels against ``cvx`` with the whole true CSI, drop by
+drop, beside the shipped student. Prints the parity table of
+:mod:`policies.learned.quality`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import policies
+import scenarios
+from cfisac_env.physics import channels, metrics
+from cfisac_env.physics.propagation import ChannelModel
+from policies.evaluation.evaluate import Drops
+from policies.learned.quality import HEADER, parity, parity_line
+
+SEED = 20_241_224
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--users", type=int, default=8)
+    p.add_argument("--drops", type=int, default=40)
+    args = p.parse_args()
+    sc = scenarios.load("pos2", users=args.users, overrides={"channel.model": "rician"})
+    s, n = sc.system, args.users
+    k = 10 ** (ChannelModel.of(sc.config).k_factor_db / 10)
+    drops = Drops.sample(sc, args.drops, SEED)
+    truth = drops.truth.astype(np.float64)
+    cvx = policies.make("cvx", s, rho=0.5)
+    student = policies.make("student", s, scenario="pos2", channel="rician")
+    beams: dict[str, list[np.ndarray]] = {"cvx": [], "local-cvx": [], "student": []}
+    for i in range(args.drops):
+        los = channels.csi(s, drops.ue_xy[i], drops.target_xy[i]).astype(np.float64)
+        los[..., :n] *= np.sqrt(k / (k + 1))                   # the LoS part of each UE link
+        local = np.empty(truth.shape[1:], np.float32)
+        for l in range(s.L):
+            view = los.copy()
+            view[l] = truth[i, l]                              # its own measured channels
+            view[..., n] = truth[i, ..., n]                    # every target column (oracle)
+            local[l] = cvx.act(view)[l]
+        beams["cvx"].append(cvx.act(truth[i]))
+        beams["local-cvx"].append(local)
+        beams["student"].append(student.act(truth[i].astype(np.float32)))
+    scores = {name: metrics.g1_g2(truth, np.stack(w), s) for name, w in beams.items()}
+    c1, c2 = scores["cvx"]
+    print(f"pos2 N={n} rician (K = {10 * np.log10(k):.0f} dB), {args.drops} held-out drops; "
+          f"per drop against cvx with the whole true CSI")
+    print(HEADER)
+    for name, (g1, g2) in scores.items():
+        print(parity_line(name, parity(g1, g2, c1, c2)))
+
+
+if __name__ == "__main__":
+    main()
