@@ -4,7 +4,7 @@ At batch 1 a per-AP network is a few hundred small operations; in NumPy or torch
 the time is the cost of calling them. Here each network's whole per-AP forward is one
 ``numba.njit`` function (``cache=True``: compiled once per machine, then loaded from
 ``__pycache__``), the same maths as the torch module step by step. What remains is arithmetic
-(``span-attn`` at N = 8: 1.33 MFLOP per AP, :func:`span_flops`), so the layers are written to
+(``span-attn`` at N = 8: 1.51 MFLOP per AP, :func:`span_flops`), so the layers are written to
 vectorise: matrix products blocked over four rows, an exp that vectorises in the softmax.
 
 - :class:`FastSpan`: :meth:`policies.learned.span.SpanAttn.ap_forward` (``span-attn``, any N),
@@ -18,7 +18,8 @@ Both map ``csi_l (B, 2, M, Q)`` float32 to beams ``(B, 2, M, Q)`` float32 and eq
 the beams in float64 (complex128), the network layers in float32 (torch runs them in float32).
 Two exact rewrites save arithmetic: a query that is the same for every token is multiplied into
 the key weights once (``(t W_k) e = t (W_k e)``), and a row that is the same for every token
-(the target token ``e`` in the ``beta`` head) is multiplied by its weights once.
+(the target token ``e`` in the ``beta`` head, a UE token in the per-AP weights head) is
+multiplied by its weights once.
 
 The weights of a network are packed into one float32 vector and a table of ``(offset, rows,
 cols)`` entries (one per :data:`SPAN_FIXED` / :data:`SPAN_LAYER` / :data:`GRAM_LAYERS` name, in
@@ -444,23 +445,23 @@ def _ap_stream(h: np.ndarray, t: np.ndarray, l: int, ap: np.ndarray, rho: float,
     nu = np.empty(n)
     for c in range(n):
         nu[c] = mu_c * math.exp(lnu[c])
-    apf = np.empty((nl * n, d + 3), dtype=np.float32)
-    for k in range(nl):
-        for c in range(n):
-            r = k * n + c
-            for i in range(d):
-                apf[r, i] = t[c, i]
-            apf[r, d] = cos_all[k, c]
-            apf[r, d + 1] = ap[k, 0] / POS_SCALE
-            apf[r, d + 2] = ap[k, 1] / POS_SCALE
-    ao = np.empty((nl * n, 1), dtype=np.float32)
-    _mlp_row(apf, _mat(fw, tab, xb + 2), _mat(fw, tab, xb + 3), _mat(fw, tab, xb + 4),
-             _mat(fw, tab, xb + 5), ao)
+    # per-AP weights: head_ap([t_c, cos_kc, ap_k]) for every AP k; the token part t_c W[:d] is
+    # the same for every k, so it is multiplied once (exact) and each AP adds its 3 inputs
+    wa0, ba0 = _mat(fw, tab, xb + 2), _mat(fw, tab, xb + 3)
+    wa2, ba2 = _mat(fw, tab, xb + 4), _mat(fw, tab, xb + 5)
+    ta = np.empty((n, d), dtype=np.float32)
+    _lin(t, wa0[:d], ba0, ta, 0)
     dl = np.empty(nl)
     for k in range(nl):
+        ax, ay = np.float32(ap[k, 0] / POS_SCALE), np.float32(ap[k, 1] / POS_SCALE)
         s32 = np.float32(0.0)
         for c in range(n):
-            s32 += ao[k * n + c, 0]
+            ck = np.float32(cos_all[k, c])
+            o32 = ba2[0, 0]
+            for i in range(d):
+                v32 = ta[c, i] + ck * wa0[d, i] + ax * wa0[d + 1, i] + ay * wa0[d + 2, i]
+                o32 += max(v32, np.float32(0.0)) * wa2[i, 0]
+            s32 += o32
         dl[k] = math.exp(s32 / n)
     budget = rho * power
     ref = _reference(h, gl, dl, p, nu, budget)
@@ -792,7 +793,7 @@ def span_flops(n: int, m: int, nl: int, width: int = 64, heads: int = 4, layers:
     net += lin(1, d, d) + 2 * d + lin(n, d, 1) + 3 * n + 2 * n * d + lin(1, d, d)  # cross
     net += lin(1, 2 * d, d) + lin(1, d, d)                              # mlp_tg
     net += lin(n, d, 1) + lin(1, d, 1) + n * d + lin(n, d, 1)           # p, mu_c, nu
-    net += lin(nl * n, d + 3, d) + lin(nl * n, d, 1)                    # per-AP weights D_k
+    net += lin(n, d, d) + nl * n * 9 * d                                # per-AP weights D_k
     net += lin(n, 4, d) + lin(n, d, d) + n * d                          # target-relative tokens
     net += lin(n, 2 * d, 2)                                             # own p, nu factors
     net += lin(1, d, d) + lin(n, d, d) + 6 * n * d + lin(n, d, 1)       # beta head
