@@ -4,7 +4,8 @@
     python tests/data/make_cvx_heldout.py --pair pos2:12         # one pair, merged into the file
     python tests/data/make_cvx_heldout.py --pair pos2:8:csi.nmse=0.05   # under overrides
 
-For each ``(scenario, N)`` the 200 drops (street N=16: 100, cvx takes ~1 s a drop there) of seed
+For each ``(scenario, N)`` the 200 drops (street and street-road N=16: 100, cvx takes ~1 s a
+drop there) of seed
 20241224 (never used in training) are drawn by
 the one drop sampler (:mod:`cfisac_env.sim.drops`, as ``bench_policy.py quality`` draws them) and
 ``cvx`` is scored on them through :func:`policies.evaluation.evaluate.evaluate` (decisions kept in
@@ -29,8 +30,8 @@ from policies.evaluation.evaluate import Drops, score_policy
 OUT = Path(__file__).parent / "cvx_heldout.npz"
 SEED, DROPS = 20_241_224, 200
 PAIRS = [("pos1", 5), ("pos2", 2), ("pos2", 5), ("pos2", 8), ("pos2", 3), ("pos2", 6),
-         ("pos2", 12), ("street", 16), ("pos2", 8, {"csi.nmse": 0.05})]
-DROPS_OF = {("street", 16): 100}
+         ("pos2", 12), ("street", 16), ("street-road", 16), ("pos2", 8, {"csi.nmse": 0.05})]
+DROPS_OF = {("street", 16): 100, ("street-road", 16): 100}
 
 
 def key_of(scenario: str, users: int, overrides: dict | None = None) -> str:

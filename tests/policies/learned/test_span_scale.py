@@ -100,17 +100,19 @@ def test_warm_start_across_m_is_one_line():
 
 def test_declared_family_is_the_only_one_looked_up(tmp_path, monkeypatch):
     """street-road declares its own family: it never borrows road's L = 2 network through its
-    base chain, and the error names its own file and command."""
+    base chain; a declared family without a checkpoint (block) is an error naming its own file
+    and command."""
     monkeypatch.setenv(store.ENV, str(tmp_path))
     assert store._same_kind_lineage("street-road") == ("street-road",)
     assert store._same_kind_lineage("track-street") == ("street-road",)
     assert store._same_kind_lineage("road") == ("road",)
-    sc = scenarios.load("street-road")
+    assert store.require_span("track-street").name == "street-road-span-attn.pt"
+    sc = scenarios.load("block")
     with pytest.raises(store.CheckpointError) as e:
-        policies.make("student", sc.system, scenario="street-road")
+        policies.make("student", sc.system, scenario="block")
     msg = str(e.value)
-    assert "\n" not in msg and "street-road-span-attn.pt" in msg
-    assert "train.py --scenario street-road --arch span-attn" in msg
+    assert "\n" not in msg and "block-span-attn.pt" in msg
+    assert "train.py --scenario block --arch span-attn" in msg
 
 
 def test_none_declared_is_one_line(monkeypatch):
