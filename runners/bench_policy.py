@@ -7,7 +7,8 @@
 thread (``--threads``): the median and 95th percentile over ``--repeats`` calls after a warm-up
 (the compiled paths compile, or load their cache, when built: never inside the timing), for
 every inference path of every learned scheme: ``span-attn`` (the shipped student) compiled (the
-default), in NumPy and in torch; the seed scheme's ``gram-mlp`` (its shipped checkpoints)
+default: the LoS fit of its CSI, :mod:`cfisac_env.physics.los_fit`, then the network; also
+without the fit), in NumPy and in torch; the seed scheme's ``gram-mlp`` (its shipped checkpoints)
 compiled (its default) and in torch; the seed's Table-1 U-net F3 in torch (no compiled twin).
 Where no checkpoint exists for the N, random weights (latency does not depend on them). Per
 path: the floating-point operations of one AP's forward, the rate they ran at (GFLOP/s) and the
@@ -74,7 +75,9 @@ def _latency_paths(n: int) -> tuple[dict, dict]:
         DistributedNets(sc.system, "gram-mlp").eval()
     gap = gnets.aps[0]
     unet = DistributedNets(sc.system, "unet-f3").aps[0].eval()
-    fast, twin, gfast = FastSpan(net), NumpySpan(net), FastGram(gap)
+    # the student's default path under a LoS channel: the LoS fit of its CSI, then the network
+    fast, bare = FastSpan(net, los_fit=True), FastSpan(net)
+    twin, gfast = NumpySpan(net), FastGram(gap)
     fl_span = span_flops(n, sc.system.M, sc.system.L, net.width, net.heads, net.layers)
     fl_gram = gram_flops(sc.system.Q, sc.system.M, gap.body.mlp[0].out_features)
     w_span = net.ap_forward(xall, 0, 0.5)[0].numpy()
@@ -82,6 +85,8 @@ def _latency_paths(n: int) -> tuple[dict, dict]:
     paths = {
         "span-attn compiled (default)": (lambda: fast(0, x1), fl_span,
                                          fast(0, x[:, 0]) - w_span),
+        "span-attn compiled, no LoS fit": (lambda: bare(0, x1), fl_span,
+                                           bare(0, x[:, 0]) - w_span),
         "span-attn numpy": (lambda: twin(0, x1), fl_span, twin(0, x[:, 0]) - w_span),
         "span-attn torch": (lambda: net.ap_forward(xt, 0, 0.5), fl_span, None),
         "gram-mlp compiled (paper default)": (lambda: gfast(x1), fl_gram,

@@ -753,7 +753,7 @@ class FastSpan:
     def __call__(self, l: int, csi_l: np.ndarray, rho: float = 0.5, reference: bool = False
                  ) -> np.ndarray:
         x = _csi(csi_l)
-        if self.fit:
+        if self.fit:            # its own compiled function: numba's cache tracks one file each
             x = fit_columns(x, self.w)
         return _span(x, int(l), float(rho), bool(reference), self.fw, self.tab, self.cfg)
 
