@@ -127,11 +127,12 @@ RUNS: tuple[Run, ...] = (
                                               "track handed from AP to AP")}),
     Run("street_cvx_latency", "stress",
         ("--scenario", "track-street", "--latency", "measured", "--policy", "cvx", "--policy",
-         "ns-rzf", "--policy", "lp-mmse", "--speeds", "30", "--quiet"),
+         "student", "--policy", "ns-rzf", "--policy", "lp-mmse", "--speeds", "30", "--quiet"),
         {"street_cvx_latency_t.png": ("ssnr_t.png", "cvx at its own measured latency on the "
                                       "cell-free street (track-street, N = 16): SSNR and "
-                                      "min-SINR between its decisions, beside ns-rzf and "
-                                      "lp-mmse")}),
+                                      "min-SINR between its decisions, beside the student "
+                                      "(street-road checkpoint), ns-rzf and lp-mmse")},
+        ("street-road-*.pt",)),
     Run("scale", "bench_scale", ("--drops", "3", "--budget", "60", "--quiet"),
         {"scale.png": ("scale.png", "time per decision against L, N and M (street geometry), "
                        "with fitted growth exponents, CPU time of the benchmark's process")},

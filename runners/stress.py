@@ -77,8 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--speeds", type=_cli.float_in(), nargs="*", default=None,
                    help="target speeds of the sweep, m/s (default: the scenario's; "
                         "--speeds alone: no sweep)")
-    p.add_argument("--trained-on", default="pos2",
-                   help="scenario whose checkpoints learned policies load (same system)")
+    p.add_argument("--trained-on", default=None,
+                   help="scenario whose checkpoints learned policies load (same system; "
+                        "default: the scenario's own family)")
     _cli.add_figure_flags(p)
     _echo.add_flag(p)
     args = p.parse_args(argv)

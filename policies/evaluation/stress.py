@@ -281,19 +281,20 @@ def settings_from(scenario: Scenario, overrides: dict[str, Any],
     return s
 
 
-def make_policy(spec: Any, scenario: Scenario, trained_on: str) -> Any:
-    """Build ``spec`` (a policy spec, options included) for the scenario's system; learned
-    policies load the checkpoint trained on ``trained_on`` (shipped, else the one
-    ``runners/compare.py`` cached: see :mod:`policies.learned.checkpoints`) unless the spec
-    names one."""
-    from policies.evaluation.evaluate import accepts
-    from policies.registry import make, parse_spec, resolve
+def make_policy(spec: Any, scenario: Scenario, trained_on: str | None = None) -> Any:
+    """Build ``spec`` (a policy spec, options included) for the scenario's system
+    (:func:`policies.evaluation.evaluate.build`: learned policies get the scenario's name, so
+    its own family's checkpoint, and its channel model); ``trained_on`` names another scenario
+    whose checkpoints the learned policies load instead (same system) unless the spec names
+    one."""
+    from policies.evaluation.evaluate import accepts, build
+    from policies.registry import parse_spec, resolve
 
     ps = parse_spec(spec)
-    options = dict(ps.options)
-    if accepts(resolve(ps.target), "scenario"):
-        options.setdefault("scenario", trained_on)
-    return make(ps.target, scenario.system, **options)
+    if trained_on is None or "scenario" in ps.options or not accepts(resolve(ps.target),
+                                                                     "scenario"):
+        return build(ps, scenario)
+    return build(ps, scenario, scenario=trained_on)
 
 
 @dataclass
@@ -308,7 +309,7 @@ class StressPlan:
 
 
 def prepare(scenario: Scenario, specs: list[str], overrides: dict[str, Any],
-            fixed_latency: list[str], trained_on: str) -> StressPlan:
+            fixed_latency: list[str], trained_on: str | None = None) -> StressPlan:
     """Everything that can fail on bad input, before any simulation: the settings, the policies
     (by row name; fixed latencies are looked up by it) and the sweep's scenarios. A policy that
     cannot be built for another reason than a user error (``ValueError``) is a failed row."""

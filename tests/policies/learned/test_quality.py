@@ -1,14 +1,14 @@
 """Quality regression: the shipped learned policies against stored ``cvx`` results, drop by drop.
 
 ``tests/data/cvx_heldout.npz`` holds, for pos1 N=5 and pos2 N=2, 3, 5, 6, 8, 12, 200 held-out
-drops (street and street-road N=16: 100) (seed 20241224, never used in training: the UE and target positions)
-and the per-drop SSNR
-and min-SINR of ``cvx`` (rho 0.5) on them (``python tests/data/make_cvx_heldout.py``; N = 3, 6,
-12 are numbers of UEs the any-N network never trained on as validation targets). The shipped
-student's per-drop parity (:func:`policies.learned.quality.parity`) must stay at or above the
-floors below: what the shipped checkpoints reach, less 0.01 (ratios) or 2 points (shares). The
-bar itself (median ratios >= 0.95, >= 80 % of drops with both >= 0.9, p5 >= 0.9, means >= 0.95)
-is not reached: the median SSNR ratio stops at 0.88-0.92 (see the provenance README).
+drops (street and street-road N=16: 100) (seed 20241224, never used in training: the UE and
+target positions) and the per-drop SSNR and min-SINR of ``cvx`` (rho 0.5) on them (``python
+tests/data/make_cvx_heldout.py``; N = 3, 6, 12 are numbers of UEs the any-N network never
+trained on as validation targets). The shipped student's per-drop parity
+(:func:`policies.learned.quality.parity`) must stay at or above the floors below: what the
+shipped checkpoints reach, less 0.01 (ratios) or 2 points (shares). The bar itself (median
+ratios >= 0.95, >= 80 % of drops with both >= 0.9, p5 >= 0.9, means >= 0.95) is not reached:
+the median SSNR ratio stops at 0.88-0.92 (see the provenance README).
 """
 
 from pathlib import Path
