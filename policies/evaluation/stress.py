@@ -287,14 +287,16 @@ def make_policy(spec: Any, scenario: Scenario, trained_on: str | None = None) ->
     its own family's checkpoint, and its channel model); ``trained_on`` names another scenario
     whose checkpoints the learned policies load instead (same system) unless the spec names
     one."""
-    from policies.evaluation.evaluate import accepts, build
-    from policies.registry import parse_spec, resolve
+    from policies.evaluation.evaluate import accepts, constructor_options
+    from policies.registry import make, parse_spec, resolve
 
     ps = parse_spec(spec)
-    if trained_on is None or "scenario" in ps.options or not accepts(resolve(ps.target),
-                                                                     "scenario"):
-        return build(ps, scenario)
-    return build(ps, scenario, scenario=trained_on)
+    extra = {}
+    if trained_on is not None and "scenario" not in ps.options and accepts(resolve(ps.target),
+                                                                           "scenario"):
+        extra["scenario"] = trained_on
+    opts, _ = constructor_options(ps, scenario, extra)
+    return make(ps.target, scenario.system, **opts)
 
 
 @dataclass

@@ -192,3 +192,18 @@ def test_shipped_street_student_serves_any_n(n):
     np.testing.assert_allclose(metrics.ap_power(beams), 1.0, rtol=1e-5)
     torch_pol = policies.make("student", sc.system, scenario="street", backend="torch")
     np.testing.assert_allclose(beams, torch_pol.act(x), atol=1e-5)
+
+
+def test_stress_loads_the_scenarios_own_family():
+    """The tracking runner's learned policies use the scenario's own family (road drops for
+    track-*, street-road for track-street) unless told otherwise."""
+    from policies.evaluation.stress import make_policy
+
+    highway, street = scenarios.load("track-highway"), scenarios.load("track-street")
+    assert make_policy("student", highway).checkpoint.name == "road-span-attn.pt"
+    assert make_policy("student", street).checkpoint.name == "street-road-span-attn.pt"
+    assert make_policy("student", highway, "pos2").checkpoint.name == "pos2-span-attn.pt"
+    assert make_policy("student@scenario=pos1", highway, "pos2").checkpoint.name == \
+        "pos1-span-attn.pt"
+    assert not make_policy("student", scenarios.load(
+        "track-highway", overrides={"channel.model": "rician"})).los_fit
