@@ -65,13 +65,8 @@ def main() -> None:
         beams["cvx"].append(cvx.act(truth[i]))
         beams["local-cvx"].append(local)
         beams["student"].append(student.act(truth[i].astype(np.float32)))
-    scores = {name: metrics.g1_g2(truth, np.stack(w), s) for name, w in beams.items()}
-    c1, c2 = scores["cvx"]
-    print(f"pos2 N={n} rician (K = {10 * np.log10(k):.0f} dB), {args.drops} held-out drops; "
-          f"per drop against cvx with the whole true CSI")
-    print(HEADER)
-    for name, (g1, g2) in scores.items():
-        print(parity_line(name, parity(g1, g2, c1, c2)))
+    _report(f"pos2 N={n} rician (K = {10 * np.log10(k):.0f} dB), {args.drops} held-out drops; "
+            f"per drop against cvx with the whole true CSI", truth, beams, s)
 
 
 def estimated(users: int, count: int) -> None:
@@ -86,10 +81,15 @@ def estimated(users: int, count: int) -> None:
     beams = {"cvx": [cvx.act(x) for x in drops.csi],
              "cvx on the fit": [cvx.act(x) for x in fitted],
              "student": [student.act(x) for x in drops.csi]}
-    scores = {name: metrics.g1_g2(truth, np.stack(w), s) for name, w in beams.items()}
+    _report(f"pos2 N={users} csi.nmse 0.05, {count} held-out drops; per drop against cvx on "
+            f"the raw estimate, all scored on the true channel", truth, beams, s)
+
+
+def _report(title: str, truth: np.ndarray, beams: dict[str, list[np.ndarray]], system) -> None:
+    """The parity table of every row of ``beams`` against its ``"cvx"`` row, on the truth."""
+    scores = {name: metrics.g1_g2(truth, np.stack(w), system) for name, w in beams.items()}
     c1, c2 = scores["cvx"]
-    print(f"pos2 N={users} csi.nmse 0.05, {count} held-out drops; per drop against cvx on the "
-          f"raw estimate, all scored on the true channel")
+    print(title)
     print(HEADER)
     for name, (g1, g2) in scores.items():
         print(parity_line(name, parity(g1, g2, c1, c2)))
