@@ -30,7 +30,8 @@ from policies.evaluation.evaluate import Drops, score_policy
 OUT = Path(__file__).parent / "cvx_heldout.npz"
 SEED, DROPS = 20_241_224, 200
 PAIRS = [("pos1", 5), ("pos2", 2), ("pos2", 5), ("pos2", 8), ("pos2", 3), ("pos2", 6),
-         ("pos2", 12), ("street", 16), ("street-road", 16), ("pos2", 8, {"csi.nmse": 0.05})]
+         ("pos2", 12), ("street", 16), ("street-road", 16), ("pos2", 8, {"csi.nmse": 0.05}),
+         ("pos2-rician", 8)]
 DROPS_OF = {("street", 16): 100, ("street-road", 16): 100}
 
 

@@ -6,6 +6,8 @@
         --init runs/span-pos2/stage6/pos2-span-attn.pt
     python policies/learned/shipped/provenance/span_stages.py street --out runs/span-street \
         --init policies/learned/shipped/pos2-span-attn.pt
+    python policies/learned/shipped/provenance/span_stages.py pos2-rician --out runs/span-rician \
+        --init policies/learned/shipped/pos2-span-attn.pt
     python policies/learned/shipped/provenance/span_stages.py street-road \
         --out runs/span-street-road --init policies/learned/shipped/street-span-attn.pt \
         --seconds 3000
@@ -58,6 +60,8 @@ STAGES = {
                # the beams a little above the reference's level
                (19, {"lr": 3e-4, "margin": 0.04, "users": STREET_USERS, "val_drops": 100,
                      "iterations": 4100}, "previous")],
+    # pos2 under Rician fading (K = 10 dB): from the shipped pos2 network (--init), its own drops
+    "pos2-rician": [(27, {"lr": 5e-4, "margin": 0.0, "iterations": 11200}, "init")],
     # the street in motion: from the shipped street network (--init), street-road drops (the
     # target anywhere along road.x = [-50, 450] m, UEs on both sidewalks)
     "street-road": [(23, {"lr": 3e-4, "margin": 0.0, "users": STREET_USERS, "val_drops": 100,
@@ -70,7 +74,7 @@ def main() -> None:
     p.add_argument("family", choices=sorted(STAGES))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--init", type=Path, default=None,
-                   help="road, street: the pos2 checkpoint to start from; "
+                   help="road, street, pos2-rician: the pos2 checkpoint to start from; "
                         "street-road: the street one")
     p.add_argument("--seconds", type=float, default=1e9,
                    help="wall-clock limit of each stage (the recorded stages stop at their "
