@@ -10,7 +10,8 @@ APs' LoS parts (what the learned students rebuild from their geometry step: the 
 of another AP's channel is not in an AP's own CSI), and every AP's exact target column (an
 oracle: an AP does not know the others' target directions either), and keeps its own slice.
 The joint beams are scored on the true channels against ``cvx`` with the whole true CSI, drop by
-drop, beside the shipped student. Prints the parity table of
+drop, beside the shipped students (pos2's, and ``pos2-rician``'s, trained on these channels).
+Prints the parity table of
 :mod:`policies.learned.quality`.
 
 ``--estimated``: LoS channel, ``csi.nmse = 0.05``; cvx on the raw estimate (the reference), cvx
@@ -52,7 +53,9 @@ def main() -> None:
     truth = drops.truth.astype(np.float64)
     cvx = policies.make("cvx", s, rho=0.5)
     student = policies.make("student", s, scenario="pos2", channel="rician")
-    beams: dict[str, list[np.ndarray]] = {"cvx": [], "local-cvx": [], "student": []}
+    own = policies.make("student", s, scenario="pos2-rician", channel="rician")
+    beams: dict[str, list[np.ndarray]] = {"cvx": [], "local-cvx": [], "student": [],
+                                          "student (pos2-rician)": []}
     for i in range(args.drops):
         los = channels.csi(s, drops.ue_xy[i], drops.target_xy[i]).astype(np.float64)
         los[..., :n] *= np.sqrt(k / (k + 1))                   # the LoS part of each UE link
@@ -65,6 +68,7 @@ def main() -> None:
         beams["cvx"].append(cvx.act(truth[i]))
         beams["local-cvx"].append(local)
         beams["student"].append(student.act(truth[i].astype(np.float32)))
+        beams["student (pos2-rician)"].append(own.act(truth[i].astype(np.float32)))
     _report(f"pos2 N={n} rician (K = {10 * np.log10(k):.0f} dB), {args.drops} held-out drops; "
             f"per drop against cvx with the whole true CSI", truth, beams, s)
 
