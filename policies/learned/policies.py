@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from cfisac_env.physics.los_fit import los_fit as fit_los
+from cfisac_env.physics.propagation import MODELS
 from cfisac_env.physics.system import System
 from policies.base import DistributedPolicy
 from policies.learned import checkpoints as store
@@ -81,6 +82,9 @@ class LearnedPolicy(DistributedPolicy):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, "
                              f"got {backend!r}")
+        if channel not in MODELS:
+            raise ValueError(f"channel must be one of {', '.join(map(repr, MODELS))}, got "
+                             f"{channel!r}")
         if self.device.type != "cpu" and backend != "torch":
             backend = "torch"                         # an accelerator: the torch module on it
         if spec.scheme == "span":

@@ -69,3 +69,5 @@ def test_student_fits_under_los_only():
     rician = scenarios.load("pos2", users=8, overrides={"channel.model": "rician"})
     assert constructor_options("student", rician, {})[0]["channel"] == "rician"
     assert "channel" not in constructor_options("cvx", rician, {})[0]
+    with pytest.raises(ValueError, match="channel must be one of"):
+        policies.make("student", s, scenario="pos2", channel="fading")
