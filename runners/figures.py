@@ -83,13 +83,13 @@ RUNS: tuple[Run, ...] = (
         {"tradeoff-pos2-N8.png": ("tradeoff-pos2-N8.png", "pos2 N = 8: every policy's mean "
                                   "point with 95 % intervals on the SSNR vs min-SINR plane and "
                                   "the CVX frontier (joint SDP over SINR targets)")},
-        ("pos2-*.pt",)),
+        ("pos2-span-attn.pt", "pos2-N*.pt")),
     Run("road", "render_road",
         ("--scenario", "road", "--users", "8", "--policy", "student", "--steps", "40",
          "--frames", "3", "--quiet"),
         {"road_student.png": ("filmstrip.png", "film strip: the student's beam patterns over "
                               "the moving road (three of 40 decisions)")},
-        ("pos2-*.pt", "road-*.pt")),
+        ("pos2-span-attn.pt", "pos2-N*.pt", "road-*.pt")),
     Run("stress", "stress",
         ("--scenario", "track-highway", "--policy", "student", "--policy", "cvx", "--policy",
          "ns-rzf", "--policy", "mrt-target", "--speeds", "0", "15", "30", "60", "--quiet"),
@@ -97,14 +97,14 @@ RUNS: tuple[Run, ...] = (
                                     "speed in closed loop with measured compute latency"),
          "ssnr_t.png": ("ssnr_t.png", "SSNR(t) and min-SINR(t) in closed loop vs zero "
                         "latency, under the target's trajectory (track-highway)")},
-        ("pos2-*.pt", "road-*.pt")),
+        ("pos2-span-attn.pt", "pos2-N*.pt", "road-*.pt")),
     Run("robustness", "robustness",
         ("--drops", "200", "--heavy-drops", "12", "--quiet"),
         {"robustness.png": ("robustness.png", "mean SSNR and min-SINR vs CSI NMSE, Rician K "
                             "and target-angle error (pos2 N = 8), 95 % bands"),
          "ageing.png": ("ageing.png", "closed-loop SSNR and min-SINR vs CSI delay, LoS vs "
                         "Rician ageing (track-highway)")},
-        ("pos2-*.pt", "road-*.pt")),
+        ("pos2-span-attn.pt", "pos2-N*.pt", "road-*.pt")),
     Run("scaling", "bench_sweep",
         ("--drops", "300", "--quiet"),
         {"sweep_scaling.png": ("scaling.png", "sweep engines side by side: drops per second "
@@ -118,7 +118,7 @@ RUNS: tuple[Run, ...] = (
                                        "time, each policy beside its held estimate"),
          "echo_tracking_vs_speed.png": ("tracking_vs_speed.png", "echo sensing: track-loss "
                                         "rate and position error vs target speed")},
-        ("pos2-*.pt", "road-*.pt")),
+        ("pos2-span-attn.pt", "pos2-N*.pt", "road-*.pt")),
     Run("echo_street", "stress",
         ("--scenario", "track-street", "--sensing", "echo", "--latency", "fixed", "--policy",
          "ns-rzf", "--policy", "mrt-target", "--quiet"),
@@ -136,7 +136,7 @@ RUNS: tuple[Run, ...] = (
     Run("scale", "bench_scale", ("--drops", "3", "--budget", "60", "--quiet"),
         {"scale.png": ("scale.png", "time per decision against L, N and M (street geometry), "
                        "with fitted growth exponents, CPU time of the benchmark's process")},
-        ("pos2-*.pt",)),
+        ("pos2-span-attn.pt", "pos2-N*.pt")),
     Run("echo_ppo", "../examples/echo_sensing_ppo",
         ("--comm", "ns-rzf", "--snapshots", "4", "--steps", "12288", "--every", "2048"),
         {"echo_ppo_nsrzf.png": ("curves.png", "PPO choosing the sensing share from the "

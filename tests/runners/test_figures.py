@@ -32,7 +32,7 @@ def test_current_record_is_not_stale(tmp_path: Path) -> None:
 
 def test_changed_new_and_removed_checkpoints_make_their_figures_stale(tmp_path: Path) -> None:
     shipped, docs, record = _fake(tmp_path)
-    pos2 = {f for r in figures.RUNS if "pos2-*.pt" in r.checkpoints for f in r.figures}
+    pos2 = {f for r in figures.RUNS if "pos2-N*.pt" in r.checkpoints for f in r.figures}
     pos1 = {f for r in figures.RUNS if "pos1-*.pt" in r.checkpoints for f in r.figures}
     assert "tradeoff-pos2-N8.png" in pos2 and "fig16a-pos1.png" in pos1
     (shipped / "pos2-N8-gram-mlp-student.pt").write_bytes(b"retrained")
@@ -45,6 +45,9 @@ def test_changed_new_and_removed_checkpoints_make_their_figures_stale(tmp_path: 
     assert {line.split(":")[0] for line in out} == pos1 | pos2
     assert any("pos1-span-attn.pt was removed" in line for line in out)
     assert any("pos1-N5-gram-mlp-student.pt is new" in line for line in out)
+    # another family's checkpoint under a pos2- name (pos2-rician) is no pos2 figure's input
+    (shipped / "pos2-rician-span-attn.pt").write_bytes(b"other family")
+    assert figures.stale(record, shipped, docs) == out
 
 
 def test_unrecorded_or_missing_figures_are_reported(tmp_path: Path) -> None:
