@@ -57,7 +57,7 @@ def _score(h: np.ndarray, w: float, u: float) -> tuple[float, float, float]:
 
 
 @njit(cache=True, fastmath={"contract"})
-def fit_row(h: np.ndarray, w: float) -> None:
+def _fit_row(h: np.ndarray, w: float) -> None:
     """One column ``h (M,)`` complex128 replaced in place by its fit ``g a(u)``
     (``w = 2 pi spacing``)."""
     m = h.shape[0]
@@ -99,7 +99,7 @@ def fit_columns(x: np.ndarray, w: float) -> np.ndarray:
         for c in range(q):
             for k in range(m):
                 h[k] = complex(x[i, 0, k, c], x[i, 1, k, c])
-            fit_row(h, w)
+            _fit_row(h, w)
             for k in range(m):
                 out[i, 0, k, c] = h[k].real
                 out[i, 1, k, c] = h[k].imag

@@ -48,7 +48,7 @@ def main() -> None:
         return
     sc = scenarios.load("pos2", users=args.users, overrides={"channel.model": "rician"})
     s, n = sc.system, args.users
-    k = 10 ** (ChannelModel.of(sc.config).k_factor_db / 10)
+    model = ChannelModel.of(sc.config)
     drops = Drops.sample(sc, args.drops, SEED)
     truth = drops.truth.astype(np.float64)
     cvx = policies.make("cvx", s, rho=0.5)
@@ -58,7 +58,7 @@ def main() -> None:
                                           "student (pos2-rician)": []}
     for i in range(args.drops):
         los = channels.csi(s, drops.ue_xy[i], drops.target_xy[i]).astype(np.float64)
-        los[..., :n] *= np.sqrt(k / (k + 1))                   # the LoS part of each UE link
+        los[..., :n] *= np.sqrt(model.los_share)               # the LoS part of each UE link
         local = np.empty(truth.shape[1:], np.float32)
         for l in range(s.L):
             view = los.copy()
@@ -69,7 +69,7 @@ def main() -> None:
         beams["local-cvx"].append(local)
         beams["student"].append(student.act(truth[i].astype(np.float32)))
         beams["student (pos2-rician)"].append(own.act(truth[i].astype(np.float32)))
-    _report(f"pos2 N={n} rician (K = {10 * np.log10(k):.0f} dB), {args.drops} held-out drops; "
+    _report(f"pos2 N={n} rician (K = {model.k_factor_db:.0f} dB), {args.drops} held-out drops; "
             f"per drop against cvx with the whole true CSI", truth, beams, s)
 
 
