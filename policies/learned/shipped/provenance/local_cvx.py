@@ -36,9 +36,9 @@ import numpy as np
 import policies
 import scenarios
 from cfisac_env.physics import channels, metrics
-from cfisac_env.physics.layout import to_complex
 from cfisac_env.physics.los_fit import los_fit
 from cfisac_env.physics.propagation import ChannelModel
+from cfisac_env.sim.tracker import cosines
 from policies.evaluation.evaluate import Drops
 from policies.learned.quality import HEADER, parity, parity_line
 
@@ -118,9 +118,7 @@ def guessed(users: int, count: int) -> None:
                                           **{f"guess y={y:.0f} m": [] for y in depths},
                                           "student": [student.act(x) for x in drops.csi]}
     for i in range(count):
-        a = to_complex(truth[i])[..., n]                       # (L, M) target columns
-        cos = np.clip(np.angle((a[:, 1:] * a[:, :-1].conj()).sum(1))
-                      / (2 * np.pi * s.spacing), -1.0, 1.0)    # each AP's own direction
+        cos = cosines(ap, drops.target_xy[i])[0]               # each AP's own direction (L,)
         sin = np.sqrt(np.maximum(1.0 - cos ** 2, 1e-6))
         for y in depths:
             local = np.empty(truth.shape[1:], np.float32)
