@@ -182,6 +182,27 @@ class MRTUsers(DistributedPolicy):
         return to_layout(_assemble(comm, None, h.shape))
 
 
+class MRT(DistributedPolicy, _RhoMixin):
+    """Conjugate beams for both functions: ``w_ln = sqrt(rho P_l / N) h_ln / ||h_ln||`` and the
+    sensing beam ``s_l = sqrt((1 - rho) P_l) a_l / ||a_l||``.
+
+    The textbook ISAC maximum-ratio reference: each AP splits its budget, a share ``rho`` equally
+    over the UEs' matched filters and the rest on the target's. Options: ``rho`` (default 0.5).
+    Distributed (AP ``l`` uses only its own CSI); ``rho = 1`` is ``mrt-users``, ``rho = 0``
+    ``mrt-target``.
+    """
+
+    def __init__(self, system: System, **options: Any) -> None:
+        self._pop_rho(options)
+        super().__init__(system, **options)
+
+    def act_ap(self, l: int, csi_l: np.ndarray) -> np.ndarray:
+        h = to_complex(csi_l.astype(float))                              # (B, M, Q)
+        p = self.system.P[l]
+        comm = _unit(h[..., :-1], axis=-2) * np.sqrt(self.rho * p / self.system.N)
+        return to_layout(_assemble(comm, cb_sensing_beam(h, (1.0 - self.rho) * p), h.shape))
+
+
 class _SensingOnly(DistributedPolicy, _RhoMixin):
     """A sensing beam alone (power ``(1 - rho) P_l``), communication beams zero.
 

@@ -37,6 +37,7 @@ ENTRY_POINT_GROUP = "cfisac.policies"
 LABEL = "label"
 
 _REGISTRY: dict[str, str | Callable[..., Any]] = {
+    "mrt": "policies.classic:MRT",
     "mrt-target": "policies.classic:MRTTarget",
     "mrt-users": "policies.classic:MRTUsers",
     "ns-rzf": "policies.classic:NSRZF",

@@ -39,6 +39,21 @@ def test_mrt_users_is_conjugate_equal_power(drops):
     assert np.all(w[..., n] == 0)
 
 
+@pytest.mark.parametrize("rho", [0.0, 0.3, 1.0])
+def test_mrt_splits_conjugate_beams_at_rho(drops, rho):
+    system, x = drops
+    w = to_complex(policies.make("mrt", system, rho=rho).act(x).astype(float))
+    h = to_complex(x.astype(float))
+    n, m = system.N, system.M   # unit-modulus LoS entries: ||h_ln||^2 = ||a_l||^2 = M
+    np.testing.assert_allclose(w[..., :n], h[..., :n] * np.sqrt(rho / (n * m)), atol=1e-6)
+    np.testing.assert_allclose(w[..., n], h[..., n] * np.sqrt((1 - rho) / m), atol=1e-6)
+    np.testing.assert_allclose(metrics.ap_power(policies.make("mrt", system, rho=rho).act(x)),
+                               np.tile(system.P, (len(x), 1)), rtol=1e-5)
+    # the sensing beam alone reaches (1 - rho) of the bound; the UE beams only add to it
+    assert np.all(metrics.ssnr(x, policies.make("mrt", system, rho=rho).act(x), system)
+                  >= (1 - rho) * system.ssnr_bound * (1 - 1e-5))
+
+
 @pytest.mark.parametrize("name", ["ns-sensing", "cb-sensing"])
 def test_sensing_beams_power_and_direction(drops, name):
     system, x = drops
