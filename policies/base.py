@@ -17,7 +17,10 @@ compute time the same way for every policy.
 
 from __future__ import annotations
 
+import inspect
+import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +55,65 @@ def _as_csi(csi: object) -> np.ndarray:
         return raw.astype(np.float32, copy=False)
 
 
+class UnknownOptionError(ValueError, TypeError):
+    """An option a policy does not take. A ``ValueError`` (a user mistake); also a
+    ``TypeError``, what Python raises for an unexpected keyword, for code that catches that.
+    ``policy``, ``unknown`` and ``accepted`` hold what the message says."""
+
+
+def unknown_options(policy: str, unknown: Iterable[str], accepted: Iterable[str] | None
+                    ) -> UnknownOptionError:
+    """The error for ``unknown`` options given to ``policy`` (``accepted``: the options it
+    takes, None when they cannot be read)."""
+    unknown, known = sorted(unknown), None if accepted is None else sorted(accepted)
+    names = ", ".join(map(repr, unknown))
+    msg = f"policy {policy!r}: unknown option{'s' if len(unknown) > 1 else ''} {names}; "
+    if known is None:
+        msg += "see the policy's docstring for the options it takes"
+    elif known:
+        msg += f"accepted options: {', '.join(known)}"
+    else:
+        msg += "it takes no options: remove it"
+    err = UnknownOptionError(msg)
+    err.policy, err.unknown, err.accepted = policy, unknown, known
+    return err
+
+
+#: ``options.pop("rho", ...)`` and the like in a constructor that takes ``**options``
+_OPTION_READ = re.compile(
+    r"""\b(?:options|opts|kwargs)\.(?:pop|get|setdefault)\(\s*["'](\w+)["']""")
+
+
+def accepted_options(factory: Any) -> list[str] | None:
+    """The option names a policy class (or factory) takes, for messages: the keyword
+    parameters of its constructors and, for one that takes ``**options``, the keys its classes
+    read from them (``options.pop("rho", 0.5)``, found in their source). None when neither can
+    be read."""
+    names: set[str] = set()
+    found = False
+    is_class = isinstance(factory, type)
+    classes = [c for c in factory.__mro__ if c.__module__ not in (__name__, "builtins")] \
+        if is_class else [factory]
+    for c in classes:
+        init = c.__dict__.get("__init__") if is_class else c
+        if init is not None:
+            try:
+                params = list(inspect.signature(init).parameters.values())
+            except (TypeError, ValueError):
+                params = []
+            found = found or bool(params)
+            keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            # after (self,) system: the options
+            names |= {q.name for q in params[2 if is_class else 1:] if q.kind in keyword}
+        try:
+            source = inspect.getsource(c)
+        except (OSError, TypeError):
+            continue
+        found = True
+        names |= set(_OPTION_READ.findall(source))
+    return sorted(names) if found else None
+
+
 class Policy:
     """Base class of central policies: override :meth:`act_batch`."""
 
@@ -61,7 +123,7 @@ class Policy:
 
     def __init__(self, system: System, **options: Any) -> None:
         if options:
-            raise TypeError(f"{type(self).__name__} got unknown options {sorted(options)}")
+            raise unknown_options(type(self).__name__, options, accepted_options(type(self)))
         self.system = system
         self.last_info: dict[str, Any] = {}
 

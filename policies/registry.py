@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cfisac_env.physics.system import System
+from policies.base import UnknownOptionError, unknown_options
 
 ENTRY_POINT_GROUP = "cfisac.policies"
 #: The spec option that names the row instead of reaching the policy's constructor.
@@ -251,11 +253,48 @@ def resolve(spec: str | PolicySpec) -> Callable[..., Any]:
                      "(or a 'module:Class' / 'file.py:Class' path)")
 
 
+def check_options(factory: Callable[..., Any], name: str, options: dict[str, Any]) -> None:
+    """Refuse options that ``factory`` (a policy class or factory, called as
+    ``factory(system, **options)``) does not name, when its signature lists them all (no
+    ``**options``; a :class:`~policies.base.Policy` that takes ``**options`` refuses the ones
+    left over itself).
+
+    Raises:
+        UnknownOptionError: (a ``ValueError``) naming ``name``, the unknown options and the
+            accepted ones.
+    """
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return
+    if not params or any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    named = [p.name for p in params[1:] if p.kind in keyword]          # after the system
+    unknown = set(options) - set(named)
+    if unknown:
+        raise unknown_options(name, unknown, named)
+
+
 def make(spec: str | PolicySpec, system: System, **options: Any) -> Any:
     """Build a policy for ``system``: ``policies.make("cvx", system, rho=0.5)``; the spec's own
-    ``@key=value`` options apply too (keyword ``options`` win)."""
+    ``@key=value`` options apply too (keyword ``options`` win).
+
+    Raises:
+        ValueError: an unknown policy, or an option it does not take
+            (:class:`~policies.base.UnknownOptionError`, also a ``TypeError``: the message names
+            the policy, the option and the accepted ones); the policy's own checks of values.
+    """
     ps = parse_spec(spec)
-    policy = resolve(ps.target)(system, **{**ps.options, **options})
+    factory = resolve(ps.target)
+    opts = {**ps.options, **options}
+    check_options(factory, ps.target, opts)
+    try:
+        policy = factory(system, **opts)
+    except UnknownOptionError as e:                   # from Policy.__init__: name it as given
+        if getattr(e, "policy", None) != getattr(factory, "__name__", None):
+            raise
+        raise unknown_options(ps.target, e.unknown, e.accepted) from None
     if not getattr(policy, "name", None) or policy.name == "policy":
         policy.name = ps.target
     return policy

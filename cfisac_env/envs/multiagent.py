@@ -144,11 +144,15 @@ class CellFreeISACParallelEnv(ParallelEnv):
         beams = np.empty(s.csi_shape, np.float32)
         for a, l in self._index.items():
             act = np.asarray(actions[a])
+            shape = f"(2, M, Q) = (2, {s.M}, {s.Q}) (axis 0 = real, imag)"
             if act.shape != (2, s.M, s.Q):
-                raise ValueError(f"action of {a} must have shape (2, M, Q) = (2, {s.M}, {s.Q}) "
-                                 f"(axis 0 = real, imag), got {act.shape}")
-            if np.iscomplexobj(act):
-                raise ValueError(f"action of {a} must be real floats, got dtype {act.dtype}")
+                raise ValueError(f"the action of {a} must have shape {shape}, got {act.shape}")
+            if np.iscomplexobj(act) or not np.issubdtype(act.dtype, np.number):
+                raise ValueError(f"the action of {a} must be real floats of shape {shape}, got "
+                                 f"dtype {act.dtype}")
+            if not np.all(np.isfinite(act)):
+                raise ValueError(f"the action of {a} contains NaN or inf; expected finite floats "
+                                 f"of shape {shape}")
             beams[l] = act
         self._obs, reward, terminated, truncated, info = self.env.step(beams)
         agents = list(self.agents)

@@ -279,9 +279,10 @@ def pd_swerling1(snr_out: np.ndarray, pfa: float) -> np.ndarray:
 
 def ssnr_per_ap(csi: np.ndarray, beams: np.ndarray, system: System) -> np.ndarray:
     """Each AP's share of the SSNR (eq. 6, by :func:`cfisac_env.physics.metrics.ssnr` on that AP
-    alone): ``(..., L, 2, M, Q)`` x2 -> ``(..., L)``; the shares sum to the SSNR."""
-    return metrics.ssnr(np.asarray(csi)[..., None, :, :, :], np.asarray(beams)[..., None, :, :, :],
-                        system)
+    alone): ``(..., L, 2, M, Q)`` x2 -> ``(..., L)``; the shares sum to the SSNR. Shapes are
+    checked as in :func:`~cfisac_env.physics.metrics.ssnr`."""
+    xp, h, w = metrics._prep_pair(csi, beams, system)
+    return metrics._ssnr(xp, h[..., None, :, :, :], w[..., None, :, :, :], system)
 
 
 def network_pd(snr_ap: np.ndarray, snapshots: int, m: int, pfa: float) -> np.ndarray:

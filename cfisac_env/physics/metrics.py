@@ -12,6 +12,15 @@ both ``(..., L, 2, M, Q)``; the last beam (index ``N``) is the sensing beam.
     SINR_n   = |G[n, n]|^2 / (sum_{q != n} |G[n, q]|^2 + sigma_n^2)
     SSNR     = sigma_s^2 * sum_l ||a_l^H W_l||^2 / sigma_r^2
     g1 = SSNR,   g2 = min_n SINR_n
+
+Input checks are O(1) (shapes and dtypes, never the values, so that training loops pay nothing):
+``csi`` and ``beams`` must end in the system's ``(L, 2, M, Q)`` and their leading axes must
+broadcast, else a ``ValueError`` names the expected and the received shapes; complex arrays are
+refused (:func:`~cfisac_env.physics.layout.to_layout` converts them). torch tensors of different
+float dtypes are promoted to the wider one (float32 CSI, float64 beams -> float64). NaN or inf
+entries are not scanned for: they give NaN scores, as in any NumPy/torch arithmetic; the public
+boundary (the env's ``step``, a policy's ``act``) rejects them with
+:func:`~cfisac_env.physics.validation.check_beams`.
 """
 
 from __future__ import annotations
@@ -42,14 +51,56 @@ def _prep(*xs: Array) -> tuple[Any, list[Array]]:
     return np, [np.asarray(x, dtype=np.float64) for x in xs]
 
 
-def _prep_pair(csi: Array, beams: Array) -> tuple[Any, Array, Array]:
-    """Namespace (from ``csi``), CSI and beams; NumPy beams promoted to float64, the CSI left as
-    it is (:func:`_with_rotated` reads it into float64: no separate copy)."""
+def _expected(system: System) -> str:
+    L, _, M, Q = system.csi_shape
+    return (f"(L, 2, M, Q) = {system.csi_shape} or, batched, (B, L, 2, M, Q) = "
+            f"(B, {L}, 2, {M}, {Q}) for this system (L = {L} APs, M = {M} antennas, "
+            f"Q = N + 1 = {Q} beams; axis -3 = real, imag)")
+
+
+def _check_shape(x: Array, system: System, what: str) -> None:
+    """O(1): ``x`` ends in ``system.csi_shape`` and is real, else a ``ValueError``."""
+    shape = tuple(x.shape)
+    if len(shape) < 4 or shape[-4:] != system.csi_shape:
+        raise ValueError(f"{what} must have shape {_expected(system)}, got {shape}")
+    if (x.is_complex() if _is_torch(x) else np.iscomplexobj(x)):
+        raise ValueError(f"{what} must be real floats in the (L, 2, M, Q) real/imag layout, got "
+                         f"complex dtype {x.dtype}; convert with cfisac_env.to_layout")
+
+
+def _check_pair(csi: Array, beams: Array, system: System) -> None:
+    """O(1): both end in ``system.csi_shape`` and their leading (batch) axes broadcast."""
+    _check_shape(csi, system, "csi")
+    _check_shape(beams, system, "beams")
+    try:
+        np.broadcast_shapes(tuple(csi.shape[:-4]), tuple(beams.shape[:-4]))
+    except ValueError:
+        raise ValueError(f"csi {tuple(csi.shape)} and beams {tuple(beams.shape)} do not match: "
+                         "their batch axes before (L, 2, M, Q) must be equal or broadcast "
+                         "(one beam set per drop, or one CSI for many beam sets)") from None
+
+
+def _prep_pair(csi: Array, beams: Array, system: System) -> tuple[Any, Array, Array]:
+    """Namespace (from ``csi``), CSI and beams, checked against ``system`` (shapes only, O(1));
+    NumPy beams promoted to float64, the CSI left as it is (:func:`_with_rotated` reads it into
+    float64: no separate copy). torch: beams that are not a tensor become one on the CSI's
+    device, and two float dtypes are promoted to the wider one."""
     if _is_torch(csi):
         import torch
 
+        if not _is_torch(beams):
+            beams = torch.as_tensor(np.asarray(beams), device=csi.device)
+        _check_pair(csi, beams, system)
+        if csi.dtype != beams.dtype:
+            dtype = torch.promote_types(csi.dtype, beams.dtype)
+            if not dtype.is_floating_point:
+                raise ValueError(f"csi and beams must be float tensors, got {csi.dtype} and "
+                                 f"{beams.dtype}")
+            csi, beams = csi.to(dtype), beams.to(dtype)
         return torch, csi, beams
-    return np, np.asarray(csi), np.asarray(beams, dtype=np.float64)
+    h, w = np.asarray(csi), np.asarray(beams)
+    _check_pair(h, w, system)
+    return np, h, w.astype(np.float64, copy=False)
 
 
 def _budget(system: System, like: Array) -> Array:
@@ -102,12 +153,20 @@ def gains(csi: Array, beams: Array, system: System) -> tuple[Array, Array]:
     last bit may differ, <= 5e-16 relative.)
 
     Args:
-        csi, beams: ``(..., L, 2, M, Q)``.
+        csi, beams: ``(..., L, 2, M, Q)`` (leading axes broadcast).
 
     Returns:
         ``(re, im)``, each ``(..., N, Q)``.
+
+    Raises:
+        ValueError: ``csi`` or ``beams`` not ``(..., L, 2, M, Q)`` of ``system``, or batch axes
+            that do not broadcast (the message names both shapes).
     """
-    xp, h, w = _prep_pair(csi, beams)
+    return _gains(*_prep_pair(csi, beams, system), system)
+
+
+def _gains(xp: Any, h: Array, w: Array, system: System) -> tuple[Array, Array]:
+    """:func:`gains` on checked inputs."""
     n = system.N
     L, _, m, q = w.shape[-4:]
     if xp is np:
@@ -124,9 +183,15 @@ def gains(csi: Array, beams: Array, system: System) -> tuple[Array, Array]:
 def sinr(csi: Array, beams: Array, system: System) -> Array:
     """Per-UE SINR (seed eq. 2), linear: ``(..., L, 2, M, Q)`` x2 -> ``(..., N)``.
 
-    Every other communication beam and the sensing beam count as interference.
+    Every other communication beam and the sensing beam count as interference. Shapes are
+    checked as in :func:`gains`.
     """
-    re, im = gains(csi, beams, system)
+    return _sinr(*_prep_pair(csi, beams, system), system)
+
+
+def _sinr(xp: Any, h: Array, w: Array, system: System) -> Array:
+    """:func:`sinr` on checked inputs."""
+    re, im = _gains(xp, h, w, system)
     p = re**2 + im**2                                                    # (..., N, Q)
     n = system.N
     if _is_torch(p):
@@ -138,8 +203,9 @@ def sinr(csi: Array, beams: Array, system: System) -> Array:
 
 
 def min_sinr(csi: Array, beams: Array, system: System) -> Array:
-    """g2 = min_n SINR_n: ``(..., L, 2, M, Q)`` x2 -> ``(...)``."""
-    s = sinr(csi, beams, system)
+    """g2 = min_n SINR_n: ``(..., L, 2, M, Q)`` x2 -> ``(...)`` (shapes checked as in
+    :func:`gains`)."""
+    s = _sinr(*_prep_pair(csi, beams, system), system)
     return s.amin(axis=-1) if _is_torch(s) else s.min(axis=-1)
 
 
@@ -147,8 +213,15 @@ def ssnr(csi: Array, beams: Array, system: System) -> Array:
     """g1 = sensing SNR (seed eq. 6): ``(..., L, 2, M, Q)`` x2 -> ``(...)``.
 
     ``sigma_s^2 * sum_l ||a_l^H W_l||^2 / sigma_r^2``; its bound is ``system.ssnr_bound``.
+    Shapes are checked as in :func:`gains`.
     """
-    xp, h, w = _prep_pair(csi, beams)
+    return _ssnr(*_prep_pair(csi, beams, system), system)
+
+
+def _ssnr(xp: Any, h: Array, w: Array, system: System) -> Array:
+    """:func:`ssnr` on checked inputs; the sums run over the trailing ``(L', 2, M, Q)`` of
+    whatever ``L'`` the arrays hold (:func:`cfisac_env.physics.echo.ssnr_per_ap`: one AP at a
+    time)."""
     m, q = w.shape[-2:]
     a = _with_rotated(h[..., -1:], xp)                                     # (..., L, 2, M, 2)
     a = a.reshape(*a.shape[:-3], 2 * m, 2)
@@ -157,8 +230,10 @@ def ssnr(csi: Array, beams: Array, system: System) -> Array:
 
 
 def g1_g2(csi: Array, beams: Array, system: System) -> tuple[Array, Array]:
-    """``(g1, g2) = (SSNR, min-SINR)``, each ``(...)``."""
-    return ssnr(csi, beams, system), min_sinr(csi, beams, system)
+    """``(g1, g2) = (SSNR, min-SINR)``, each ``(...)`` (shapes checked as in :func:`gains`)."""
+    xp, h, w = _prep_pair(csi, beams, system)
+    s = _sinr(xp, h, w, system)
+    return _ssnr(xp, h, w, system), (s.amin(axis=-1) if _is_torch(s) else s.min(axis=-1))
 
 
 def isac_objective(g1: Array, g2: Array, beta: float) -> Array:
@@ -179,9 +254,11 @@ def ap_power(beams: Array) -> Array:
 def normalize_power(beams: Array, system: System, eps: float = 1e-12) -> Array:
     """Scale each AP's beams to spend exactly its budget (seed eqs. 17-18).
 
-    ``W_l <- sqrt(P_l) * W_l / ||W_l||_F``; shape ``(..., L, 2, M, Q)`` kept.
+    ``W_l <- sqrt(P_l) * W_l / ||W_l||_F``; shape ``(..., L, 2, M, Q)`` kept (checked against
+    ``system``: a ``ValueError`` names the expected shape).
     """
     xp, (w,) = _prep(beams)
+    _check_shape(w, system, "beams")
     scale = xp.sqrt(_budget(system, w) / (ap_power(w) + eps))
     return w * scale[..., None, None, None]
 
@@ -195,8 +272,12 @@ def project_power(beams: Array, system: System, power: Array | None = None
     Returns:
         ``(beams, scaled)``: beams ``(..., L, 2, M, Q)`` and a bool ``(..., L)`` marking the APs
         that were scaled down. APs within budget are returned unchanged.
+
+    Raises:
+        ValueError: ``beams`` not ``(..., L, 2, M, Q)`` of ``system`` (O(1) shape check).
     """
     xp, (w,) = _prep(beams)
+    _check_shape(w, system, "beams")
     p = ap_power(w) if power is None else power
     budget = _budget(system, w)
     over = p > budget * (1.0 + POWER_RTOL)

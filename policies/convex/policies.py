@@ -120,11 +120,17 @@ class _ConvexPolicy(Policy):
         return self._bisect.solve(hc, sense, deadline=deadline)
 
     def _check(self, csi: np.ndarray) -> np.ndarray:
+        """``csi`` as a float64 ``(B, L, 2, M, Q)`` batch, else a ``ValueError`` naming the
+        expected and the received shapes."""
         x = np.asarray(csi, dtype=float)
-        shape = self.system.csi_shape
-        if x.ndim != 5 or x.shape[1:] != shape:
-            raise ValueError(f"csi must have shape (B, L, 2, M, Q) = (B, *{shape}), "
-                             f"got {x.shape}")
+        L, _, M, Q = self.system.csi_shape
+        if x.ndim != 5 or x.shape[1:] != self.system.csi_shape:
+            hint = ("; for one drop use act(csi) or pass csi[None]"
+                    if x.shape == self.system.csi_shape else "")
+            who = self.name if self.name != "policy" else type(self).__name__
+            raise ValueError(f"policy {who!r}: csi must be a batch of shape (B, L, 2, M, Q) = "
+                             f"(B, {L}, 2, {M}, {Q}) (L = {L} APs, M = {M} antennas, "
+                             f"Q = N + 1 = {Q} beams), got {x.shape}{hint}")
         if not np.all(np.isfinite(x)):
             raise ValueError("csi contains NaN or inf; expected finite floats (B, L, 2, M, Q)")
         return x

@@ -99,6 +99,14 @@ def test_normalized_actions_and_bad_steps():
         penv.step({"ap_0": acts["ap_0"]})
     with pytest.raises(ValueError, match=r"\(2, M, Q\) = \(2, 16, 3\)"):
         penv.step({"ap_0": acts["ap_0"], "ap_1": np.zeros((2, 16, 4))})
+    bad = acts["ap_1"].copy()
+    bad[0, 0, 0] = np.nan
+    # the agent and its own (2, M, Q), not the joint (L, 2, M, Q) of the wrapped env
+    with pytest.raises(ValueError, match=r"^the action of ap_1 contains NaN or inf; expected "
+                                         r"finite floats of shape \(2, M, Q\) = \(2, 16, 3\)"):
+        penv.step({"ap_0": acts["ap_0"], "ap_1": bad})
+    with pytest.raises(ValueError, match=r"^the action of ap_0 must be real floats"):
+        penv.step({"ap_0": acts["ap_0"].astype(complex), "ap_1": acts["ap_1"]})
     penv.step(acts)
     assert penv.agents == []
     with pytest.raises(ValueError, match="reset"):

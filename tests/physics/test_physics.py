@@ -108,3 +108,65 @@ def test_systems_with_other_ap_counts_mismatch_in_one_line():
     with pytest.raises(ValueError, match="made for another system"):
         two.require_same(eight, "checkpoint")
     assert two.mismatch(two) == []
+
+
+@pytest.mark.parametrize("torch_", [False, True], ids=["numpy", "torch"])
+@pytest.mark.parametrize("f", [metrics.ssnr, metrics.sinr, metrics.min_sinr, metrics.gains,
+                               metrics.g1_g2])
+def test_metrics_refuse_arrays_of_another_system(system, f, torch_):
+    # Q = N + 1 = 4 here: a CSI with one more column used to give wrong numbers silently
+    L, _, M, Q = system.csi_shape
+    ok = np.zeros(system.csi_shape)
+    wrong = {"Q + 1": (L, 2, M, Q + 1), "L + 1": (L + 1, 2, M, Q), "M - 1": (L, 2, M - 1, Q),
+             "no real/imag axis": (L, M, Q)}
+    as_ = torch.tensor if torch_ else np.asarray
+    expected = (rf"\(L, 2, M, Q\) = \({L}, 2, {M}, {Q}\) or, batched, \(B, L, 2, M, Q\) = "
+                rf"\(B, {L}, 2, {M}, {Q}\)")
+    for shape in wrong.values():
+        got = rf"got \({', '.join(map(str, shape))}\)"
+        with pytest.raises(ValueError, match=rf"^csi must have shape {expected}.*{got}$"):
+            f(as_(np.zeros(shape)), as_(ok), system)
+        with pytest.raises(ValueError, match=rf"^beams must have shape {expected}.*{got}$"):
+            f(as_(ok), as_(np.zeros(shape)), system)
+    with pytest.raises(ValueError, match=r"csi \(3, 2, 2, 16, 4\) and beams \(4, 2, 2, 16, 4\)"):
+        f(as_(np.zeros((3, *system.csi_shape))), as_(np.zeros((4, *system.csi_shape))), system)
+    with pytest.raises(ValueError, match="complex"):
+        f(as_(ok + 0j), as_(ok), system)
+
+
+def test_power_helpers_refuse_beams_of_another_system(system):
+    L, _, M, Q = system.csi_shape
+    for beams in (np.ones((L + 1, 2, M, Q)), torch.ones(4, L, 2, M, Q + 1)):
+        with pytest.raises(ValueError, match=rf"beams must have shape .*got \({len(beams)}, "):
+            metrics.normalize_power(beams, system)
+        with pytest.raises(ValueError, match=r"beams must have shape \(L, 2, M, Q\)"):
+            metrics.project_power(beams, system)
+
+
+def test_torch_metrics_promote_mixed_dtypes(system):
+    rng = np.random.default_rng(6)
+    h = rng.standard_normal((3, *system.csi_shape))
+    w = rng.standard_normal((3, *system.csi_shape))
+    h32, w64 = torch.tensor(h, dtype=torch.float32), torch.tensor(w, requires_grad=True)
+    for f in (metrics.ssnr, metrics.sinr, metrics.min_sinr):
+        out = f(h32, w64, system)             # float32 CSI, float64 beams: computed in float64
+        assert out.dtype == torch.float64
+        want = f(h32.double(), w64, system)
+        torch.testing.assert_close(out, want, rtol=0, atol=0)
+        assert f(w64.detach(), h32, system).dtype == torch.float64
+    metrics.ssnr(h32, w64, system).sum().backward()
+    assert w64.grad is not None and w64.grad.dtype == torch.float64
+    # NumPy beams with torch CSI: a tensor on the CSI's device
+    np.testing.assert_allclose(metrics.ssnr(h32, w, system).numpy(), metrics.ssnr(h, w, system),
+                               rtol=1e-5)
+
+
+def test_nan_in_metrics_propagates_without_a_scan(system):
+    # the metrics check shapes only (O(1)); NaN gives NaN scores, in both namespaces, and the
+    # public boundary (env.step, Policy.act: validation.check_beams) is what rejects it
+    w = np.ones((2, *system.csi_shape))
+    w[0, 0, 0, 0, 0] = np.nan
+    h = np.ones((2, *system.csi_shape))
+    for a, b in ((h, w), (torch.tensor(h), torch.tensor(w))):
+        out = np.asarray(metrics.ssnr(a, b, system))
+        assert np.isnan(out[0]) and np.isfinite(out[1])

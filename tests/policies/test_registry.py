@@ -1,5 +1,6 @@
 """Policy registry: names, module paths, entry points, errors."""
 
+import pickle
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 import policies
 import scenarios
 from policies import registry
+from policies.base import UnknownOptionError
 
 EXAMPLE = f"{Path(__file__).resolve().parents[2]}/examples/power_split_mrt.py:PowerSplitMRT"
 
@@ -73,3 +75,33 @@ def test_nan_csi_is_a_clear_error(name):
     csi = np.full(system.csi_shape, np.nan, np.float32)
     with pytest.raises(ValueError, match="NaN"):
         policies.make(name, system).act(csi)
+
+
+@pytest.mark.parametrize("name, accepted", [
+    ("mrt-users", "it takes no options: remove it"),
+    ("mrt", "accepted options: rho"),
+    ("ns-rzf", "accepted options: cluster, rho"),
+    ("cb-opt", "accepted options: bisection, rho, solver, timeout_s, warm_start"),
+    ("cvx", "accepted options: bisection, bisection_solver, rho, solver, solver_options, "
+            "timeout_s, warm_start"),
+    ("student", r"accepted options: (\w+, )*checkpoint, (\w+, )*scenario(, \w+)*"),
+])
+def test_unknown_option_is_a_value_error_naming_the_accepted_ones(name, accepted):
+    system = scenarios.load("pos2", users=2).system
+    want = f"^policy '{name}': unknown option 'foo'; {accepted}$"
+    with pytest.raises(ValueError, match=want) as err:
+        policies.make(name, system, foo=1)
+    assert isinstance(err.value, TypeError)            # what Python raises for a bad keyword
+    with pytest.raises(UnknownOptionError, match=f"^policy '{name}': unknown options 'a', 'b'"):
+        policies.make(f"{name}@b=2", system, a=1)
+    back = pickle.loads(pickle.dumps(err.value))        # crosses a process pool intact
+    assert str(back) == str(err.value) and back.unknown == ["foo"]
+
+
+def test_unknown_option_of_a_plugin_class():
+    system = scenarios.load("pos1").system
+    with pytest.raises(ValueError, match=r"^policy 'TargetOnly': unknown option 'rho'; it takes "
+                                         "no options"):
+        TargetOnly(system, rho=0.5)
+    with pytest.raises(ValueError, match=r"unknown option 'splitt'; accepted options: split"):
+        policies.make(EXAMPLE, system, splitt=0.3)

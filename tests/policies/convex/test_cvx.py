@@ -108,8 +108,20 @@ def test_bad_inputs_raise_value_errors(drops):
         policies.make("ns-opt", system, rho=0.0)
     with pytest.raises(ValueError, match="solver"):
         policies.make("cvx", system, solver="NOPE")
-    with pytest.raises(TypeError, match="unknown options"):
+    with pytest.raises(ValueError, match="unknown option 'gamma'; accepted options: "):
         policies.make("cb-opt", system, gamma=3)
+
+
+def test_decide_needs_a_batch_and_says_which_shape():
+    system = System(users=3)
+    pol = policies.make("cvx", system)
+    one = np.zeros(system.csi_shape, np.float32)
+    batch = r"shape \(B, L, 2, M, Q\) = \(B, 2, 2, 16, 4\)"
+    with pytest.raises(ValueError, match=rf"^policy 'cvx': csi must be a batch of {batch} .*, "
+                                         r"got \(2, 2, 16, 4\); for one drop use act\(csi\)"):
+        pol.decide(one)
+    with pytest.raises(ValueError, match=rf"{batch} .*, got \(1, 2, 2, 16, 5\)$"):
+        pol.decide(np.zeros((1, 2, 2, 16, 5), np.float32))
 
 
 def test_every_name_is_reachable():
