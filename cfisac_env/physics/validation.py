@@ -41,7 +41,7 @@ def check_beams(beams: object, system: System, batch: int | None = None,
         raise ValueError(f"{what} must be real floats in the {layout} real/imag layout, "
                          f"got dtype {arr.dtype}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} contain NaN or inf; expected finite floats of shape {expected}")
+        raise ValueError(f"NaN or inf in {what}; expected finite floats of shape {expected}")
     return arr
 
 

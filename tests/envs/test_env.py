@@ -124,7 +124,8 @@ def test_road_render_shows_vehicles_moving():
     (np.zeros((2, 2, 16, 8), np.float32), r"\(L, 2, M, Q\) = \(2, 2, 16, 9\)"),
     (np.zeros((1, 2, 2, 16, 9), np.float32), r"shape"),
     (np.zeros((2, 16, 9), np.complex64), r"shape"),
-    (np.full((2, 2, 16, 9), np.nan, np.float32), r"NaN or inf"),
+    (np.full((2, 2, 16, 9), np.nan, np.float32),
+     r"^NaN or inf in action; expected finite floats of shape \(2, 2, 16, 9\)"),
     (np.full((2, 2, 16, 9), np.inf, np.float32), r"NaN or inf"),
 ])
 def test_bad_actions_raise(action, match):

@@ -18,7 +18,7 @@ from runners.bench_cvx import scale_scenario
 @pytest.fixture(scope="module")
 def hard_drop():
     """(8, 16, 16) drop 2 of seed 0 (`bench_cvx.py --scale`): N = M, a high gamma_high, where
-    the dual's recovered powers miss it by ~0.8 %."""
+    the dual's recovered powers miss it (by 0.07-0.8 %: the miss depends on the LAPACK build)."""
     sc = scale_scenario(8, 16, 16)
     system = sc.system
     x, _, _ = sc.drops(np.random.default_rng(0), 3)
@@ -39,7 +39,7 @@ def test_polished_beams_meet_gamma_exactly_at_the_sdp_optimum(hard_drop):
     assert sdp.status == "optimal"
     w = metrics.project_power(to_layout(sdp.beams, dtype=None), system)[0]
     raw = float(metrics.min_sinr(to_layout(hc, dtype=None), w, system))
-    assert raw < gamma * (1 - 1e-3)          # the case the polish is for
+    assert raw < gamma * (1 - 1e-4)          # the case the polish is for (it then meets 1e-6)
     ssnr, sinr, power = _scores(system, hc, polish_powers(hc, sdp.beams, gamma, system))
     assert sinr == pytest.approx(gamma, rel=1e-6)
     assert np.all(power <= system.P * (1 + 1e-6))
