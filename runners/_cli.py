@@ -15,8 +15,8 @@ Exit status, by construction:
 - :data:`OK` (0): done;
 - :data:`FAILED` (1): the run finished but every policy (or task) failed;
 - :data:`USAGE` (2): a user error - a bad flag value, an unknown scenario or policy, a scenario
-  field out of range, an unwritable ``--out`` - reported as one line ``error: ...`` on stderr,
-  before any work;
+  field out of range, a bad policy option or ``@checkpoint=`` file, an unwritable ``--out`` -
+  reported as one line ``error: ...`` on stderr, before any work;
 - :data:`INTERRUPTED` (130): Ctrl-C; the runner kept and wrote what finished and recorded
   ``interrupted: true``.
 """

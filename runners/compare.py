@@ -25,10 +25,12 @@ the same drops solves nothing and reports the original solve times.
 Writes ``runs/<date>-compare-<scenario>-N<users>/``: ``config.json`` (with the checkpoint file,
 path and SHA-256, every learned policy loaded), ``drops.csv`` (per drop),
 ``summary.json``, ``tradeoff.png`` and ``bars.png``; the folder is created (and checked) before any
-work and every file is written atomically. A policy that cannot be built, or fails, is a failed
-row; the others are still scored and written. Ctrl-C keeps the policies (and drops) that finished,
-records ``interrupted: true`` and exits 130; exit status 2 on a user error (one line), 1 when
-no policy has a finite result.
+work and every file is written atomically. A user error in a policy spec (an unknown policy, a
+bad option, a ``@checkpoint=`` file that does not exist, is not a checkpoint or was made for another
+system, an unknown ``@scenario=``) is found before any work. Otherwise a policy that cannot be
+built, or fails, is a failed row (its whole message below the table); the others are still scored
+and written. Ctrl-C keeps the policies (and drops) that finished, records ``interrupted: true``
+and exits 130; exit status 2 on a user error (one line), 1 when no policy has a finite result.
 """
 
 from __future__ import annotations
@@ -139,8 +141,7 @@ def compact_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
              fmt(r["time_ms"]["median"]) + ("" if r["distributed"] else "*"),
              speed(r.get("speedup"))] for r in rows]
     body += [[name, "0", "FAILED"] + ["-"] * (len(head) - 3) for name in failed]
-    text = table(head, body)
-    text += "".join(f"\nFAILED {name}: {err}"[:101] for name, err in failed.items())
+    text = table(head, body) + failure_lines(failed)
     kinds = (("fallbacks", "fallback"), ("over_budget", "over-P"), ("errors", "errors"))
     flagged = [f"{r['policy']} ({', '.join(f'{r[k]} {w}' for k, w in kinds if r[k])})"
                for r in rows if any(r[k] for k, _ in kinds)]
@@ -174,9 +175,17 @@ def summary_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> str:
             body[-1].insert(10, fmt(r.get("frontier_efficiency")))
         if echo:
             body[-1][-4:-4] = _echo.compare_cells(r.get("sensing"), fmt)
-    for name, err in failed.items():
-        body.append([name, "0"] + ["-"] * (len(head) - 3) + [f"FAILED: {err[:60]}"])
-    return table(head, body)
+    for name in failed:
+        body.append([name, "0"] + ["-"] * (len(head) - 3) + ["FAILED (below)"])
+    return table(head, body) + failure_lines(failed)
+
+
+def failure_lines(failed: dict[str, str], width: int = 100) -> str:
+    """``FAILED <row>: <message>`` per failed policy, the whole message wrapped at ``width``
+    columns (a word is only split when it alone is wider), each line after a newline."""
+    return "".join("\n" + textwrap.fill(f"FAILED {name}: {err}", width, subsequent_indent="    ",
+                                         break_on_hyphens=False)
+                   for name, err in failed.items())
 
 
 def plot_tradeoff(runs: dict[str, PolicyRun], path: Path, title: str, reference: str | None
@@ -321,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     if any("sensing" in r for r in res.rows):
         print(_echo.COMPARE_NOTE)
     for line in res.log:
-        print(textwrap.fill(f"note: {line}", 100, subsequent_indent="      "))
+        print(textwrap.fill(f"note: {line}", 100, subsequent_indent="      ",
+                            break_on_hyphens=False))
     for name, r in res.runs.items():
         for e in r.errors[:3]:
             print(f"error: {name}: {e}")

@@ -28,7 +28,11 @@ ratios to ``cvx`` with intervals), ``config.json`` and the figures: ``fig16a-<sc
 Rerunning with the same ``--out`` skips the drops already stored (not those that errored, nor
 those of a policy whose code changed); heavy solvers' decisions come
 from the decision cache (``--cache``, ``--no-cache``). Ctrl-C keeps every finished chunk, writes
-the tables and exits 130; a user error exits 2 with one line.
+the tables and exits 130. A user error exits 2 with one line before the run folder exists: a bad
+flag or sweep-file value, an unknown scenario or policy, a bad policy option, a ``@checkpoint=``
+file that does not exist, is not a checkpoint or fits no scenario of the grid. A cell whose policy
+cannot be built otherwise (a checkpoint that fits only some scenarios) is a failed cell, its whole
+message in the notes.
 """
 
 from __future__ import annotations

@@ -142,8 +142,10 @@ def constructor_options(spec: str | PolicySpec, scenario: Scenario, options: dic
     return opts, None
 
 
-def build(spec: str | PolicySpec, scenario: Scenario, **options: Any) -> Policy:
-    """``policies.make(spec, system, ...)`` with :func:`constructor_options`."""
+def build(spec: str | PolicySpec, scenario: Scenario, /, **options: Any) -> Policy:
+    """``policies.make(spec, system, ...)`` with :func:`constructor_options` (``spec`` and
+    ``scenario`` are positional: a ``scenario=`` option is the policy's own, e.g. the family of a
+    learned policy's checkpoint)."""
     opts, _ = constructor_options(spec, scenario, options)
     return make(parse_spec(spec).target, scenario.system, **opts)
 
@@ -234,7 +236,7 @@ def _decisions(policy: Policy, target: str, drops: Drops, index: np.ndarray, job
     return out, interrupted
 
 
-def score_policy(spec: str | PolicySpec, scenario: Scenario, drops: Drops,
+def score_policy(spec: str | PolicySpec, scenario: Scenario, drops: Drops, /,
                  index: np.ndarray | None = None, jobs: int | None = None,
                  progress: bool = True, cache: Any = None, **options: Any) -> PolicyRun:
     """Score policy ``spec`` on ``drops[index]`` (all drops by default), one decision per drop.
@@ -380,9 +382,9 @@ def learned_options(spec: PolicySpec, scenario: Scenario, device: str, train: bo
     options: dict[str, Any] = {"device": device, **spec.options}
     if "checkpoint" in spec.options:
         return options
+    family = spec.options.get("scenario", scenario.name)
     try:
-        path = resolve_checkpoint(spec.target, scenario.system, scenario.name,
-                                  spec.options.get("arch"))
+        path = resolve_checkpoint(spec.target, scenario.system, family, spec.options.get("arch"))
         build(spec, scenario, **{**options, "checkpoint": str(path)})
         return {**options, "checkpoint": str(path)}
     except store.CheckpointError as e:
@@ -392,7 +394,7 @@ def learned_options(spec: PolicySpec, scenario: Scenario, device: str, train: bo
     print(f"no checkpoint for {spec.row} on {scenario.name} N={scenario.system.N}: training one "
           "with the cpu preset (cached under runs/cache/checkpoints)", file=sys.stderr)
     system = {f"system.{k}": v for k, v in scenario.config["system"].items() if k != "users"}
-    path = resolve_checkpoint(spec.target, scenario.system, scenario.name, train_missing=True,
+    path = resolve_checkpoint(spec.target, scenario.system, family, train_missing=True,
                               log=log, overrides=system, device=device)
     return {**options, "checkpoint": str(path)}
 
@@ -425,15 +427,20 @@ def parse_specs(texts: Sequence[str | PolicySpec]) -> list[PolicySpec]:
     return specs
 
 
-def check_specs(specs: Sequence[PolicySpec], scenario: Scenario) -> None:
-    """Find the user errors in the policies' options before any work: every policy that needs
-    no checkpoint is built once for ``scenario`` (its constructor checks its options: values,
-    ranges, unknown names); a learned one has its option names checked against its
-    constructor (its checkpoint is found, or trained, later). Other failures of a constructor
-    are left to the run, where they are a failed row.
+def check_specs(specs: Sequence[PolicySpec], scenario: Scenario,
+                also: Sequence[Scenario] = ()) -> None:
+    """Find the user errors in the policies before any work: every policy that needs no
+    checkpoint is built once for ``scenario`` (its constructor checks its options: values,
+    ranges, unknown names). A learned one has its option names checked against its constructor
+    and is built too: with its ``@checkpoint=PATH`` (a file that does not exist, is not a
+    checkpoint or was made for another system is a user error; with ``also``, the other
+    scenarios of a grid, only when it fits none of them), else with the checkpoint found for the
+    scenario (``@scenario=`` or ``scenario``; an unknown scenario is a user error; none found, or
+    one for another system, is left to the run, which skips or trains it). Other failures of a
+    constructor are left to the run, where they are a failed row.
 
     Raises:
-        ValueError: one line naming the spec and the bad option.
+        ValueError: one line naming the spec and the bad option or file (and how to fix it).
     """
     from policies.learned.policies import LearnedPolicy
 
@@ -442,6 +449,7 @@ def check_specs(specs: Sequence[PolicySpec], scenario: Scenario) -> None:
         try:
             if isinstance(cls, type) and issubclass(cls, LearnedPolicy):
                 inspect.signature(cls).bind(scenario.system, **ps.options)
+                _check_learned(ps, scenario, also)
             else:
                 build(ps, scenario)
         except (ValueError, TypeError) as e:
@@ -449,6 +457,30 @@ def check_specs(specs: Sequence[PolicySpec], scenario: Scenario) -> None:
             raise ValueError(msg if repr(name) in msg else f"policy {name!r}: {msg}") from None
         except Exception:  # noqa: S110 - not a user error: the run records it as a failed row
             pass
+
+
+def _check_learned(ps: PolicySpec, scenario: Scenario, also: Sequence[Scenario]) -> None:
+    """Build learned policy ``ps`` as :func:`check_specs` says; raises its user error."""
+    from policies.learned import checkpoints as store
+    from policies.learned.training import resolve as resolve_checkpoint
+
+    if "checkpoint" in ps.options:
+        first: ValueError | None = None
+        for sc in (scenario, *also):
+            try:
+                build(ps, sc)
+                return
+            except store.CheckpointError as e:
+                first = first or e
+        if first is not None:
+            raise first
+        return
+    family = ps.options.get("scenario", scenario.name)
+    try:
+        path = resolve_checkpoint(ps.target, scenario.system, family, ps.options.get("arch"))
+        build(ps, scenario, checkpoint=str(path))
+    except store.CheckpointError:
+        return                           # none for this system: the run skips or trains it
 
 
 @dataclass

@@ -824,16 +824,18 @@ def prepare(s: dict[str, Any]) -> list[Cell]:
     for ps in s["policy"]:
         resolve(ps.target)
     held = []                              # the plan holds every (scenario, N, seed)'s drops
+    grid = []
     for sc in s["scenario"]:
         for n in s["users"]:
             loaded = scenario_lib.load(sc, users=n, overrides=dict(s["set"]))
             held += [(loaded.system, loaded.config, s["drops"])] * len(s["seed"])
+            grid.append(loaded)
     check_memory(held)
     cells = expand(s["scenario"], s["users"], s["policy"], s["seed"], s["drops"],
                    s["heavy_drops"], dict(s["set"]))
     once = {(c.policy, c.options): c for c in cells}     # each policy x options, swept ones too
     check_specs([PolicySpec(c.policy, c.options_dict, text=f"{c.policy}@{c.options_text}")
-                 for c in once.values()], loaded)
+                 for c in once.values()], loaded, also=grid[:-1])
     if s["engine"] == "ray":
         try:
             import ray  # noqa: F401

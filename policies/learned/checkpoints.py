@@ -18,8 +18,12 @@ chain (``road`` -> ``pos2``):
 
 ``arch=None`` takes the first architecture of :data:`DEFAULT_ARCHS` that has one.
 Every failure (missing, truncated, garbage, made for another system) is a
-:class:`CheckpointError` (a ``ValueError``) whose one-line message names the file and the command
-that rebuilds it. :func:`describe` gives the path and SHA-256 of the file used (for run records).
+:class:`CheckpointError` (a ``ValueError``) whose one-line message names the file and how to get
+the right one: an explicit path that does not exist or is not a cfisac checkpoint says so (and
+where the shipped ones are); a checkpoint that a lookup cannot find, or one made for another
+system, names the command that trains it. A lookup for a scenario the loader does not know is the
+loader's own ``ValueError`` (``unknown scenario ...; available: ...``), not a missing checkpoint.
+:func:`describe` gives the path and SHA-256 of the file used (for run records).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import torch
 
 from cfisac_env.physics.system import System
 from cfisac_env.runs import atomic_path
-from policies.learned.roles import PAPER_ROLES
+from policies.learned.roles import PAPER_ROLES, ROLES
 
 FORMAT = 2
 SHIPPED_DIR = Path(__file__).parent / "shipped"
@@ -65,6 +69,13 @@ def train_command(scenario: str, users: int, arch: str, role: str) -> str:
             f"--preset cpu{_EXTRA_ROLES.get(role, '')} --install")
 
 
+def paper_command(scenario: str, users: int, arch: str | None, role: str) -> str | None:
+    """:func:`train_command` for a scenario the loader knows (``arch`` None: the first of
+    :data:`DEFAULT_ARCHS`), else None."""
+    return train_command(scenario, users, arch or DEFAULT_ARCHS[0], role) \
+        if _is_scenario(scenario) else None
+
+
 def set_root(path: str | Path | None) -> None:
     """Use ``path`` as the checkpoint root (None: back to ``$CFISAC_CHECKPOINTS`` / default)."""
     global _root
@@ -84,6 +95,14 @@ def describe(path: str | Path) -> dict[str, str]:
     """``{"path": absolute path, "sha256": hex digest}`` of a checkpoint file."""
     path = Path(path).resolve()
     return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def known_scenario(scenario: str) -> None:
+    """Nothing if the scenario loader knows ``scenario`` (a shipped name or a ``.toml`` path),
+    else the loader's own one-line ``ValueError`` (``unknown scenario ...; available: ...``)."""
+    import scenarios
+
+    scenarios.load(scenario)
 
 
 def _lineage(scenario: str) -> tuple[str, ...]:
@@ -114,9 +133,11 @@ def find(scenario: str, users: int, role: str, arch: str | None = None) -> Path 
 
 
 def require(scenario: str, users: int, role: str, arch: str | None = None) -> Path:
-    """:func:`find`, or a :class:`CheckpointError` with the command that trains one."""
+    """:func:`find`, or a :class:`CheckpointError` with the command that trains one (the
+    loader's ``ValueError`` when ``scenario`` is not a scenario at all)."""
     path = find(scenario, users, role, arch)
     if path is None:
+        known_scenario(scenario)
         a = arch or DEFAULT_ARCHS[0]
         raise CheckpointError(
             f"no {role} checkpoint for scenario {scenario!r} with N={users} UEs and arch {a!r} "
@@ -125,47 +146,85 @@ def require(scenario: str, users: int, role: str, arch: str | None = None) -> Pa
     return path
 
 
-def read(path: str | Path) -> dict[str, Any]:
+def read(path: str | Path, command: str | None = None) -> dict[str, Any]:
     """The checkpoint dict at ``path`` (``weights_only=True``), or a one-line
-    :class:`CheckpointError` naming the file when it is missing, truncated or not a checkpoint."""
+    :class:`CheckpointError` naming the file when it is missing, truncated or not a checkpoint,
+    and how to get one (``command``: the training command to name; default from the file
+    name)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist; {_source_hint(path, command)}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
             ValueError, TypeError, AttributeError, KeyError, IndexError, struct.error,
             UnicodeDecodeError, MemoryError, OverflowError) as e:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {path} is unreadable or not a cfisac checkpoint "
-                              f"({first}); {_rebuild_hint(path)}") from None
+        raise CheckpointError(f"checkpoint {path} is not a cfisac checkpoint (unreadable: "
+                              f"{first}); {_source_hint(path, command)}") from None
     keys = ("format", "role", "arch", "width", "system", "state_dicts")
+    if isinstance(ckpt, dict) and ckpt.get("format") == SPAN_FORMAT:
+        raise CheckpointError(f"checkpoint {path} is an any-N span-attn checkpoint (format "
+                              f"{SPAN_FORMAT}, for the policies {_policies_of('span')}), not a "
+                              f"seed-scheme one (format {FORMAT}); {_source_hint(path, command)}")
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in keys):
         raise CheckpointError(f"checkpoint {path} is not a cfisac checkpoint (it lacks "
-                              f"{', '.join(keys)}); {_rebuild_hint(path)}")
+                              f"{', '.join(keys)}); {_source_hint(path, command)}")
     if ckpt["format"] != FORMAT:
         raise CheckpointError(f"checkpoint {path} has format {ckpt['format']!r}, this version "
                               f"reads format {FORMAT}; {_rebuild_hint(path)}")
     return ckpt
 
 
-def _rebuild_hint(path: Path) -> str:
-    """``rebuild it with: <command>`` from the file name, or a generic hint."""
+def _paper_command(path: Path) -> str:
+    """The training command of a seed-scheme checkpoint from its file name
+    (``<scenario>-N<users>-<arch>-<role>.pt`` of a known scenario), or a generic one."""
     parts = path.stem.split("-N", 1)
     for role in PAPER_ROLES:
         if len(parts) == 2 and parts[1].endswith("-" + role):
             users, _, arch = parts[1][: -len(role) - 1].partition("-")
-            if users.isdigit() and arch:
-                return f"rebuild it with: {train_command(parts[0], int(users), arch, role)}"
-    return "rebuild it with: python runners/train.py --scenario S --users N --arch A --install"
+            if users.isdigit() and arch and _is_scenario(parts[0]):
+                return train_command(parts[0], int(users), arch, role)
+    return "python runners/train.py --scenario SCENARIO --users N --arch ARCH --install"
 
 
-def load(path: str | Path, system: System | None = None, device: str | torch.device = "cpu"
-         ) -> tuple[Any, dict[str, Any]]:
+def _rebuild_hint(path: Path) -> str:
+    """``rebuild it with: <command>`` (:func:`_paper_command`)."""
+    return f"rebuild it with: {_paper_command(path)}"
+
+
+def _source_hint(path: Path, command: str | None = None) -> str:
+    """How to get a checkpoint when ``path`` (given explicitly) is not one: the right path, the
+    scenario's own, or ``command`` (default: :func:`_paper_command`)."""
+    return (f"give the path of an existing cfisac checkpoint file (the shipped ones are in "
+            f"{SHIPPED_DIR}), leave out checkpoint= to use the scenario's own, or train one "
+            f"with: {command or _paper_command(path)}")
+
+
+def _policies_of(scheme: str) -> str:
+    """The learned policy names of ``scheme`` (``"span"`` or ``"paper"``), comma-separated."""
+    return ", ".join(n for n, r in ROLES.items() if r.scheme == scheme)
+
+
+def _is_scenario(name: str) -> bool:
+    """Whether the scenario loader knows ``name``."""
+    try:
+        known_scenario(name)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def load(path: str | Path, system: System | None = None, device: str | torch.device = "cpu",
+         command: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Rebuild the :class:`~policies.learned.nets.DistributedNets` unit of a checkpoint (eval mode).
 
     Returns:
         ``(nets, meta)``: the unit and the checkpoint's metadata (everything but the weights).
+
+    Args:
+        command: the training command an error names when ``path`` is missing or not a
+            checkpoint (default: from the file name, :func:`_paper_command`).
 
     Raises:
         CheckpointError: unreadable file, or ``system`` given and different from the
@@ -174,7 +233,7 @@ def load(path: str | Path, system: System | None = None, device: str | torch.dev
     from policies.learned.nets import DistributedNets
 
     path = Path(path)
-    ckpt = read(path)
+    ckpt = read(path, command)
     saved = System.from_dict(ckpt["system"])
     if system is not None:
         try:
@@ -243,10 +302,9 @@ def _same_kind_lineage(scenario: str) -> tuple[str, ...]:
     if declared is not None:
         return () if declared == "none" else (declared,)
     names = sc.lineage
-    kind = scenarios.load(names[0]).kind
-    out = []
-    for name in names:
-        if scenarios.load(name).kind != kind:
+    out = [names[0]]                 # the scenario itself (a .toml path: its file's stem)
+    for name in names[1:]:
+        if scenarios.load(name).kind != sc.kind:
             break
         out.append(name)
     return tuple(out)
@@ -265,22 +323,33 @@ def find_span(scenario: str) -> Path | None:
 
 
 def require_span(scenario: str) -> Path:
-    """:func:`find_span`, or a one-line :class:`CheckpointError` with the training command."""
+    """:func:`find_span`, or a one-line :class:`CheckpointError` with the training command (the
+    loader's ``ValueError`` when ``scenario`` is not a scenario at all)."""
     path = find_span(scenario)
     if path is None:
+        known_scenario(scenario)     # an unknown scenario is that, not a missing checkpoint
         families = _same_kind_lineage(scenario)
         if not families:
             raise CheckpointError(f"scenario {scenario!r} declares [learned] checkpoints = "
                                   "\"none\": no learned policy serves it")
         raise CheckpointError(f"no span-attn checkpoint for scenario {scenario!r} "
                               f"({span_name(families[0])} in {root()} or {SHIPPED_DIR}); train "
-                              f"one with: {span_train_command(families[0])}")
+                              f"one with: {_family_command(scenario)}")
     return path
 
 
 def span_train_command(scenario: str) -> str:
     """The command that trains and installs a family's ``span-attn`` checkpoint."""
     return f"python runners/train.py --scenario {scenario} --arch span-attn --install"
+
+
+def _family_command(scenario: str) -> str:
+    """:func:`span_train_command` of the family whose checkpoint serves ``scenario`` (a
+    scenario file that is its own family: its path, as the loader takes it)."""
+    families = _same_kind_lineage(scenario)
+    family = families[0] if families else scenario
+    own = str(scenario).endswith(".toml") and family == Path(scenario).stem
+    return span_train_command(scenario if own else family)
 
 
 def save_span(path: str | Path, net: Any, meta: dict[str, Any]) -> Path:
@@ -299,31 +368,42 @@ def load_span(path: str | Path, system: System | None = None, scenario: str | No
     """The ``span-attn`` network of ``path`` (eval mode) and its metadata; ``system`` may have
     any N (1..16) but must otherwise be the checkpoint's (L, M, P, noise, gains, AP
     positions), else a one-line :class:`CheckpointError` naming the file and the command that
-    trains one for ``scenario`` (default: the checkpoint's own)."""
+    trains one for ``scenario`` (default: the checkpoint's own). A ``path`` that does not exist
+    or is not a ``span-attn`` checkpoint is a one-line :class:`CheckpointError` saying so, with
+    where the shipped ones are and the command that trains one for ``scenario``."""
     import dataclasses
 
     from policies.learned.span import SpanAttn
 
     path = Path(path)
+    get = _source_hint(path, _span_command(path, scenario))
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; train one with: "
-                              f"{span_train_command(path.stem.removesuffix('-span-attn'))}")
+        raise CheckpointError(f"checkpoint {path} does not exist; {get}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}); train one "
-                              f"with: {span_train_command(path.stem.removesuffix('-span-attn'))}"
-                              ) from None
+        raise CheckpointError(f"checkpoint {path} is not a cfisac checkpoint (unreadable: "
+                              f"{type(e).__name__}); {get}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != SPAN_FORMAT:
-        raise CheckpointError(f"checkpoint {path} is not a span-attn checkpoint of format "
-                              f"{SPAN_FORMAT}; train one with: "
-                              f"{span_train_command(path.stem.removesuffix('-span-attn'))}")
-    saved = System.from_dict(ckpt["system"])
+        paper = isinstance(ckpt, dict) and ckpt.get("format") == FORMAT
+        what = (f"a seed-scheme {ckpt.get('role')!r} checkpoint (format {FORMAT}, for the "
+                f"policies {_policies_of('paper')})" if paper else "not a cfisac checkpoint")
+        raise CheckpointError(f"checkpoint {path} is {what}, not a span-attn checkpoint of "
+                              f"format {SPAN_FORMAT}; {get}")
+    if any(k not in ckpt for k in ("system", "config", "state_dict")):
+        raise CheckpointError(f"checkpoint {path} is not a cfisac checkpoint (it lacks system, "
+                              f"config, state_dict); {get}")
+    try:
+        saved = System.from_dict(ckpt["system"])
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"checkpoint {path} is not a cfisac checkpoint (its system: "
+                              f"{' '.join(str(e).split())[:160]}); {get}") from None
     scen = scenario or ckpt.get("scenario", path.stem.removesuffix("-span-attn"))
     if system is not None:
         if system.N > SPAN_MAX_USERS:
             raise CheckpointError(f"checkpoint {path} serves N = 1..{SPAN_MAX_USERS} UEs, got "
-                                  f"N = {system.N}")
+                                  f"N = {system.N}; use at most {SPAN_MAX_USERS} UEs (--users) "
+                                  f"or a policy of {_policies_of('paper')} trained for this N")
         hint = f"train one with: {span_train_command(scen)} (with the same --set overrides)"
         if (system.L, system.M) != (saved.L, saved.M):
             raise CheckpointError(f"checkpoint {path} was made for L={saved.L} APs with "
@@ -333,10 +413,24 @@ def load_span(path: str | Path, system: System | None = None, scenario: str | No
             dataclasses.replace(system, users=1).require_same(saved, f"checkpoint {path}")
         except ValueError as e:
             raise CheckpointError(f"{str(e).split('; use')[0]}; {hint}") from None
-    net = SpanAttn(saved if system is None else system, **ckpt["config"])
-    net.load_state_dict(ckpt["state_dict"])
+    try:
+        net = SpanAttn(saved if system is None else system, **ckpt["config"])
+        net.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        first = " ".join(str(e).split())[:160]
+        raise CheckpointError(f"checkpoint {path} does not fit the span-attn network ({first});"
+                              f" {get}") from None
     net.eval()
     return net, {k: v for k, v in ckpt.items() if k != "state_dict"}
+
+
+def _span_command(path: Path, scenario: str | None) -> str:
+    """The command that trains a ``span-attn`` checkpoint for ``scenario`` (else for the family
+    the file name names, when it is a scenario; else a generic one)."""
+    for name in (scenario, path.stem.removesuffix("-span-attn")):
+        if name and _is_scenario(name):
+            return _family_command(name)
+    return span_train_command("SCENARIO")
 
 
 def warm_start_span(path: str | Path, system: System, geometry: dict[str, Any]) -> Any:

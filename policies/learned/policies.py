@@ -22,7 +22,9 @@ twin :class:`policies.learned.span.NumpySpan`). Every path gives torch's beams t
 Without ``checkpoint`` the one for the scenario is looked up (:mod:`policies.learned.checkpoints`:
 the checkpoint root, then the shipped folder, the scenario's ``base`` chain, the runners' cache);
 a missing one, or one made for another system, is a one-line :class:`CheckpointMissing` naming
-the file and the command that trains one.
+the file and the command that trains one; an explicit ``checkpoint`` that does not exist or is not
+a cfisac checkpoint says so; a ``scenario`` the loader does not know is the loader's own
+``ValueError``.
 """
 
 from __future__ import annotations
@@ -103,7 +105,9 @@ class LearnedPolicy(DistributedPolicy):
                                  f"{self.role} takes 'compiled' or 'torch'")
             path = store.require(scenario, system.N, spec.trained, arch) if checkpoint is None \
                 else checkpoint
-            self.nets, self.meta = store.load(path, system, device)
+            self.nets, self.meta = store.load(path, system, device,
+                                              command=store.paper_command(scenario, system.N,
+                                                                          arch, spec.trained))
             self.nets.eval()
             if backend == "compiled" and self.nets.arch == "gram-mlp":
                 fast = [FastGram(ap) for ap in self.nets.aps]

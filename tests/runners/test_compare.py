@@ -109,3 +109,83 @@ def test_user_errors_exit_2_without_traceback(args, match):
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert match in out.stderr and "Traceback" not in out.stderr
+
+
+# ---- a user error in a policy spec: one line naming the fix, exit 2, before any work ----------
+
+SHIPPED = Path(policies.__file__).parent / "learned" / "shipped"
+SPAN_HINT = "python runners/train.py --scenario pos2 --arch span-attn --install"
+
+
+def _spec_errors(tmp_path: Path) -> list[tuple[str, list[str]]]:
+    garbage = tmp_path / "hostname"
+    garbage.write_bytes(b"garbage, not a checkpoint")
+    street = SHIPPED / "street-span-attn.pt"
+    nowhere = tmp_path / "nowhere.pt"
+    return [
+        (f"student@checkpoint={nowhere}", [f"checkpoint {nowhere} does not exist", SPAN_HINT]),
+        (f"student@checkpoint={garbage}", [f"{garbage} is not a cfisac checkpoint", SPAN_HINT]),
+        (f"student@checkpoint={street}", [str(street), "L=8", SPAN_HINT]),
+        (f"paper-student@checkpoint={nowhere}", ["does not exist", "train.py --scenario pos2"]),
+        ("student@scenario=nope", ["unknown scenario 'nope'", "available: ", "pos2"]),
+        ("student@rho=7", ["rho must be in (0, 1]"]),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6), ids=["missing", "garbage", "other-system",
+                                                 "paper-missing", "unknown-scenario", "rho"])
+def test_policy_spec_user_errors_exit_2_before_any_work(case, tmp_path, capsys):
+    spec, wanted = _spec_errors(tmp_path)[case]
+    out = tmp_path / "run"
+    rc = compare.main(["--users", "2", "--drops", "2", "--quiet", "--no-cache", "--policy",
+                       "mrt-target", "--policy", spec, "--out", str(out)])
+    captured = capsys.readouterr()
+    lines = [ln for ln in captured.err.splitlines() if ln.strip()]
+    assert rc == 2, captured.err
+    assert len(lines) == 1 and lines[0].startswith("error: compare: "), captured.err
+    for text in wanted:
+        assert text in lines[0], lines[0]
+    assert "--scenario nowhere" not in lines[0] and "--scenario hostname" not in lines[0]
+    assert not out.exists() and "mrt-target" not in captured.out       # no work was done
+
+
+def test_scenario_option_picks_the_family_of_a_learned_policy(tmp_path):
+    out = tmp_path / "run"
+    assert compare.main(["--users", "2", "--drops", "2", "--quiet", "--no-cache", "--policy",
+                         "student@scenario=pos1", "--out", str(out)]) == 0
+    used = json.loads((out / "config.json").read_text())["checkpoints"]
+    assert Path(used["student[scenario=pos1]"]["path"]).name == "pos1-span-attn.pt"
+
+
+FIX = "the fix: python runners/train.py --scenario pos2 --arch span-attn --install"
+
+
+class Unbuildable(Policy):
+    """Fails to build with a long message whose fix comes last (not a user error)."""
+
+    def __init__(self, system, **options) -> None:
+        raise RuntimeError("resource is corrupt " + "and so on " * 12 + FIX)
+
+
+def _unwrapped(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_failed_rows_print_the_whole_message():
+    err = "RuntimeError: resource is corrupt " + "and so on " * 12 + FIX
+    compact = compare.compact_table([], {"plugin": err})
+    assert max(map(len, compact.splitlines())) <= 100
+    assert _unwrapped(f"FAILED plugin: {err}") in _unwrapped(compact)
+    wide = compare.summary_table([], {"plugin": err})
+    assert _unwrapped(f"FAILED plugin: {err}") in _unwrapped(wide)
+
+
+def test_a_policy_that_fails_to_build_is_still_a_failed_row(tmp_path, capsys):
+    """Not a user error: the run goes on, the row is FAILED with its whole message, and with
+    nothing scored the exit status is 1."""
+    out = tmp_path / "run"
+    rc = compare.main(["--users", "2", "--drops", "2", "--quiet", "--no-cache", "--policy",
+                       f"{__name__}:Unbuildable", "--out", str(out)])
+    assert rc == 1
+    assert FIX in _unwrapped(capsys.readouterr().out)
+    assert FIX in json.loads((out / "summary.json").read_text())["failed"]["Unbuildable"]
