@@ -31,7 +31,7 @@ from cfisac_env.physics.validation import check_beams, check_memory
 from cfisac_env.sim.drops import sample_drops
 from policies.base import Decision, Policy
 from policies.evaluation.stats import describe, ratio_ci
-from policies.registry import PolicySpec, make, parse_spec, resolve
+from policies.registry import PolicySpec, check_options, make, parse_spec, resolve
 from scenarios.loader import Scenario
 
 GAMMA_RTOL = 0.01  # min-SINR "reaches gamma_high" within this relative tolerance
@@ -448,13 +448,14 @@ def check_specs(specs: Sequence[PolicySpec], scenario: Scenario,
         cls = resolve(ps.target)
         try:
             if isinstance(cls, type) and issubclass(cls, LearnedPolicy):
-                inspect.signature(cls).bind(scenario.system, **ps.options)
+                check_options(cls, ps.target, ps.options)
                 _check_learned(ps, scenario, also)
             else:
                 build(ps, scenario)
         except (ValueError, TypeError) as e:
             msg, name = " ".join(str(e).split()), ps.text or ps.target
-            raise ValueError(msg if repr(name) in msg else f"policy {name!r}: {msg}") from None
+            named = repr(name) in msg or msg.startswith(f"policy {ps.target!r}")
+            raise ValueError(msg if named else f"policy {name!r}: {msg}") from None
         except Exception:  # noqa: S110 - not a user error: the run records it as a failed row
             pass
 

@@ -129,11 +129,13 @@ def _spec_errors(tmp_path: Path) -> list[tuple[str, list[str]]]:
         (f"paper-student@checkpoint={nowhere}", ["does not exist", "train.py --scenario pos2"]),
         ("student@scenario=nope", ["unknown scenario 'nope'", "available: ", "pos2"]),
         ("student@rho=7", ["rho must be in (0, 1]"]),
+        ("student@foo=1", ["policy 'student': unknown option 'foo'", "accepted options: arch"]),
     ]
 
 
-@pytest.mark.parametrize("case", range(6), ids=["missing", "garbage", "other-system",
-                                                 "paper-missing", "unknown-scenario", "rho"])
+@pytest.mark.parametrize("case", range(7), ids=["missing", "garbage", "other-system",
+                                                 "paper-missing", "unknown-scenario", "rho",
+                                                 "unknown-option"])
 def test_policy_spec_user_errors_exit_2_before_any_work(case, tmp_path, capsys):
     spec, wanted = _spec_errors(tmp_path)[case]
     out = tmp_path / "run"
