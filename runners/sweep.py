@@ -243,9 +243,12 @@ def summary_table(summary: list[dict[str, Any]]) -> str:
 
 
 def plot_all(rep: lib.SweepReport, users: list[int], out: Path) -> list[str]:
-    """The figures of every scenario label; returns their file names."""
+    """The figures of every scenario label with a scored cell (the notes name the others);
+    returns their file names."""
     files = []
     for sc in dict.fromkeys(c.scenario_label for c in rep.cells):
+        if not _series(rep.summary, sc):
+            continue
         plot_fig16a(rep.summary, sc, out / f"fig16a-{sc}.png")
         plot_fig16b(rep.summary, sc, out / f"fig16b-{sc}.png")
         files += [f"fig16a-{sc}.png", f"fig16b-{sc}.png"]

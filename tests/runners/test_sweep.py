@@ -52,3 +52,5 @@ def test_checkpoint_that_fits_one_scenario_of_the_grid_runs_there(tmp_path, caps
     notes = json.loads((out / "summary.json").read_text())["notes"]
     assert any("L=8" in n and SPAN_HINT in n for n in notes)
     assert SPAN_HINT in text
+    # figures for the scenario that scored, none (and no empty legend) for the one that did not
+    assert (out / "fig16a-street.png").exists() and not (out / "fig16a-pos2.png").exists()
