@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
         fig.tight_layout()
+        a.out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(a.out, dpi=110)
     return 0
 

@@ -108,3 +108,12 @@ def test_example_trains_and_writes_curves(tmp_path):
     assert mod.main(["--steps", "256", "--every", "128", "--seeds", "0", "--out",
                      str(tmp_path)]) == 0
     assert (tmp_path / "curves.png").exists() and (tmp_path / "baselines.csv").exists()
+
+
+def test_echo_crb_example_writes_its_figure_into_a_new_folder(tmp_path):
+    spec = importlib.util.spec_from_file_location("echo_crb", ROOT / "examples" / "echo_crb.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "new" / "echo_crb.png"      # the folder does not exist yet
+    assert mod.main(["--trials", "5", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
