@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="override the preset's epoch caps (seed scheme)")
     p.add_argument("--time-limit", type=_cli.positive_float, default=None,
                    help="wall-clock seconds (span-attn: the run, default 3000; seed scheme: "
-                        "per role)")
+                        "per role, checked after each epoch)")
     p.add_argument("--init", type=Path, default=None,
                    help="warm start: a span-attn checkpoint, or a folder of seed-scheme ones")
     p.add_argument("--lr", type=_cli.positive_float, default=None,
