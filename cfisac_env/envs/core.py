@@ -110,13 +110,16 @@ def spaces_for(system: System, bounded: bool = True, action_mode: str = "beams"
     return obs, spaces.Box(-amp, amp, system.csi_shape, np.float32)
 
 
-def check_options(options: dict[str, Any] | None) -> dict[str, Any]:
-    """``options`` of ``reset`` as a dict; an unknown key is a ``ValueError``."""
+def check_options(options: dict[str, Any] | None, extra: tuple[str, ...] = ()
+                  ) -> dict[str, Any]:
+    """``options`` of ``reset`` as a dict; a key that is neither a reset option nor one of
+    ``extra`` (a wrapper's own, e.g. the vector env's ``reset_mask``) is a ``ValueError``."""
     options = dict(options or {})
-    unknown = set(options) - set(RESET_OPTIONS)
+    accepted = (*RESET_OPTIONS, *extra)
+    unknown = set(options) - set(accepted)
     if unknown:
         raise ValueError(f"unknown reset options {sorted(unknown)}; expected "
-                         f"{', '.join(RESET_OPTIONS)}")
+                         f"{', '.join(accepted)}")
     return options
 
 

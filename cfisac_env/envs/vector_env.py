@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from cfisac_env.envs.core import POSITION_KEYS, Core, make_scenario
+from cfisac_env.envs.core import POSITION_KEYS, Core, check_options, make_scenario
 
 if TYPE_CHECKING:
     from scenarios.loader import Scenario
@@ -119,7 +119,7 @@ class CellFreeISACVectorEnv(VectorEnv):
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset the sub-environments (module docstring for ``seed``); ``options`` as in the
         single env (applied to every reset sub-env) plus ``reset_mask (B,)`` bool."""
-        options = dict(options or {})
+        options = check_options(options, ("reset_mask",))
         idx = np.arange(self.num_envs)
         if "reset_mask" in options:
             mask = np.asarray(options.pop("reset_mask"))
