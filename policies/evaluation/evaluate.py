@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -442,22 +443,30 @@ def check_specs(specs: Sequence[PolicySpec], scenario: Scenario,
     Raises:
         ValueError: one line naming the spec and the bad option or file (and how to fix it).
     """
-    from policies.learned.policies import LearnedPolicy
-
     for ps in specs:
         cls = resolve(ps.target)
         try:
-            if isinstance(cls, type) and issubclass(cls, LearnedPolicy):
-                check_options(cls, ps.target, ps.options)
-                _check_learned(ps, scenario, also)
-            else:
-                build(ps, scenario)
+            with warnings.catch_warnings():   # the run's own build warns (once, not twice)
+                warnings.simplefilter("ignore")
+                _check_one(cls, ps, scenario, also)
         except (ValueError, TypeError) as e:
             msg, name = " ".join(str(e).split()), ps.text or ps.target
             named = repr(name) in msg or msg.startswith(f"policy {ps.target!r}")
             raise ValueError(msg if named else f"policy {name!r}: {msg}") from None
         except Exception:  # noqa: S110 - not a user error: the run records it as a failed row
             pass
+
+
+def _check_one(cls: Any, ps: PolicySpec, scenario: Scenario, also: Sequence[Scenario]) -> None:
+    """Build ``ps`` (resolved to ``cls``) once as :func:`check_specs` says; raises its user
+    error."""
+    from policies.learned.policies import LearnedPolicy
+
+    if isinstance(cls, type) and issubclass(cls, LearnedPolicy):
+        check_options(cls, ps.target, ps.options)
+        _check_learned(ps, scenario, also)
+    else:
+        build(ps, scenario)
 
 
 def _check_learned(ps: PolicySpec, scenario: Scenario, also: Sequence[Scenario]) -> None:

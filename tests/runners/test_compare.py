@@ -191,3 +191,18 @@ def test_a_policy_that_fails_to_build_is_still_a_failed_row(tmp_path, capsys):
     assert rc == 1
     assert FIX in _unwrapped(capsys.readouterr().out)
     assert FIX in json.loads((out / "summary.json").read_text())["failed"]["Unbuildable"]
+
+
+def test_a_policy_warning_is_shown_once_not_by_the_spec_check_too(tmp_path):
+    """The spec check builds every policy before the run builds it again; a constructor's
+    warning (ns-rzf's empty null space at M = N = 16) reaches the user once."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rc = compare.main(["--scenario", "street", "--users", "16", "--drops", "1", "--quiet",
+                           "--no-cache", "--policy", "ns-rzf", "--out", str(tmp_path / "r")])
+    assert rc == 0
+    assert [str(w.message) for w in caught].count(
+        "ns-rzf: M = 16 <= N = 16: an AP's user channels span its whole space, so the "
+        "null-space sensing beam is zero (only the communication beams light the target)") == 1
