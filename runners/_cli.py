@@ -28,6 +28,7 @@ import functools
 import math
 import sqlite3
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -288,8 +289,11 @@ def run(body: Callable[[], int | None], prog: str) -> int:
     exits (``--help``, a bad flag) return their status instead of raising ``SystemExit``.
     A write the OS refused (full disk, file-size limit) becomes one line naming the cause
     (:func:`cfisac_env.runs.write_failure`) and :data:`FAILED`. Anything else is a bug and
-    keeps its traceback.
+    keeps its traceback. A warning prints as one line ``warning: ...`` (not Python's
+    ``file:line: Category: ...`` and source line).
     """
+    formatter = warnings.formatwarning
+    warnings.formatwarning = _warning_line
     try:
         rc = body()
     except SystemExit as e:
@@ -306,4 +310,12 @@ def run(body: Callable[[], int | None], prog: str) -> int:
             raise
         print(f"error: {prog}: {why}", file=sys.stderr)
         return FAILED
+    finally:
+        warnings.formatwarning = formatter
     return OK if rc is None else int(rc)
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  line: str | None = None) -> str:
+    """:func:`warnings.formatwarning` of the runners: one line."""
+    return f"warning: {' '.join(str(message).split())}\n"

@@ -206,3 +206,14 @@ def test_a_policy_warning_is_shown_once_not_by_the_spec_check_too(tmp_path):
     assert [str(w.message) for w in caught].count(
         "ns-rzf: M = 16 <= N = 16: an AP's user channels span its whole space, so the "
         "null-space sensing beam is zero (only the communication beams light the target)") == 1
+
+
+def test_a_runner_prints_a_warning_as_one_line(tmp_path):
+    r = subprocess.run([sys.executable, str(Path(compare.__file__)), "--scenario", "street",
+                        "--users", "16", "--drops", "1", "--quiet", "--no-cache", "--policy",
+                        "ns-rzf", "--out", str(tmp_path / "r")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stderr.splitlines() if "null-space sensing beam is zero" in x]
+    assert len(lines) == 1 and lines[0].startswith("warning: ns-rzf: M = 16 <= N = 16")
+    assert "UserWarning" not in r.stderr
