@@ -141,6 +141,7 @@ def cmd_latency(args: argparse.Namespace) -> dict:
 def cmd_quality(args: argparse.Namespace) -> dict:
     from policies.evaluation.evaluate import Drops, score_policy
     from policies.learned.training import resolve
+    from policies.registry import parse_spec
 
     sc = _cli.load_scenario(args)
     drops = Drops.sample(sc, args.drops, args.seed)
@@ -154,19 +155,20 @@ def cmd_quality(args: argparse.Namespace) -> dict:
           f"min-SINR {np.mean(cvx.min_sinr):.3f}")
     print(HEADER)
     for spec in specs:
+        row = parse_spec(spec).row            # the row name of every table (@label=...)
         try:
             opts = {}
             if spec in ROLES:
                 opts["checkpoint"] = str(resolve(spec, sc.system, sc.name))
             run = score_policy(spec, sc, drops, progress=False, **opts)
         except ValueError as e:
-            print(f"{spec:16s} skipped: {_cli.one_line(e)}")
+            print(f"{row:16s} skipped: {_cli.one_line(e)}")
             continue
         p = parity(run.ssnr, run.min_sinr, cvx.ssnr, cvx.min_sinr)
-        res[spec] = {**p, "ssnr": float(np.nanmean(run.ssnr)),
-                     "min_sinr": float(np.nanmean(run.min_sinr)),
-                     "checkpoint": store.describe(opts["checkpoint"]) if opts else None}
-        print(parity_line(spec, p))
+        res[row] = {**p, "ssnr": float(np.nanmean(run.ssnr)),
+                    "min_sinr": float(np.nanmean(run.min_sinr)),
+                    "checkpoint": store.describe(opts["checkpoint"]) if opts else None}
+        print(parity_line(row, p))
     return {"scenario": sc.name, "users": sc.system.N, "drops": args.drops, "seed": args.seed,
             "overrides": dict(args.set), "cvx": {"ssnr": float(np.mean(cvx.ssnr)),
                                                  "min_sinr": float(np.mean(cvx.min_sinr))},

@@ -22,3 +22,18 @@ def test_latency_times_every_path_and_checks_them_against_torch(tmp_path, capsys
     fast = paths["span-attn compiled (default)"]
     assert fast["mflop"] > 0.1 and fast["gflops"] > 0 and fast["weights"] == "shipped"
     assert data["provenance"]["git"]
+
+
+def test_quality_rows_are_named_by_the_spec_row(tmp_path, capsys):
+    """``@label=`` names the row in the table and the JSON, as in every runner."""
+    out = tmp_path / "q"
+    rc = bench_policy.main(["quality", "--users", "2", "--drops", "2", "--no-cache", "--quiet",
+                            "--policy", "student@label=mine", "--policy", "mrt@rho=0.3",
+                            "--out", str(out)])
+    assert rc == 0
+    rows = [x.split()[0] for x in capsys.readouterr().out.splitlines()[2:] if x.strip()]
+    assert rows[:2] == ["mine", "mrt[rho=0.3]"]
+    data = json.loads((out / "quality-pos2-N2.json").read_text())
+    assert list(data["policies"]) == ["mine", "mrt[rho=0.3]"]
+    for p in data["policies"].values():
+        assert 0 < p["mean_ssnr"] and 0 < p["median_min_sinr"]
