@@ -104,12 +104,12 @@ def check(files: list[Path], pol: Any, fmt: str, csi: np.ndarray) -> list[float]
 
 def graph_contents(pol: Any) -> dict[str, Any]:
     """What an exported file computes besides the network (recorded in ``export.json``)."""
-    if pol.nets.arch != SPAN:
-        return {"input_csi": "raw (the AP's own CSI, no pre-processing)"}
-    return {"input_csi": "raw (the AP's own CSI, no pre-processing)",
-            "los_fit_in_graph": bool(pol.los_fit), "rho": pol.rho,
-            "output_beams": "reference" if pol.spec.reference else "beams",
-            "users_fixed": pol.system.N}
+    out: dict[str, Any] = {"input_csi": "raw (the AP's own CSI, no pre-processing)"}
+    if pol.nets.arch == SPAN:
+        out.update(los_fit_in_graph=bool(pol.los_fit), rho=pol.rho,
+                   output_beams="reference" if pol.spec.reference else "beams",
+                   users_fixed=pol.system.N)
+    return out
 
 
 def policies_checkpoint(pol: Any) -> dict[str, str] | None:
